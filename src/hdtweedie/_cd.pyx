@@ -1,0 +1,506 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""IRLS with blockwise majorisation descent over a whole lambda path.
+
+The kernel does arithmetic only: every input is validated and laid out by
+``hdtweedie._path`` (Fortran-ordered float64 X or CSC arrays, normalised
+weights, contiguous int32 group pointers).  The algorithm is the one in
+ALGORITHM.md (R HDtweedie 1.2); the numbered steps below refer to it.
+"""
+
+from libc.math cimport exp, sqrt, fabs, INFINITY
+from libc.string cimport memset
+from scipy.linalg.cython_lapack cimport dsyevr
+
+import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
+
+# The "infinite" first lambda of a default path, as in the reference.
+cdef double BIG = 9.9e30
+# |eta| beyond this would overflow exp((2-p) eta) or exp(-(p-1) eta).
+cdef double ETA_MAX = 700.0
+# A change smaller than this is no change (the reference's threshold).
+cdef double SMALL = 1e-16
+
+
+cdef struct Design:
+    int n
+    int sparse
+    # dense: column-major data, column j at data + j * n
+    double *dense
+    # sparse CSC (raw columns) and the implicit standardisation x~ = (x - m) / s
+    double *sp_data
+    int *sp_indices
+    int *sp_indptr
+    double *xm
+    double *xs
+
+
+cdef struct Work:
+    double *y
+    double *w
+    double *r        # linear predictor (sparse: minus the pending shift c)
+    double *v        # weighted working residual h * (z - r)
+    double *h
+    double *q        # r1 - r2 scratch for gradients
+    double *xh       # sparse: x_j' h per column
+    double *scatter  # sparse: dense scratch of length n for Gram products
+    double c         # sparse: pending constant shift of r
+    double sum_h
+    double sum_v     # sparse: sum of stored v
+    double rho
+    long n_clipped
+
+
+cdef inline double _clip_eta(double eta, Work *W) noexcept nogil:
+    if eta > ETA_MAX:
+        W.n_clipped += 1
+        return ETA_MAX
+    if eta < -ETA_MAX:
+        W.n_clipped += 1
+        return -ETA_MAX
+    return eta
+
+
+cdef inline double dense_dot(int n, double *x, double *v) noexcept nogil:
+    """Dot product with four partial sums (vectorises; threaded BLAS ddot costs more
+    in synchronisation than it saves at these sizes)."""
+    cdef int i, m = n - n % 4
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    for i in range(0, m, 4):
+        s0 += x[i] * v[i]
+        s1 += x[i + 1] * v[i + 1]
+        s2 += x[i + 2] * v[i + 2]
+        s3 += x[i + 3] * v[i + 3]
+    for i in range(m, n):
+        s0 += x[i] * v[i]
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef inline double col_dot(Design *D, Work *W, int j, double *vec,
+                           double vec_sum, double vec_shift_coef) noexcept nogil:
+    """x~_j' (vec - shift * h) where the shift term is used only when sparse."""
+    cdef int k
+    cdef double s
+    if not D.sparse:
+        return dense_dot(D.n, D.dense + <Py_ssize_t>j * D.n, vec)
+    s = 0.0
+    for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
+        s += D.sp_data[k] * vec[D.sp_indices[k]]
+    s -= vec_shift_coef * W.xh[j]
+    return (s - D.xm[j] * vec_sum) / D.xs[j]
+
+
+cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
+    """r += x~_j d and v -= h x~_j d."""
+    cdef int i, k
+    cdef double t, a
+    cdef double *x
+    if not D.sparse:
+        x = D.dense + <Py_ssize_t>j * D.n
+        for i in range(D.n):
+            t = x[i] * d
+            W.r[i] += t
+            W.v[i] -= W.h[i] * t
+        return
+    a = d / D.xs[j]
+    for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
+        i = D.sp_indices[k]
+        t = D.sp_data[k] * a
+        W.r[i] += t
+        W.v[i] -= W.h[i] * t
+    W.sum_v -= a * W.xh[j]
+    W.c -= D.xm[j] * a
+
+
+cdef inline void fold_shift(Design *D, Work *W) noexcept nogil:
+    """Sparse only: apply the pending constant shift to r."""
+    cdef int i
+    if D.sparse and W.c != 0.0:
+        for i in range(D.n):
+            W.r[i] += W.c
+        W.c = 0.0
+
+
+cdef void working_quantities(Design *D, Work *W) noexcept nogil:
+    """Step 2: r1, r2, h and v = h (z - r) at the current r."""
+    cdef int i
+    cdef double rho = W.rho, eta, r1, r2, hi, z
+    fold_shift(D, W)
+    W.sum_h = 0.0
+    W.sum_v = 0.0
+    for i in range(D.n):
+        eta = _clip_eta(W.r[i], W)
+        # y == 0 rows contribute nothing to r1; skip the exponential.
+        if W.y[i] != 0.0:
+            r1 = W.w[i] * W.y[i] * exp(-(rho - 1.0) * eta)
+        else:
+            r1 = 0.0
+        r2 = W.w[i] * exp((2.0 - rho) * eta)
+        hi = (rho - 1.0) * r1 + (2.0 - rho) * r2
+        W.h[i] = hi
+        if hi > 0.0:
+            z = W.r[i] + (r1 - r2) / hi
+            W.v[i] = hi * (z - W.r[i])
+        else:
+            W.v[i] = 0.0
+        W.sum_h += hi
+        W.sum_v += W.v[i]
+
+
+cdef void gradient_residual(Design *D, Work *W, double *qsum) noexcept nogil:
+    """q = r1 - r2 at the current r (minus the loss gradient in eta)."""
+    cdef int i
+    cdef double rho = W.rho, eta, r1, s = 0.0
+    fold_shift(D, W)
+    for i in range(D.n):
+        eta = _clip_eta(W.r[i], W)
+        if W.y[i] != 0.0:
+            r1 = W.w[i] * W.y[i] * exp(-(rho - 1.0) * eta)
+        else:
+            r1 = 0.0
+        W.q[i] = r1 - W.w[i] * exp((2.0 - rho) * eta)
+        s += W.q[i]
+    qsum[0] = s
+
+
+cdef double group_grad_norm(Design *D, Work *W, int *cols, int g0, int g1,
+                            double qsum) noexcept nogil:
+    cdef int k
+    cdef double s = 0.0, gk
+    for k in range(g0, g1):
+        gk = col_dot(D, W, cols[k], W.q, qsum, 0.0)
+        s += gk * gk
+    return sqrt(s)
+
+
+cdef double group_gamma(Design *D, Work *W, int *cols, int g0, int g1,
+                        double *gram, double *ev, double *zdummy,
+                        int *isuppz, double *lwork_buf, int lwork,
+                        int *iwork, int liwork) noexcept nogil:
+    """Step 3: largest eigenvalue of X_g' diag(h) X_g (scalar path for size 1)."""
+    cdef int k = g1 - g0, a, b, i, kk, ja, jb
+    cdef double s
+    cdef double *xa
+    cdef double *xb
+    cdef char jobz = b'N', rng = b'I', uplo = b'L'
+    cdef double vl = 0.0, vu = 0.0, abstol = 0.0
+    cdef int il, iu, m = 0, info = 0, ldz = 1
+    for a in range(k):
+        ja = cols[g0 + a]
+        if D.sparse:
+            # Scatter h * x_a, then dot with each x_b.
+            for kk in range(D.sp_indptr[ja], D.sp_indptr[ja + 1]):
+                W.scatter[D.sp_indices[kk]] = W.h[D.sp_indices[kk]] * D.sp_data[kk]
+        else:
+            xa = D.dense + <Py_ssize_t>ja * D.n
+        for b in range(a, k):
+            jb = cols[g0 + b]
+            s = 0.0
+            if D.sparse:
+                for kk in range(D.sp_indptr[jb], D.sp_indptr[jb + 1]):
+                    s += W.scatter[D.sp_indices[kk]] * D.sp_data[kk]
+                s = (s - D.xm[ja] * W.xh[jb] - D.xm[jb] * W.xh[ja]
+                     + D.xm[ja] * D.xm[jb] * W.sum_h) / (D.xs[ja] * D.xs[jb])
+            else:
+                xb = D.dense + <Py_ssize_t>jb * D.n
+                for i in range(D.n):
+                    s += W.h[i] * xa[i] * xb[i]
+            gram[a * k + b] = s
+        if D.sparse:
+            for kk in range(D.sp_indptr[ja], D.sp_indptr[ja + 1]):
+                W.scatter[D.sp_indices[kk]] = 0.0
+    if k == 1:
+        return gram[0]
+    il = k
+    iu = k
+    # gram holds the lower triangle in Fortran order (row-major upper == column-major lower).
+    dsyevr(&jobz, &rng, &uplo, &k, gram, &k, &vl, &vu, &il, &iu, &abstol,
+           &m, ev, zdummy, &ldz, isuppz, lwork_buf, &lwork, iwork, &liwork, &info)
+    if info != 0 or m < 1:
+        return -1.0
+    return ev[0]
+
+
+cdef int bmd_update(Design *D, Work *W, int *cols, int g0, int g1,
+                    double *beta, double gamma, double thresh, double ridge,
+                    double *unew, double *dif) noexcept nogil:
+    """One group update of a pass; returns 1 when the group moved."""
+    cdef int k, j, moved = 0
+    cdef double unorm = 0.0, scale, d, dd = 0.0
+    for k in range(g0, g1):
+        j = cols[k]
+        unew[k - g0] = col_dot(D, W, j, W.v, W.sum_v - W.c * W.sum_h, W.c) + gamma * beta[j]
+        unorm += unew[k - g0] * unew[k - g0]
+    unorm = sqrt(unorm)
+    if unorm > thresh:
+        scale = (unorm - thresh) / ((gamma + ridge) * unorm)
+        for k in range(g1 - g0):
+            unew[k] = unew[k] * scale
+    else:
+        for k in range(g1 - g0):
+            unew[k] = 0.0
+    for k in range(g0, g1):
+        if fabs(unew[k - g0] - beta[cols[k]]) > SMALL:
+            moved = 1
+    for k in range(g0, g1):
+        j = cols[k]
+        d = unew[k - g0] - beta[j]
+        beta[j] = unew[k - g0]
+        if moved:
+            dd += d * d
+            col_update(D, W, j, d)
+    if moved and dd > dif[0]:
+        dif[0] = dd
+    return moved
+
+
+cdef void intercept_step(Design *D, Work *W, double *b0, double *dif) noexcept nogil:
+    cdef int i
+    cdef double s, d0
+    if D.sparse:
+        s = W.sum_v - W.c * W.sum_h
+    else:
+        s = 0.0
+        for i in range(D.n):
+            s += W.v[i]
+    if W.sum_h <= 0.0:
+        return
+    d0 = s / W.sum_h
+    if fabs(d0) > SMALL:
+        b0[0] += d0
+        if D.sparse:
+            W.c += d0
+        else:
+            for i in range(D.n):
+                W.r[i] += d0
+                W.v[i] -= W.h[i] * d0
+        if d0 * d0 > dif[0]:
+            dif[0] = d0 * d0
+
+
+def solve_path(
+    int n, int p,
+    double[::1, :] X,
+    double[::1] sp_data, int[::1] sp_indices, int[::1] sp_indptr,
+    double[::1] xm, double[::1] xs,
+    bint sparse,
+    double[::1] y, double[::1] w, double[::1] offset,
+    double rho,
+    int[::1] cols, int[::1] gptr, double[::1] pf,
+    double alpha,
+    int nlam, double flmin, double[::1] ulam, bint user_lambda,
+    int dfmax, int pmax, double eps, long maxit,
+    double[::1] alam, double[::1] b0_out, double[:, ::1] beta_out,
+):
+    """Solve the whole lambda path.
+
+    Fills ``alam`` (lambdas used, the first of a default path being 9.9e30),
+    ``b0_out`` and ``beta_out`` (one row per lambda) and returns
+    ``(nalam, npass, jerr, lambda_max, n_clipped)``.
+    """
+    cdef int G = gptr.shape[0] - 1
+    cdef int g, k, j, m, i, ni = 0, nalam = 0, jerr = 0, kmax = 1, me, any_new
+    cdef long npass = 0
+    cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, lam_max = 0.0, dif, b0 = 0.0
+    cdef double thresh, ridge, qsum, gn, maxdiff
+    cdef bint done = False
+    cdef Design D
+    cdef Work W
+
+    for g in range(G):
+        if gptr[g + 1] - gptr[g] > kmax:
+            kmax = gptr[g + 1] - gptr[g]
+    lwork = max(26 * kmax, 1)
+    liwork = max(10 * kmax, 1)
+
+    r = np.array(offset, dtype=np.float64)
+    v = np.zeros(n)
+    h = np.zeros(n)
+    q = np.zeros(n)
+    xh = np.zeros(p if sparse else 1)
+    scatter = np.zeros(n if sparse else 1)
+    beta = np.zeros(p)
+    beta_old = np.zeros(p)
+    unew = np.zeros(kmax)
+    gamma = np.zeros(G)
+    gnorm = np.zeros(G)
+    strong = np.zeros(G, dtype=np.int32)
+    in_e = np.zeros(G, dtype=np.int32)
+    elist = np.zeros(G, dtype=np.int32)
+    gram = np.zeros(kmax * kmax)
+    ev = np.zeros(kmax)
+    zdummy = np.zeros(1)
+    isuppz = np.zeros(2 * kmax, dtype=np.int32)
+    lwork_buf = np.zeros(lwork)
+    iwork = np.zeros(liwork, dtype=np.int32)
+
+    cdef double[::1] r_v = r, v_v = v, h_v = h, q_v = q, xh_v = xh, sc_v = scatter
+    cdef double[::1] beta_v = beta, bold_v = beta_old, unew_v = unew
+    cdef double[::1] gamma_v = gamma, gnorm_v = gnorm, gram_v = gram, ev_v = ev, zd_v = zdummy
+    cdef double[::1] lw_v = lwork_buf
+    cdef int[::1] strong_v = strong, in_e_v = in_e, elist_v = elist, isuppz_v = isuppz, iwork_v = iwork
+    cdef int lwork_c = lwork, liwork_c = liwork
+    cdef int *cols_p = &cols[0]
+    cdef double b0_old
+
+    D.n = n
+    D.sparse = sparse
+    D.dense = &X[0, 0] if not sparse else NULL
+    D.sp_data = &sp_data[0] if sparse else NULL
+    D.sp_indices = &sp_indices[0] if sparse else NULL
+    D.sp_indptr = &sp_indptr[0] if sparse else NULL
+    D.xm = &xm[0]
+    D.xs = &xs[0]
+    W.y = &y[0]
+    W.w = &w[0]
+    W.r = &r_v[0]
+    W.v = &v_v[0]
+    W.h = &h_v[0]
+    W.q = &q_v[0]
+    W.xh = &xh_v[0]
+    W.scatter = &sc_v[0]
+    W.c = 0.0
+    W.sum_h = 0.0
+    W.sum_v = 0.0
+    W.rho = rho
+    W.n_clipped = 0
+
+    with nogil:
+        if not user_lambda:
+            alf = flmin ** (1.0 / (nlam - 1.0)) if nlam > 1 else 1.0
+        # Gradient norms at the start (b = 0, b0 = 0, eta = offset).
+        gradient_residual(&D, &W, &qsum)
+        for g in range(G):
+            gnorm_v[g] = group_grad_norm(&D, &W, cols_p, gptr[g], gptr[g + 1], qsum)
+
+        for m in range(nlam):
+            al0 = al
+            if user_lambda:
+                al = ulam[m]
+            elif m == 0:
+                al = BIG
+            elif m == 1:
+                al0 = 0.0
+                for g in range(G):
+                    if pf[g] > SMALL:
+                        gn = gnorm_v[g] / (pf[g] * alpha)
+                        if gn > al0:
+                            al0 = gn
+                lam_max = al0
+                al = al0 * alf
+            else:
+                al = al * alf
+            tlam = 2.0 * al - al0
+            # Sequential strong rule (no alpha factor: a quirk of the reference).
+            for g in range(G):
+                if strong_v[g] == 0 and gnorm_v[g] > pf[g] * tlam:
+                    strong_v[g] = 1
+            thresh = 0.0
+            ridge = al * (1.0 - alpha)
+
+            while True:  # IRLS
+                b0_old = b0
+                for g in range(G):
+                    if strong_v[g]:
+                        for k in range(gptr[g], gptr[g + 1]):
+                            bold_v[cols_p[k]] = beta_v[cols_p[k]]
+                working_quantities(&D, &W)
+                if D.sparse:
+                    for g in range(G):
+                        if strong_v[g]:
+                            for k in range(gptr[g], gptr[g + 1]):
+                                j = cols_p[k]
+                                xh_v[j] = 0.0
+                                for i in range(sp_indptr[j], sp_indptr[j + 1]):
+                                    xh_v[j] += W.h[sp_indices[i]] * sp_data[i]
+                for g in range(G):
+                    if strong_v[g]:
+                        gamma_v[g] = group_gamma(&D, &W, cols_p, gptr[g], gptr[g + 1],
+                                                 &gram_v[0], &ev_v[0], &zd_v[0], &isuppz_v[0],
+                                                 &lw_v[0], lwork_c, &iwork_v[0], liwork_c)
+                while True:  # BMD: full pass then inner passes
+                    npass += 1
+                    dif = 0.0
+                    for g in range(G):
+                        if not strong_v[g]:
+                            continue
+                        thresh = pf[g] * al * alpha
+                        if bmd_update(&D, &W, cols_p, gptr[g], gptr[g + 1], &beta_v[0],
+                                      gamma_v[g], thresh, ridge, &unew_v[0], &dif):
+                            if in_e_v[g] == 0:
+                                in_e_v[g] = 1
+                                elist_v[ni] = g
+                                ni += 1
+                                if ni > pmax:
+                                    jerr = -10000 - (m + 1)
+                                    break
+                    if jerr != 0:
+                        break
+                    intercept_step(&D, &W, &b0, &dif)
+                    if dif < eps:
+                        break
+                    if npass > maxit:
+                        jerr = -(m + 1)
+                        break
+                    while True:  # inner passes over the entered groups
+                        npass += 1
+                        dif = 0.0
+                        for k in range(ni):
+                            g = elist_v[k]
+                            thresh = pf[g] * al * alpha
+                            bmd_update(&D, &W, cols_p, gptr[g], gptr[g + 1], &beta_v[0],
+                                       gamma_v[g], thresh, ridge, &unew_v[0], &dif)
+                        intercept_step(&D, &W, &b0, &dif)
+                        if dif < eps:
+                            break
+                        if npass > maxit:
+                            jerr = -(m + 1)
+                            break
+                    if jerr != 0:
+                        break
+                if jerr != 0:
+                    break
+                # Step 5: did any coefficient move by a squared amount >= eps?
+                maxdiff = (b0 - b0_old) * (b0 - b0_old)
+                for g in range(G):
+                    if strong_v[g]:
+                        for k in range(gptr[g], gptr[g + 1]):
+                            j = cols_p[k]
+                            gn = (beta_v[j] - bold_v[j]) * (beta_v[j] - bold_v[j])
+                            if gn > maxdiff:
+                                maxdiff = gn
+                if maxdiff >= eps:
+                    continue
+                # Step 6: KKT check over groups outside the strong set.
+                gradient_residual(&D, &W, &qsum)
+                any_new = 0
+                for g in range(G):
+                    if strong_v[g]:
+                        continue
+                    gnorm_v[g] = group_grad_norm(&D, &W, cols_p, gptr[g], gptr[g + 1], qsum)
+                    if gnorm_v[g] > al * pf[g] * alpha:
+                        strong_v[g] = 1
+                        any_new = 1
+                if not any_new:
+                    break
+            if jerr != 0:
+                break
+            alam[m] = al
+            b0_out[m] = b0
+            for j in range(p):
+                beta_out[m, j] = beta_v[j]
+            nalam = m + 1
+            # dfmax: from the min(6, nlam)-th lambda on.
+            if m + 1 >= (6 if nlam > 6 else nlam):
+                me = 0
+                for k in range(ni):
+                    g = elist_v[k]
+                    for i in range(gptr[g], gptr[g + 1]):
+                        if fabs(beta_v[cols_p[i]]) > SMALL:
+                            me += 1
+                            break
+                if me > dfmax:
+                    break
+    return nalam, npass, jerr, lam_max, W.n_clipped

@@ -1,0 +1,159 @@
+"""Group structure: user labels to the kernel's pointer/index pair."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GroupStructure:
+    """Groups of columns, in the order of first appearance of their labels.
+
+    Attributes
+    ----------
+    labels : list
+        One label per group.
+    index : ndarray of int, shape (n_features,)
+        Position in ``labels`` of each column's group.
+    cols : ndarray of int32
+        Column indices sorted by group, then by column.
+    ptr : ndarray of int32, shape (n_groups + 1,)
+        Group ``g`` holds ``cols[ptr[g]:ptr[g + 1]]``.
+    """
+
+    labels: list
+    index: np.ndarray
+    cols: np.ndarray
+    ptr: np.ndarray
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.labels)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.ptr)
+
+
+def _column_position(col, n_features, feature_names):
+    """Resolve a column given by name or integer index."""
+    if feature_names is not None and not isinstance(col, (int, np.integer)):
+        matches = np.flatnonzero(np.asarray(feature_names, dtype=object) == col)
+        if matches.size == 0:
+            raise ValueError(f"groups: unknown column {col!r}; not among the feature names")
+        return int(matches[0])
+    if isinstance(col, (bool, np.bool_)) or not isinstance(col, (int, np.integer)):
+        raise ValueError(
+            f"groups: column {col!r} must be an integer index"
+            + (" or a feature name" if feature_names is not None else " (X has no column names)")
+        )
+    if not -n_features <= col < n_features:
+        raise ValueError(f"groups: column index {col} out of range for {n_features} features")
+    return int(col) % n_features
+
+
+def make_groups(groups, n_features: int, feature_names=None) -> GroupStructure:
+    """Build the group structure.
+
+    Parameters
+    ----------
+    groups : None, sequence of hashable, or mapping
+        ``None``: each column its own group (the lasso).  A sequence: one label
+        per column, any hashable labels, in any column order.  A mapping
+        ``{group_name: [columns]}`` with columns given by name or index; every
+        column must belong to exactly one group.
+    n_features : int
+    feature_names : array of str, optional
+        Column names, used to resolve names in a mapping.
+    """
+    if groups is None:
+        labels_per_col = list(range(n_features))
+    elif isinstance(groups, Mapping):
+        owner = [None] * n_features
+        for name, members in groups.items():
+            if isinstance(members, (str, bytes)) or not hasattr(members, "__iter__"):
+                members = [members]
+            members = list(members)
+            if len(members) == 0:
+                raise ValueError(f"groups: group {name!r} is empty")
+            for col in members:
+                pos = _column_position(col, n_features, feature_names)
+                if owner[pos] is not None:
+                    raise ValueError(
+                        f"groups: column {col!r} is in both group {owner[pos]!r} and {name!r}"
+                    )
+                owner[pos] = name
+        missing = [i for i, o in enumerate(owner) if o is None]
+        if missing:
+            shown = [feature_names[i] if feature_names is not None else i for i in missing[:5]]
+            raise ValueError(
+                f"groups: {len(missing)} column(s) belong to no group, e.g. {shown}"
+            )
+        labels_per_col = owner
+    else:
+        if isinstance(groups, (str, bytes)):
+            raise TypeError(f"groups must be a sequence of labels or a mapping, got {groups!r}")
+        labels_per_col = list(np.asarray(groups, dtype=object).ravel()) if not isinstance(
+            groups, (list, tuple)
+        ) else list(groups)
+        if len(labels_per_col) != n_features:
+            raise ValueError(
+                f"groups: expected one label per column ({n_features}), got {len(labels_per_col)}"
+            )
+        for lab in labels_per_col:
+            if not isinstance(lab, Hashable):
+                raise TypeError(f"groups: labels must be hashable, got {lab!r}")
+            if isinstance(lab, float) and np.isnan(lab):
+                raise ValueError("groups: labels must not be NaN")
+    labels: list = []
+    position: dict = {}
+    index = np.empty(n_features, dtype=np.intp)
+    for j, lab in enumerate(labels_per_col):
+        key = lab.item() if isinstance(lab, np.generic) else lab
+        if key not in position:
+            position[key] = len(labels)
+            labels.append(key)
+        index[j] = position[key]
+    cols = np.argsort(index, kind="stable").astype(np.int32)
+    ptr = np.zeros(len(labels) + 1, dtype=np.int32)
+    np.cumsum(np.bincount(index, minlength=len(labels)), out=ptr[1:])
+    return GroupStructure(labels=labels, index=index, cols=cols, ptr=ptr)
+
+
+def resolve_penalty_factor(penalty_factor, gs: GroupStructure) -> np.ndarray:
+    """Penalty factors per group, default ``sqrt(group size)``."""
+    if penalty_factor is None:
+        return np.sqrt(gs.sizes.astype(np.float64))
+    if isinstance(penalty_factor, Mapping):
+        unknown = [k for k in penalty_factor if k not in gs.labels]
+        if unknown:
+            raise ValueError(f"penalty_factor: unknown group name(s) {unknown}")
+        pf = np.sqrt(gs.sizes.astype(np.float64))
+        for k, val in penalty_factor.items():
+            pf[gs.labels.index(k)] = _as_float(val, f"penalty_factor[{k!r}]")
+    else:
+        try:
+            pf = np.asarray(penalty_factor, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise TypeError(f"penalty_factor must be numbers, got {penalty_factor!r}") from None
+        if pf.shape[0] != gs.n_groups:
+            raise ValueError(
+                f"penalty_factor: expected one value per group ({gs.n_groups}), got {pf.shape[0]}"
+            )
+    if not np.all(np.isfinite(pf)):
+        raise ValueError(f"penalty_factor must be finite, got {pf[~np.isfinite(pf)][:3]}")
+    if np.any(pf < 0):
+        raise ValueError(f"penalty_factor must be >= 0, got {pf[pf < 0][:3]}")
+    if np.all(pf <= 0):
+        raise ValueError("penalty_factor: all penalty factors are <= 0")
+    return pf
+
+
+def _as_float(val, name):
+    try:
+        return float(val)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {val!r}") from None

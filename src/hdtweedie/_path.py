@@ -1,0 +1,200 @@
+"""The lambda path: options, standardisation, the kernel call and its results."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _cd
+from ._checks import check_scalar
+from ._groups import GroupStructure
+
+# Largest standardised-column variance treated as zero (the reference's threshold).
+ZERO_VARIANCE = 1e-16
+DEFAULT_MAX_ITER = 300_000_000
+
+
+@dataclass
+class PathResult:
+    """A fitted path on the original scale of X.
+
+    ``lambdas``, ``intercepts`` have one entry per lambda reached; ``coefs`` is
+    (n_features, n_lambdas).  ``status`` is 0 or R's ``-k``/``-10000-k`` code.
+    """
+
+    lambdas: np.ndarray
+    intercepts: np.ndarray
+    coefs: np.ndarray
+    df: np.ndarray
+    n_passes: int
+    status: int
+    lambda_max: float
+    n_clipped: int
+
+
+def status_message(status: int, max_iter: int, pmax: int) -> str | None:
+    """The words for a non-zero status code, or None."""
+    if status == 0:
+        return None
+    if status <= -10000:
+        k = -10000 - status
+        return (f"the number of groups with non-zero coefficients along the path exceeds "
+                f"pmax={pmax} at the {k}th lambda; solutions for the {k - 1} larger lambdas "
+                f"are returned (status {status})")
+    k = -status
+    return (f"convergence for the {k}th lambda was not reached after max_iter={max_iter} "
+            f"passes; solutions for the {k - 1} larger lambdas are returned (status {status})")
+
+
+def resolve_lambdas(lambdas, n_lambdas, lambda_min_ratio, n_samples, n_features):
+    """Return ``(user_lambdas or None, n_lambdas, lambda_min_ratio)`` as the kernel wants them."""
+    if lambdas is not None:
+        try:
+            ulam = np.asarray(lambdas, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise TypeError(f"lambdas must be numbers, got {lambdas!r}") from None
+        if ulam.size == 0:
+            raise ValueError("lambdas is empty")
+        if not np.all(np.isfinite(ulam)):
+            raise ValueError(f"lambdas must be finite, got {ulam[~np.isfinite(ulam)][:3]}")
+        if np.any(ulam < 0):
+            raise ValueError(f"lambdas must be non-negative, got {ulam[ulam < 0][:3]}")
+        ulam = np.ascontiguousarray(np.sort(ulam)[::-1])
+        return ulam, ulam.size, 1.0
+    n_lambdas = check_scalar(n_lambdas, "n_lambdas", int, low=1)
+    if lambda_min_ratio is None:
+        lambda_min_ratio = 0.001 if n_samples >= n_features else 0.05
+    f = check_scalar(lambda_min_ratio, "lambda_min_ratio", float, low=0, low_open=True)
+    if f >= 1:
+        raise ValueError(f"lambda_min_ratio must be < 1, got {f!r}")
+    return None, n_lambdas, max(f, 1e-6)
+
+
+def standardization(X, feature_names):
+    """Plain (unweighted, divide-by-n) column means and scales; error on a constant column."""
+    n = X.shape[0]
+    if sp.issparse(X):
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
+        var = np.maximum(sq - mean**2, 0.0)
+    else:
+        mean = X.mean(axis=0)
+        var = ((X - mean) ** 2).sum(axis=0) / n
+    bad = np.flatnonzero(var < ZERO_VARIANCE)
+    if bad.size:
+        j = int(bad[0])
+        name = f"column {feature_names[j]!r} (index {j})" if feature_names is not None \
+            else f"column index {j} (0-based)"
+        raise ValueError(f"X: {name} has zero variance and cannot be standardized")
+    return mean, np.sqrt(var)
+
+
+def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lambdas,
+          lambda_min_ratio, dfmax, pmax, standardize, tol, max_iter,
+          feature_names=None) -> PathResult:
+    """Run the kernel on validated inputs and return the path on the original scale.
+
+    ``w`` are raw observation weights (normalised here); see ``HDTweedie`` for the
+    objective.
+    """
+    n, p = X.shape
+    G = gs.n_groups
+    ulam, nlam, flmin = resolve_lambdas(lambdas, n_lambdas, lambda_min_ratio, n, p)
+    dfmax = G + 1 if dfmax is None else check_scalar(dfmax, "dfmax", int, low=0)
+    if pmax is None:
+        pmax = int(min(dfmax * 1.2, G))
+    else:
+        pmax = check_scalar(pmax, "pmax", int, low=0)
+    max_iter = DEFAULT_MAX_ITER if max_iter is None else check_scalar(
+        max_iter, "max_iter", int, low=1)
+    tol = check_scalar(tol, "tol", float, low=0, low_open=True)
+    wn = np.ascontiguousarray(w / w.sum())
+
+    is_sparse = sp.issparse(X)
+    if standardize:
+        xm, xs = standardization(X, feature_names)
+    else:
+        xm, xs = np.zeros(p), np.ones(p)
+    if is_sparse:
+        dense = np.zeros((1, 1), order="F")
+        data, indices, indptr = X.data, X.indices, X.indptr
+        if data.size == 0:  # the kernel needs one addressable element
+            data, indices = np.zeros(1), np.zeros(1, dtype=np.int32)
+    else:
+        dense = (X - xm) / xs if standardize else X
+        dense = np.asfortranarray(dense)
+        data, indices, indptr = np.zeros(1), np.zeros(1, dtype=np.int32), np.zeros(
+            2, dtype=np.int32)
+        xm_k, xs_k = np.zeros(p), np.ones(p)
+    if is_sparse:
+        xm_k, xs_k = xm, xs
+
+    alam = np.zeros(nlam)
+    b0 = np.zeros(nlam)
+    beta = np.zeros((nlam, p))
+    nalam, npass, jerr, lam_max, n_clipped = _cd.solve_path(
+        n, p, dense, data, indices, indptr, xm_k, xs_k, is_sparse,
+        y, wn, offset, float(power), gs.cols, gs.ptr, np.ascontiguousarray(pf, dtype=np.float64),
+        float(alpha), nlam, flmin, ulam if ulam is not None else np.zeros(1), ulam is not None,
+        dfmax, pmax, tol, max_iter, alam, b0, beta,
+    )
+    alam = alam[:nalam].copy()
+    b0 = b0[:nalam].copy()
+    coefs = beta[:nalam].T.copy()
+    if ulam is None and nalam >= 1:
+        # The reported first lambda replaces 9.9e30 by extrapolating the geometric grid.
+        if nalam >= 3:
+            alam[0] = np.exp(2 * np.log(alam[1]) - np.log(alam[2]))
+        else:
+            alam[0] = lam_max
+    if standardize:
+        coefs = coefs / xs[:, None]
+        b0 = b0 - xm @ coefs
+    df = np.count_nonzero(coefs, axis=0)
+    if not (np.all(np.isfinite(coefs)) and np.all(np.isfinite(b0))):
+        raise ValueError("the solver produced non-finite coefficients; X, y or offset are on "
+                         "a scale where the Tweedie loss overflows (rescale X or y)")
+    if jerr != 0:
+        warnings.warn(status_message(jerr, max_iter, pmax), ConvergenceWarning, stacklevel=3)
+    if n_clipped:
+        warnings.warn(
+            f"the linear predictor left [-700, 700] in {n_clipped} evaluations and was clipped "
+            f"there to keep exp() finite; the fit is unreliable (rescale X, y or offset)",
+            RuntimeWarning, stacklevel=3)
+    return PathResult(lambdas=alam, intercepts=b0, coefs=coefs, df=df, n_passes=int(npass),
+                      status=int(jerr), lambda_max=float(lam_max), n_clipped=int(n_clipped))
+
+
+class ConvergenceWarning(UserWarning):
+    """The path stopped early: no convergence within max_iter, or pmax exceeded."""
+
+
+def interpolate(lambdas, intercepts, coefs, s):
+    """Coefficients at lambdas ``s``, linear in lambda between grid points (as R's ``coef``).
+
+    ``s`` is clamped into the grid's range; each value is interpolated on its own.
+    Returns ``(intercepts (m,), coefs (p, m))``.
+    """
+    s = np.atleast_1d(np.asarray(s, dtype=np.float64)).ravel()
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"s must be finite, got {s[~np.isfinite(s)][:3]}")
+    lam = np.asarray(lambdas)
+    if lam.size == 1:
+        return np.repeat(intercepts, s.size), np.repeat(coefs, s.size, axis=1)
+    sc = np.clip(s, lam.min(), lam.max())
+    # lam is decreasing: find left (larger) and right (smaller) neighbours.
+    inc = lam[::-1]
+    pos = np.searchsorted(inc, sc, side="left")
+    pos = np.clip(pos, 1, lam.size - 1)
+    right_inc = pos          # index in increasing order of the neighbour >= s
+    left_inc = pos - 1       # neighbour < s
+    hi = lam.size - 1 - left_inc   # index in decreasing order (smaller lambda)
+    lo = lam.size - 1 - right_inc  # larger lambda
+    denom = lam[lo] - lam[hi]
+    frac = np.where(denom > 0, (sc - lam[hi]) / np.where(denom > 0, denom, 1.0), 1.0)
+    b0 = intercepts[lo] * frac + intercepts[hi] * (1 - frac)
+    b = coefs[:, lo] * frac + coefs[:, hi] * (1 - frac)
+    return b0, b
