@@ -9,13 +9,12 @@ from scipy.special import xlogy
 def unit_deviance(y, mu, power):
     """Tweedie unit deviance ``d(y, mu)`` per row.
 
-    For ``1 < p < 2``::
+    For ``1 < p < 2``, in the arrangement of R's ``cv.HDtweedie``::
 
-        d = 2 * ( y^(2-p) / ((1-p)(2-p)) - y mu^(1-p) / (1-p) + mu^(2-p) / (2-p) )
+        d = 2 * ( (y^(2-p) - y mu^(1-p)) / (1-p) - (y^(2-p) - mu^(2-p)) / (2-p) )
 
-    which is the formula of R's ``cv.HDtweedie``.  At ``p = 1`` (Poisson) it is
-    ``2 (y log(y/mu) - y + mu)`` and at ``p = 2`` (Gamma)
-    ``2 (log(mu/y) + y/mu - 1)``.
+    At ``p = 1`` (Poisson) it is ``2 (y log(y/mu) - y + mu)`` and at ``p = 2``
+    (Gamma) ``2 (log(mu/y) + y/mu - 1)``.
     """
     y = np.asarray(y, dtype=np.float64)
     mu = np.asarray(mu, dtype=np.float64)
@@ -23,10 +22,10 @@ def unit_deviance(y, mu, power):
         return 2.0 * (xlogy(y, y) - xlogy(y, mu) - y + mu)
     if power == 2:
         return 2.0 * (np.log(mu / y) + y / mu - 1.0)
-    a = 2.0 - power
-    b = 1.0 - power
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return 2.0 * (np.power(y, a) / (b * a) - y * np.power(mu, b) / b + np.power(mu, a) / a)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        y2 = np.power(y, 2.0 - power)
+        return 2.0 * ((y2 - y * np.power(mu, 1.0 - power)) / (1.0 - power)
+                      - (y2 - np.power(mu, 2.0 - power)) / (2.0 - power))
 
 
 def tweedie_deviance(y, mu, power, sample_weight=None):

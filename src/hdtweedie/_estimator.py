@@ -182,7 +182,7 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         """
         if kind not in ("response", "link"):
             raise ValueError(f"kind must be 'response' or 'link', got {kind!r}")
-        b0, b = self.coef_at(s) if s is not None else self.coef_at(None)
+        b0, b = self.coef_at(s)
         Xc, off = self._check_predict_X(X, offset)
         eta = self._linear_predictor(Xc, off, b0, b)
         out = eta if kind == "link" else np.exp(eta)
