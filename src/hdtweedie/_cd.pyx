@@ -28,18 +28,18 @@ cdef struct Design:
     int n
     int sparse
     # dense: column-major data, column j at data + j * n
-    double *dense
+    const double *dense
     # sparse CSC (raw columns) and the implicit standardisation x~ = (x - m) / s
-    double *sp_data
-    int *sp_indices
-    int *sp_indptr
-    double *xm
-    double *xs
+    const double *sp_data
+    const int *sp_indices
+    const int *sp_indptr
+    const double *xm
+    const double *xs
 
 
 cdef struct Work:
-    double *y
-    double *w
+    const double *y
+    const double *w
     double *r        # linear predictor (sparse: minus the pending shift c)
     double *v        # weighted working residual h * (z - r)
     double *h
@@ -63,7 +63,7 @@ cdef inline double _clip_eta(double eta, Work *W) noexcept nogil:
     return eta
 
 
-cdef inline double dense_dot(int n, double *x, double *v) noexcept nogil:
+cdef inline double dense_dot(int n, const double *x, const double *v) noexcept nogil:
     """Dot product with four partial sums (vectorises; threaded BLAS ddot costs more
     in synchronisation than it saves at these sizes)."""
     cdef int i, m = n - n % 4
@@ -96,7 +96,7 @@ cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
     """r += x~_j d and v -= h x~_j d."""
     cdef int i, k
     cdef double t, a
-    cdef double *x
+    cdef const double *x
     if not D.sparse:
         x = D.dense + <Py_ssize_t>j * D.n
         for i in range(D.n):
@@ -165,7 +165,7 @@ cdef void gradient_residual(Design *D, Work *W, double *qsum) noexcept nogil:
     qsum[0] = s
 
 
-cdef double group_grad_norm(Design *D, Work *W, int *cols, int g0, int g1,
+cdef double group_grad_norm(Design *D, Work *W, const int *cols, int g0, int g1,
                             double qsum) noexcept nogil:
     cdef int k
     cdef double s = 0.0, gk
@@ -175,15 +175,15 @@ cdef double group_grad_norm(Design *D, Work *W, int *cols, int g0, int g1,
     return sqrt(s)
 
 
-cdef double group_gamma(Design *D, Work *W, int *cols, int g0, int g1,
+cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
                         double *gram, double *ev, double *zdummy,
                         int *isuppz, double *lwork_buf, int lwork,
                         int *iwork, int liwork) noexcept nogil:
     """Step 3: largest eigenvalue of X_g' diag(h) X_g (scalar path for size 1)."""
     cdef int k = g1 - g0, a, b, i, kk, ja, jb
     cdef double s
-    cdef double *xa
-    cdef double *xb
+    cdef const double *xa
+    cdef const double *xb
     cdef char jobz = b'N', rng = b'I', uplo = b'L'
     cdef double vl = 0.0, vu = 0.0, abstol = 0.0
     cdef int il, iu, m = 0, info = 0, ldz = 1
@@ -223,7 +223,7 @@ cdef double group_gamma(Design *D, Work *W, int *cols, int g0, int g1,
     return ev[0]
 
 
-cdef int bmd_update(Design *D, Work *W, int *cols, int g0, int g1,
+cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
                     double *beta, double gamma, double thresh, double ridge,
                     double *unew, double *dif) noexcept nogil:
     """One group update of a pass; returns 1 when the group moved."""
@@ -282,15 +282,15 @@ cdef void intercept_step(Design *D, Work *W, double *b0, double *dif) noexcept n
 
 def solve_path(
     int n, int p,
-    double[::1, :] X,
-    double[::1] sp_data, int[::1] sp_indices, int[::1] sp_indptr,
-    double[::1] xm, double[::1] xs,
+    const double[::1, :] X,
+    const double[::1] sp_data, const int[::1] sp_indices, const int[::1] sp_indptr,
+    const double[::1] xm, const double[::1] xs,
     bint sparse,
-    double[::1] y, double[::1] w, double[::1] offset,
+    const double[::1] y, const double[::1] w, const double[::1] offset,
     double rho,
-    int[::1] cols, int[::1] gptr, double[::1] pf,
+    const int[::1] cols, const int[::1] gptr, const double[::1] pf,
     double alpha,
-    int nlam, double flmin, double[::1] ulam, bint user_lambda,
+    int nlam, double flmin, const double[::1] ulam, bint user_lambda,
     int dfmax, int pmax, double eps, long maxit,
     double[::1] alam, double[::1] b0_out, double[:, ::1] beta_out,
 ):
@@ -342,7 +342,7 @@ def solve_path(
     cdef double[::1] lw_v = lwork_buf
     cdef int[::1] strong_v = strong, in_e_v = in_e, elist_v = elist, isuppz_v = isuppz, iwork_v = iwork
     cdef int lwork_c = lwork, liwork_c = liwork
-    cdef int *cols_p = &cols[0]
+    cdef const int *cols_p = &cols[0]
     cdef double b0_old
 
     D.n = n

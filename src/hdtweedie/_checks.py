@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils import check_array
+from sklearn.utils.validation import column_or_1d, validate_data
 
 # Beyond this magnitude the Hessian products X' diag(h) X overflow float64.
 MAX_ABS_X = 1e100
@@ -43,23 +45,10 @@ def check_scalar(value, name, kind, *, low=None, high=None, low_open=False, high
     return value
 
 
-def _to_float_array(a, name, ndim):
-    try:
-        arr = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be numeric; could not convert it to float64 ({exc})") from None
-    if arr.ndim != ndim:
-        if ndim == 1 and arr.ndim == 2 and 1 in arr.shape:
-            arr = arr.ravel()
-        else:
-            raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
-    return arr
-
-
 def _check_finite(arr, name, limit):
     if not np.all(np.isfinite(arr)):
         bad = arr[~np.isfinite(arr)]
-        raise ValueError(f"{name} contains NaN or infinite values (e.g. {bad.flat[0]!r})")
+        raise ValueError(f"{name} contains NaN or infinite values (e.g. {bad.flat[0]})")
     if arr.size and np.max(np.abs(arr)) > limit:
         raise ValueError(
             f"{name} has values of magnitude {np.max(np.abs(arr)):.3g}, above {limit:.0e}; "
@@ -67,72 +56,59 @@ def _check_finite(arr, name, limit):
         )
 
 
-def check_X(X):
+def check_X(X, estimator=None, reset=True, min_samples=2):
     """Validate X and return ``(X, feature_names)``.
 
-    Dense input becomes a Fortran-ordered float64 array (copied only when it is
-    not one already); sparse input becomes CSC float64 with int32 indices.
+    Conversion goes through scikit-learn's ``validate_data`` (which also records
+    ``n_features_in_``/``feature_names_in_`` on ``estimator`` when ``reset``, and
+    checks them otherwise).  Dense input becomes a Fortran-ordered float64 array
+    (copied only when it is not one already); sparse input becomes CSC float64
+    with sorted int32 indices.
     """
-    feature_names = None
+    if X is None or isinstance(X, (str, bytes)):
+        raise TypeError(f"X must be an array-like of numbers, got {type(X).__name__}")
     if hasattr(X, "columns") and hasattr(X, "dtypes"):
-        feature_names = np.asarray([str(c) for c in X.columns], dtype=object)
         non_numeric = [str(c) for c, t in zip(X.columns, X.dtypes)
                        if not (np.issubdtype(np.dtype(t), np.number) or np.dtype(t) == bool)]
         if non_numeric:
             raise TypeError(f"X: column(s) {non_numeric[:5]} are not numeric; "
                             f"encode rating factors first (hdtweedie.FactorEncoder)")
-    if sp.issparse(X):
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-dimensional, got shape {X.shape}")
-        Xc = sp.csc_matrix(X, dtype=np.float64)
-        Xc.sum_duplicates()
-        Xc.sort_indices()
-        data = Xc.data
-        _check_finite(data, "X", MAX_ABS_X)
-        Xc.indices = Xc.indices.astype(np.int32, copy=False)
-        Xc.indptr = Xc.indptr.astype(np.int32, copy=False)
-        out = Xc
+    kwargs = dict(accept_sparse=("csc", "csr", "coo"), dtype=np.float64, order="F",
+                  ensure_min_samples=min_samples, ensure_all_finite=True)
+    if estimator is not None:
+        out = validate_data(estimator, X, reset=reset, **kwargs)
+        names = getattr(estimator, "feature_names_in_", None)
     else:
-        if isinstance(X, (str, bytes)) or X is None:
-            raise TypeError(f"X must be an array-like of numbers, got {type(X).__name__}")
-        try:
-            out = np.asarray(X)
-        except Exception as exc:  # ragged lists and the like
-            raise ValueError(f"X could not be read as a 2-D array ({exc})") from None
-        if out.dtype == object or out.dtype.kind in "USV":
-            try:
-                out = out.astype(np.float64)
-            except (TypeError, ValueError):
-                raise TypeError("X must be numeric; it holds non-numeric values") from None
-        if out.dtype.kind == "c":
-            raise TypeError("X must be real-valued, got complex numbers")
-        if out.ndim != 2:
-            raise ValueError(f"X must be 2-dimensional, got shape {out.shape}")
-        out = np.asfortranarray(out, dtype=np.float64)
+        out = check_array(X, **kwargs)
+        names = None
+    if sp.issparse(out):
+        out = sp.csc_matrix(out, dtype=np.float64)
+        out.sum_duplicates()
+        out.sort_indices()
+        out.indices = out.indices.astype(np.int32, copy=False)
+        out.indptr = out.indptr.astype(np.int32, copy=False)
+        _check_finite(out.data, "X", MAX_ABS_X)
+    else:
         _check_finite(out, "X", MAX_ABS_X)
-    n, p = out.shape
-    if n < 1:
-        raise ValueError(f"X has no rows (shape {out.shape}); at least 2 are needed")
-    if p < 1:
-        raise ValueError(f"X has no columns (shape {out.shape}); at least 1 is needed")
-    if n < 2:
-        raise ValueError(f"X has {n} row; at least 2 are needed")
-    return out, feature_names
+    return out, (np.asarray(names, dtype=object) if names is not None else None)
 
 
 def check_y(y, n, power):
     """Validate the response: finite, ``y >= 0`` (``y > 0`` for power 2)."""
     if y is None:
-        raise ValueError("y is required")
-    if hasattr(y, "to_numpy"):
-        y = y.to_numpy()
-    y = _to_float_array(y, "y", 1)
+        raise ValueError("requires y to be passed, but the target y is None")
+    y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False,
+                    input_name="y")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-dimensional, got shape {y.shape}")
     if y.shape[0] != n:
         raise ValueError(f"y has {y.shape[0]} values but X has {n} rows")
     _check_finite(y, "y", MAX_ABS_Y)
     if np.any(y < 0):
         raise ValueError(f"y must be non-negative; found {np.sum(y < 0)} negative value(s), "
-                         f"e.g. {y[y < 0][0]!r}")
+                         f"e.g. {y[y < 0][0]:g}")
     if power >= 2 and np.any(y <= 0):
         raise ValueError(f"y must be positive for power={power} (the Gamma limit); "
                          f"found {np.sum(y <= 0)} zero value(s)")
@@ -143,18 +119,19 @@ def check_weights(sample_weight, n):
     """Observation weights: finite, non-negative, positive sum.  ``None`` means ones."""
     if sample_weight is None:
         return np.ones(n)
-    if hasattr(sample_weight, "to_numpy"):
-        sample_weight = sample_weight.to_numpy()
-    if np.ndim(sample_weight) == 0:
+    if isinstance(sample_weight, numbers.Number):
         w = np.full(n, check_scalar(sample_weight, "sample_weight", float))
     else:
-        w = _to_float_array(sample_weight, "sample_weight", 1)
+        w = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
+                        ensure_all_finite=False, input_name="sample_weight")
+        if w.ndim != 1:
+            raise ValueError(f"sample_weight must be 1-dimensional, got shape {w.shape}")
     if w.shape[0] != n:
         raise ValueError(f"sample_weight has {w.shape[0]} values but X has {n} rows")
     _check_finite(w, "sample_weight", 1e300)
     if np.any(w < 0):
         raise ValueError(f"sample_weight must be non-negative; found {np.sum(w < 0)} negative "
-                         f"value(s), e.g. {w[w < 0][0]!r}")
+                         f"value(s), e.g. {w[w < 0][0]:g}")
     if not np.sum(w) > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight")
     return np.ascontiguousarray(w)
@@ -164,12 +141,13 @@ def check_offset(offset, n):
     """Offset on the linear predictor (e.g. log exposure).  ``None`` means zeros."""
     if offset is None:
         return np.zeros(n)
-    if hasattr(offset, "to_numpy"):
-        offset = offset.to_numpy()
-    if np.ndim(offset) == 0:
+    if isinstance(offset, numbers.Number):
         o = np.full(n, check_scalar(offset, "offset", float))
     else:
-        o = _to_float_array(offset, "offset", 1)
+        o = check_array(offset, ensure_2d=False, dtype=np.float64, ensure_all_finite=False,
+                        input_name="offset")
+        if o.ndim != 1:
+            raise ValueError(f"offset must be 1-dimensional, got shape {o.shape}")
     if o.shape[0] != n:
         raise ValueError(f"offset has {o.shape[0]} values but X has {n} rows")
     _check_finite(o, "offset", MAX_ABS_OFFSET)

@@ -214,6 +214,9 @@ class HDTweedieCV(_HDTweedieBase):
         fold_ids, k = self._make_folds(n)
         path = HDTweedie(**{name: getattr(self, name) for name in HDTweedie._get_param_names()})
         path._set_fitted(d, self._solve(d))
+        path.n_features_in_ = self.n_features_in_
+        if d["names"] is not None:
+            path.feature_names_in_ = d["names"]
         lambdas = path.lambdas_
         options = dict(dfmax=self.dfmax, pmax=self.pmax, standardize=self.standardize,
                        tol=self.tol, max_iter=self.max_iter)
@@ -233,14 +236,10 @@ class HDTweedieCV(_HDTweedieBase):
         cvm, cvsd, lam_min, lam_1se = cv_summary(fold_losses, fold_weights, lambdas)
 
         self.path_ = path
-        for name in ("lambdas_", "intercept_path_", "coef_path_", "df_", "n_passes_", "status_",
-                     "lambda_max_", "n_features_in_", "group_labels_", "group_index_",
+        for name in ("lambdas_", "intercept_path_", "coef_path_", "df_", "n_passes_", "n_iter_",
+                     "status_", "lambda_max_", "group_labels_", "group_index_",
                      "penalty_factor_"):
             setattr(self, name, getattr(path, name))
-        if hasattr(path, "feature_names_in_"):
-            self.feature_names_in_ = path.feature_names_in_
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
         self.fold_ids_ = fold_ids
         self.fold_losses_ = fold_losses
         self.cv_mean_ = cvm

@@ -76,7 +76,7 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         alpha = check_scalar(self.alpha, "alpha", float, low=0, high=1, low_open=True)
         if not isinstance(self.standardize, (bool, np.bool_)):
             raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
-        Xc, names = check_X(X)
+        Xc, names = check_X(X, self, reset=True)
         n, p = Xc.shape
         yc = check_y(y, n, power)
         w = check_weights(sample_weight, n)
@@ -107,11 +107,7 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         self.n_passes_ = res.n_passes
         self.status_ = res.status
         self.lambda_max_ = res.lambda_max
-        self.n_features_in_ = d["X"].shape[1]
-        if d["names"] is not None:
-            self.feature_names_in_ = d["names"]
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        self.n_iter_ = res.n_passes
         self.group_labels_ = list(d["gs"].labels)
         self.group_index_ = d["gs"].index.copy()
         self.penalty_factor_ = d["pf"]
@@ -152,10 +148,8 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         return _path.interpolate(lam, b0, b, self._resolve_s(s))
 
     def _check_predict_X(self, X, offset):
-        Xc, names = check_X(X)
-        if Xc.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {Xc.shape[1]} features, but {type(self).__name__} was "
-                             f"fitted with {self.n_features_in_}")
+        check_is_fitted(self, "coef_path_")
+        Xc, _ = check_X(X, self, reset=False, min_samples=1)
         return Xc, check_offset(offset, Xc.shape[0])
 
     def _linear_predictor(self, Xc, off, b0, b):
@@ -220,12 +214,11 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         return export_model(self, path, s=s, model_id=model_id, version=version,
                             encoder=encoder)
 
-    def _more_tags(self):
-        return {"requires_positive_y": False, "poor_score": True}
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # Tweedie responses are non-negative.
+        tags.target_tags.positive_only = True
         tags.regressor_tags.poor_score = True
         return tags
 
