@@ -40,17 +40,24 @@ cdef struct Design:
 cdef struct Work:
     const double *y
     const double *w
-    double *r        # linear predictor (sparse: minus the pending shift c)
-    double *v        # weighted working residual h * (z - r)
+    double *r        # linear predictor, brought up to date after each descent
+    double *v        # weighted working residual h (z - r), less the pending shift c h
     double *h
     double *q        # r1 - r2 scratch for gradients
-    double *xh       # sparse: x_j' h per column
+    double *xh       # x_j' h per column of the strong set (raw columns)
     double *scatter  # sparse: dense scratch of length n for Gram products
-    double c         # sparse: pending constant shift of r
+    double c         # constant shift of eta since the working quantities were formed
     double sum_h
-    double sum_v     # sparse: sum of stored v
+    double sum_v     # sum of the stored v
     double rho
     long n_clipped
+
+
+cdef extern from "_simd.h":
+    double hd_dot(int n, const double *x, const double *v) noexcept nogil
+    void hd_update(int n, const double *x, const double *h, double *v, double d) noexcept nogil
+    void hd_axpy(int n, const double *x, double *r, double d) noexcept nogil
+    double hd_wdot(int n, const double *h, const double *x, const double *y) noexcept nogil
 
 
 cdef inline double _clip_eta(double eta, Work *W) noexcept nogil:
@@ -63,73 +70,60 @@ cdef inline double _clip_eta(double eta, Work *W) noexcept nogil:
     return eta
 
 
-cdef inline double dense_dot(int n, const double *x, const double *v) noexcept nogil:
-    """Dot product with four partial sums (vectorises; threaded BLAS ddot costs more
-    in synchronisation than it saves at these sizes)."""
-    cdef int i, m = n - n % 4
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    for i in range(0, m, 4):
-        s0 += x[i] * v[i]
-        s1 += x[i + 1] * v[i + 1]
-        s2 += x[i + 2] * v[i + 2]
-        s3 += x[i + 3] * v[i + 3]
-    for i in range(m, n):
-        s0 += x[i] * v[i]
-    return (s0 + s1) + (s2 + s3)
-
-
-cdef inline double col_dot(Design *D, Work *W, int j, double *vec,
-                           double vec_sum, double vec_shift_coef) noexcept nogil:
-    """x~_j' (vec - shift * h) where the shift term is used only when sparse."""
+cdef inline double raw_dot(Design *D, int j, const double *vec) noexcept nogil:
+    """x_j' vec for the raw (unstandardised) column j."""
     cdef int k
-    cdef double s
+    cdef double s = 0.0
     if not D.sparse:
-        return dense_dot(D.n, D.dense + <Py_ssize_t>j * D.n, vec)
-    s = 0.0
+        return hd_dot(D.n, D.dense + <Py_ssize_t>j * D.n, vec)
     for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
         s += D.sp_data[k] * vec[D.sp_indices[k]]
-    s -= vec_shift_coef * W.xh[j]
-    return (s - D.xm[j] * vec_sum) / D.xs[j]
+    return s
+
+
+cdef inline double resid_dot(Design *D, Work *W, int j) noexcept nogil:
+    """x~_j' h (z - eta) at the current eta, with x~_j = (x_j - m_j) / s_j.
+
+    The stored v lags eta by the constant shift c (intercept steps, and the
+    centring of sparse columns), so the product is corrected by c x_j' h.
+    """
+    cdef double s = raw_dot(D, j, W.v) - W.c * W.xh[j]
+    return (s - D.xm[j] * (W.sum_v - W.c * W.sum_h)) / D.xs[j]
 
 
 cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
-    """r += x~_j d and v -= h x~_j d."""
+    """The residual after eta += x~_j d: v -= h x_j d / s_j, and the centring into c."""
     cdef int i, k
-    cdef double t, a
-    cdef const double *x
+    cdef double a = d / D.xs[j]
     if not D.sparse:
-        x = D.dense + <Py_ssize_t>j * D.n
-        for i in range(D.n):
-            t = x[i] * d
-            W.r[i] += t
-            W.v[i] -= W.h[i] * t
-        return
-    a = d / D.xs[j]
-    for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
-        i = D.sp_indices[k]
-        t = D.sp_data[k] * a
-        W.r[i] += t
-        W.v[i] -= W.h[i] * t
+        hd_update(D.n, D.dense + <Py_ssize_t>j * D.n, W.h, W.v, a)
+    else:
+        for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
+            i = D.sp_indices[k]
+            W.v[i] -= a * (W.h[i] * D.sp_data[k])
     W.sum_v -= a * W.xh[j]
     W.c -= D.xm[j] * a
 
 
-cdef inline void fold_shift(Design *D, Work *W) noexcept nogil:
-    """Sparse only: apply the pending constant shift to r."""
-    cdef int i
-    if D.sparse and W.c != 0.0:
-        for i in range(D.n):
-            W.r[i] += W.c
-        W.c = 0.0
+cdef inline void eta_update(Design *D, Work *W, int j, double d, double *shift) noexcept nogil:
+    """r += x~_j d; the constant part is accumulated in shift."""
+    cdef int k
+    cdef double a = d / D.xs[j]
+    if not D.sparse:
+        hd_axpy(D.n, D.dense + <Py_ssize_t>j * D.n, W.r, a)
+    else:
+        for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
+            W.r[D.sp_indices[k]] += a * D.sp_data[k]
+    shift[0] -= D.xm[j] * a
 
 
 cdef void working_quantities(Design *D, Work *W) noexcept nogil:
     """Step 2: r1, r2, h and v = h (z - r) at the current r."""
     cdef int i
     cdef double rho = W.rho, eta, r1, r2, hi, z
-    fold_shift(D, W)
     W.sum_h = 0.0
     W.sum_v = 0.0
+    W.c = 0.0
     for i in range(D.n):
         eta = _clip_eta(W.r[i], W)
         # y == 0 rows contribute nothing to r1; skip the exponential.
@@ -153,7 +147,6 @@ cdef void gradient_residual(Design *D, Work *W, double *qsum) noexcept nogil:
     """q = r1 - r2 at the current r (minus the loss gradient in eta)."""
     cdef int i
     cdef double rho = W.rho, eta, r1, s = 0.0
-    fold_shift(D, W)
     for i in range(D.n):
         eta = _clip_eta(W.r[i], W)
         if W.y[i] != 0.0:
@@ -167,10 +160,11 @@ cdef void gradient_residual(Design *D, Work *W, double *qsum) noexcept nogil:
 
 cdef double group_grad_norm(Design *D, Work *W, const int *cols, int g0, int g1,
                             double qsum) noexcept nogil:
-    cdef int k
+    cdef int k, j
     cdef double s = 0.0, gk
     for k in range(g0, g1):
-        gk = col_dot(D, W, cols[k], W.q, qsum, 0.0)
+        j = cols[k]
+        gk = (raw_dot(D, j, W.q) - D.xm[j] * qsum) / D.xs[j]
         s += gk * gk
     return sqrt(s)
 
@@ -179,11 +173,9 @@ cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
                         double *gram, double *ev, double *zdummy,
                         int *isuppz, double *lwork_buf, int lwork,
                         int *iwork, int liwork) noexcept nogil:
-    """Step 3: largest eigenvalue of X_g' diag(h) X_g (scalar path for size 1)."""
-    cdef int k = g1 - g0, a, b, i, kk, ja, jb
+    """Step 3: largest eigenvalue of X~_g' diag(h) X~_g (scalar path for size 1)."""
+    cdef int k = g1 - g0, a, b, kk, ja, jb
     cdef double s
-    cdef const double *xa
-    cdef const double *xb
     cdef char jobz = b'N', rng = b'I', uplo = b'L'
     cdef double vl = 0.0, vu = 0.0, abstol = 0.0
     cdef int il, iu, m = 0, info = 0, ldz = 1
@@ -193,21 +185,17 @@ cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
             # Scatter h * x_a, then dot with each x_b.
             for kk in range(D.sp_indptr[ja], D.sp_indptr[ja + 1]):
                 W.scatter[D.sp_indices[kk]] = W.h[D.sp_indices[kk]] * D.sp_data[kk]
-        else:
-            xa = D.dense + <Py_ssize_t>ja * D.n
         for b in range(a, k):
             jb = cols[g0 + b]
-            s = 0.0
             if D.sparse:
+                s = 0.0
                 for kk in range(D.sp_indptr[jb], D.sp_indptr[jb + 1]):
                     s += W.scatter[D.sp_indices[kk]] * D.sp_data[kk]
-                s = (s - D.xm[ja] * W.xh[jb] - D.xm[jb] * W.xh[ja]
-                     + D.xm[ja] * D.xm[jb] * W.sum_h) / (D.xs[ja] * D.xs[jb])
             else:
-                xb = D.dense + <Py_ssize_t>jb * D.n
-                for i in range(D.n):
-                    s += W.h[i] * xa[i] * xb[i]
-            gram[a * k + b] = s
+                s = hd_wdot(D.n, W.h, D.dense + <Py_ssize_t>ja * D.n,
+                            D.dense + <Py_ssize_t>jb * D.n)
+            gram[a * k + b] = (s - D.xm[ja] * W.xh[jb] - D.xm[jb] * W.xh[ja]
+                               + D.xm[ja] * D.xm[jb] * W.sum_h) / (D.xs[ja] * D.xs[jb])
         if D.sparse:
             for kk in range(D.sp_indptr[ja], D.sp_indptr[ja + 1]):
                 W.scatter[D.sp_indices[kk]] = 0.0
@@ -215,7 +203,7 @@ cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
         return gram[0]
     il = k
     iu = k
-    # gram holds the lower triangle in Fortran order (row-major upper == column-major lower).
+    # gram holds the lower triangle in column-major order.
     dsyevr(&jobz, &rng, &uplo, &k, gram, &k, &vl, &vu, &il, &iu, &abstol,
            &m, ev, zdummy, &ldz, isuppz, lwork_buf, &lwork, iwork, &liwork, &info)
     if info != 0 or m < 1:
@@ -231,7 +219,7 @@ cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
     cdef double unorm = 0.0, scale, d, dd = 0.0
     for k in range(g0, g1):
         j = cols[k]
-        unew[k - g0] = col_dot(D, W, j, W.v, W.sum_v - W.c * W.sum_h, W.c) + gamma * beta[j]
+        unew[k - g0] = resid_dot(D, W, j) + gamma * beta[j]
         unorm += unew[k - g0] * unew[k - g0]
     unorm = sqrt(unorm)
     if unorm > thresh:
@@ -256,26 +244,15 @@ cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
     return moved
 
 
-cdef void intercept_step(Design *D, Work *W, double *b0, double *dif) noexcept nogil:
-    cdef int i
-    cdef double s, d0
-    if D.sparse:
-        s = W.sum_v - W.c * W.sum_h
-    else:
-        s = 0.0
-        for i in range(D.n):
-            s += W.v[i]
+cdef void intercept_step(Work *W, double *b0, double *dif) noexcept nogil:
+    """d0 = sum h (z - eta) / sum h, applied through the shift c (O(1), not O(n))."""
+    cdef double d0
     if W.sum_h <= 0.0:
         return
-    d0 = s / W.sum_h
+    d0 = (W.sum_v - W.c * W.sum_h) / W.sum_h
     if fabs(d0) > SMALL:
         b0[0] += d0
-        if D.sparse:
-            W.c += d0
-        else:
-            for i in range(D.n):
-                W.r[i] += d0
-                W.v[i] -= W.h[i] * d0
+        W.c += d0
         if d0 * d0 > dif[0]:
             dif[0] = d0 * d0
 
@@ -304,7 +281,7 @@ def solve_path(
     cdef int g, k, j, m, i, ni = 0, nalam = 0, jerr = 0, kmax = 1, me, any_new
     cdef long npass = 0
     cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, lam_max = 0.0, dif, b0 = 0.0
-    cdef double thresh, ridge, qsum, gn, maxdiff
+    cdef double thresh, ridge, qsum, gn, maxdiff, shift
     cdef bint done = False
     cdef Design D
     cdef Work W
@@ -319,7 +296,7 @@ def solve_path(
     v = np.zeros(n)
     h = np.zeros(n)
     q = np.zeros(n)
-    xh = np.zeros(p if sparse else 1)
+    xh = np.zeros(p)
     scatter = np.zeros(n if sparse else 1)
     beta = np.zeros(p)
     beta_old = np.zeros(p)
@@ -407,14 +384,10 @@ def solve_path(
                         for k in range(gptr[g], gptr[g + 1]):
                             bold_v[cols_p[k]] = beta_v[cols_p[k]]
                 working_quantities(&D, &W)
-                if D.sparse:
-                    for g in range(G):
-                        if strong_v[g]:
-                            for k in range(gptr[g], gptr[g + 1]):
-                                j = cols_p[k]
-                                xh_v[j] = 0.0
-                                for i in range(sp_indptr[j], sp_indptr[j + 1]):
-                                    xh_v[j] += W.h[sp_indices[i]] * sp_data[i]
+                for g in range(G):
+                    if strong_v[g]:
+                        for k in range(gptr[g], gptr[g + 1]):
+                            xh_v[cols_p[k]] = raw_dot(&D, cols_p[k], W.h)
                 for g in range(G):
                     if strong_v[g]:
                         gamma_v[g] = group_gamma(&D, &W, cols_p, gptr[g], gptr[g + 1],
@@ -438,7 +411,7 @@ def solve_path(
                                     break
                     if jerr != 0:
                         break
-                    intercept_step(&D, &W, &b0, &dif)
+                    intercept_step(&W, &b0, &dif)
                     if dif < eps:
                         break
                     if npass > maxit:
@@ -452,7 +425,7 @@ def solve_path(
                             thresh = pf[g] * al * alpha
                             bmd_update(&D, &W, cols_p, gptr[g], gptr[g + 1], &beta_v[0],
                                        gamma_v[g], thresh, ridge, &unew_v[0], &dif)
-                        intercept_step(&D, &W, &b0, &dif)
+                        intercept_step(&W, &b0, &dif)
                         if dif < eps:
                             break
                         if npass > maxit:
@@ -463,14 +436,21 @@ def solve_path(
                 if jerr != 0:
                     break
                 # Step 5: did any coefficient move by a squared amount >= eps?
+                # The same loop brings eta up to date with the descent's moves.
                 maxdiff = (b0 - b0_old) * (b0 - b0_old)
+                shift = b0 - b0_old
                 for g in range(G):
                     if strong_v[g]:
                         for k in range(gptr[g], gptr[g + 1]):
                             j = cols_p[k]
-                            gn = (beta_v[j] - bold_v[j]) * (beta_v[j] - bold_v[j])
-                            if gn > maxdiff:
-                                maxdiff = gn
+                            gn = beta_v[j] - bold_v[j]
+                            if gn != 0.0:
+                                eta_update(&D, &W, j, gn, &shift)
+                            if gn * gn > maxdiff:
+                                maxdiff = gn * gn
+                if shift != 0.0:
+                    for i in range(n):
+                        W.r[i] += shift
                 if maxdiff >= eps:
                     continue
                 # Step 6: KKT check over groups outside the strong set.

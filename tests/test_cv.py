@@ -1,0 +1,144 @@
+"""HDTweedieCV: fold arithmetic, selection, parallel determinism, early-stopping folds."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from hdtweedie import HDTweedie, HDTweedieCV
+from hdtweedie._cv import FoldFitWarning, cv_summary, fold_loss_path, pointwise_loss
+from hdtweedie._distribution import unit_deviance
+from hdtweedie._groups import make_groups
+
+
+def make_data(n=300, p=10, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    mu = np.exp(0.1 + 0.5 * X[:, 0] - 0.5 * X[:, 1])
+    y = rng.poisson(mu) * rng.gamma(2.0, 0.5, size=n)
+    return X, y
+
+
+def test_cv_summary_by_hand():
+    losses = np.array([[1.0, 0.5, 0.7], [2.0, 0.9, 0.8], [1.5, 0.7, np.nan]])
+    weights = np.array([1.0, 2.0, 1.0])
+    lambdas = np.array([3.0, 2.0, 1.0])
+    cvm, cvsd, lmin, l1se = cv_summary(losses, weights, lambdas)
+    np.testing.assert_allclose(cvm[:2], [(1 + 4 + 1.5) / 4, (0.5 + 1.8 + 0.7) / 4])
+    np.testing.assert_allclose(cvm[2], (0.7 + 1.6) / 3)
+    var0 = (1 * (1 - cvm[0]) ** 2 + 2 * (2 - cvm[0]) ** 2 + (1.5 - cvm[0]) ** 2) / 4
+    np.testing.assert_allclose(cvsd[0], np.sqrt(var0 / 2))
+    var2 = (1 * (0.7 - cvm[2]) ** 2 + 2 * (0.8 - cvm[2]) ** 2) / 3
+    np.testing.assert_allclose(cvsd[2], np.sqrt(var2 / 1))  # N = 2 folds reached it
+    assert lmin == 2.0  # cvm = 0.75 at lambda 2, 0.7667 at lambda 1
+    assert l1se == 2.0
+
+
+def test_pointwise_loss_kinds():
+    y = np.array([0.0, 1.0, 3.0])
+    mu = np.array([[0.5], [1.0], [2.0]])
+    np.testing.assert_allclose(pointwise_loss(y, mu, "mse", 1.5)[:, 0], [0.25, 0, 1])
+    np.testing.assert_allclose(pointwise_loss(y, mu, "mae", 1.5)[:, 0], [0.5, 0, 1])
+    np.testing.assert_allclose(pointwise_loss(y, mu, "deviance", 1.5)[:, 0],
+                               unit_deviance(y, mu[:, 0], 1.5))
+
+
+def test_fold_loss_path_matches_a_manual_fit():
+    X, y = make_data()
+    w = np.ones(300)
+    off = np.zeros(300)
+    full = HDTweedie(n_lambdas=20).fit(X, y)
+    train, test = np.arange(100, 300), np.arange(100)
+    gs = make_groups(None, 10)
+    opts = dict(dfmax=None, pmax=None, standardize=False, tol=1e-8, max_iter=None)
+    losses, k, msg = fold_loss_path(X, y, w, off, train, test, full.lambdas_, 1.5, gs,
+                                    np.ones(10), 1.0, opts)
+    assert msg is None and k == 20
+    manual = HDTweedie(lambdas=full.lambdas_).fit(X[train], y[train])
+    expect = unit_deviance(y[test][:, None], manual.predict_path(X[test]), 1.5).mean(axis=0)
+    np.testing.assert_allclose(losses, expect, rtol=1e-12)
+
+
+def test_attributes_and_selection():
+    X, y = make_data()
+    cv = HDTweedieCV(n_lambdas=30, random_state=0).fit(X, y)
+    assert cv.cv_mean_.shape == (30,) and cv.fold_losses_.shape == (5, 30)
+    np.testing.assert_allclose(cv.cv_upper_ - cv.cv_mean_, cv.cv_std_)
+    i_min = np.nanargmin(cv.cv_mean_)
+    assert cv.lambda_min_ == cv.lambdas_[i_min]
+    assert cv.lambda_1se_ >= cv.lambda_min_
+    assert cv.cv_mean_[list(cv.lambdas_).index(cv.lambda_1se_)] <= (
+        cv.cv_mean_[i_min] + cv.cv_std_[i_min])
+    assert cv.lambda_ == cv.lambda_1se_
+    b0, b = cv.coef_at("lambda_1se")
+    np.testing.assert_array_equal(cv.coef_, b[:, 0])
+    np.testing.assert_allclose(cv.predict(X), np.exp(cv.intercept_ + X @ cv.coef_), rtol=1e-12)
+    np.testing.assert_allclose(cv.predict(X, s="lambda_min"),
+                               cv.path_.predict(X, s=cv.lambda_min_), rtol=1e-12)
+    cv_min = HDTweedieCV(n_lambdas=30, random_state=0, select="lambda_min").fit(X, y)
+    assert cv_min.lambda_ == cv.lambda_min_
+    with pytest.raises(ValueError, match="s must be"):
+        cv.coef_at("lambda_best")
+
+
+def test_random_folds_are_balanced_and_seeded():
+    X, y = make_data()
+    a = HDTweedieCV(n_lambdas=5, n_folds=4, random_state=1).fit(X, y)
+    b = HDTweedieCV(n_lambdas=5, n_folds=4, random_state=1).fit(X, y)
+    np.testing.assert_array_equal(a.fold_ids_, b.fold_ids_)
+    assert sorted(np.bincount(a.fold_ids_)) == [75, 75, 75, 75]
+
+
+def test_n_jobs_gives_identical_results():
+    X, y = make_data(n=600, p=12)
+    kw = dict(n_lambdas=40, random_state=0, groups=[0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 6, 7])
+    one = HDTweedieCV(n_jobs=1, **kw).fit(X, y)
+    two = HDTweedieCV(n_jobs=2, **kw).fit(X, y)
+    np.testing.assert_array_equal(one.fold_losses_, two.fold_losses_)
+    np.testing.assert_array_equal(one.cv_mean_, two.cv_mean_)
+    np.testing.assert_array_equal(one.cv_std_, two.cv_std_)
+    assert one.lambda_1se_ == two.lambda_1se_ and one.lambda_min_ == two.lambda_min_
+
+
+def test_fold_path_stopping_early_leaves_nan():
+    X, y = make_data()
+    ids = np.arange(300) % 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cv = HDTweedieCV(max_iter=150, fold_ids=ids).fit(X, y)
+    reached = np.sum(~np.isnan(cv.fold_losses_), axis=1)
+    assert np.all(reached <= cv.lambdas_.size)
+    assert np.all(np.isfinite(cv.cv_mean_[: reached.min()]))
+    # Past the shortest fold, the mean uses only the folds that got there.
+    j = reached.min()
+    if j < cv.lambdas_.size and reached.max() > j:
+        ok = ~np.isnan(cv.fold_losses_[:, j])
+        wts = np.bincount(ids)[ok]
+        np.testing.assert_allclose(cv.cv_mean_[j], np.average(cv.fold_losses_[ok, j], weights=wts))
+
+
+def test_fold_with_all_zero_training_y_is_nan_with_warning():
+    X, y = make_data(n=90)
+    ids = np.repeat([0, 1, 2], 30)
+    y = y.copy()
+    y[30:] = 0.0  # folds 1 and 2 train only on rows 0..29 plus zeros; fold 0 trains on zeros
+    y[0] = max(y[0], 1.0)
+    with pytest.warns(FoldFitWarning, match="fold 1 of 3 could not be fitted"):
+        cv = HDTweedieCV(fold_ids=ids, n_lambdas=10).fit(X, y)
+    assert np.all(np.isnan(cv.fold_losses_[0]))
+    assert np.all(np.isfinite(cv.fold_losses_[1:]))
+    assert np.isfinite(cv.lambda_min_)
+
+
+def test_fold_ids_validation():
+    X, y = make_data()
+    with pytest.raises(ValueError, match="fold_ids must have at least 3"):
+        HDTweedieCV(fold_ids=np.arange(300) % 2).fit(X, y)
+    with pytest.raises(ValueError, match="fold_ids has 10 values"):
+        HDTweedieCV(fold_ids=np.arange(10) % 3).fit(X, y)
+    with pytest.raises(ValueError, match="n_folds"):
+        HDTweedieCV(n_folds=2).fit(X, y)
+    with pytest.raises(ValueError, match="loss"):
+        HDTweedieCV(loss="poisson").fit(X, y)
+    with pytest.raises(ValueError, match="select"):
+        HDTweedieCV(select="best").fit(X, y)
