@@ -142,3 +142,22 @@ def test_fold_ids_validation():
         HDTweedieCV(loss="poisson").fit(X, y)
     with pytest.raises(ValueError, match="select"):
         HDTweedieCV(select="best").fit(X, y)
+
+
+def test_relax_refits_selected_groups_without_penalty():
+    X, y = make_data(n=2000, p=6, seed=5)
+    groups = [0, 0, 1, 1, 2, 2]
+    cv = HDTweedieCV(groups=groups, random_state=0, n_lambdas=30).fit(X, y)
+    rx = HDTweedieCV(groups=groups, random_state=0, n_lambdas=30, relax=True).fit(X, y)
+    assert rx.lambda_ == cv.lambda_
+    np.testing.assert_array_equal(rx.coef_ != 0, cv.coef_ != 0)
+    np.testing.assert_array_equal(rx.coef_path_, cv.coef_path_)
+    cols = np.flatnonzero(cv.coef_ != 0)
+    # The refit is the unpenalised optimum on the selected columns: its gradient vanishes.
+    eta = rx.intercept_ + X @ rx.coef_
+    q = y * np.exp(-0.5 * eta) - np.exp(0.5 * eta)
+    np.testing.assert_allclose(q.mean(), 0, atol=1e-10)
+    np.testing.assert_allclose(X[:, cols].T @ q / len(y), 0, atol=1e-10)
+    # Shrinkage is removed: the refitted effects are larger in magnitude.
+    assert np.all(np.abs(rx.coef_[cols]) >= np.abs(cv.coef_[cols]) - 1e-12)
+    np.testing.assert_allclose(rx.predict(X), np.exp(eta), rtol=1e-12)

@@ -13,6 +13,7 @@ from . import _path
 from ._checks import check_response_signal, check_scalar
 from ._distribution import unit_deviance
 from ._estimator import _PARAMS_DOC, HDTweedie, _HDTweedieBase
+from ._relax import refit_unpenalized
 
 LOSSES = ("deviance", "mse", "mae")
 SELECTIONS = ("lambda_1se", "lambda_min")
@@ -129,10 +130,19 @@ class HDTweedieCV(_HDTweedieBase):
         Held-out loss: Tweedie unit deviance, squared or absolute error.
     select : {{"lambda_1se", "lambda_min"}}, default="lambda_1se"
         Which lambda ``coef_``, ``intercept_``, ``predict`` and ``score`` use.
+    relax : bool, default=False
+        Refit the groups selected at ``lambda_`` without penalty (an
+        unpenalised Tweedie GLM on those columns, same weights and offset) and
+        use those coefficients for ``coef_``, ``intercept_``, ``predict(s=None)``,
+        ``score`` and ``export(s=None)``.  The lasso chooses the factors; the
+        refit removes its shrinkage from their relativities.  The path,
+        ``coef_at`` and the CV curve stay penalised.
     n_jobs : int, default=None
         Folds fitted in parallel threads (joblib); results do not depend on it.
     random_state : int, RandomState or None, default=None
         Seeds the random fold assignment.
+    verbose : int, default=0
+        Above 0, joblib reports fold progress on stderr.
 
     Attributes
     ----------
@@ -154,6 +164,7 @@ class HDTweedieCV(_HDTweedieBase):
     lambda_ : float
         The selected lambda (``select``).
     coef_ : ndarray of shape (n_features,)
+        Coefficients at ``lambda_`` (refitted without penalty when ``relax``).
     intercept_ : float
     path_ : HDTweedie
         The fit on the full data.
@@ -162,7 +173,8 @@ class HDTweedieCV(_HDTweedieBase):
     def __init__(self, power=1.5, groups=None, alpha=1.0, n_lambdas=100, lambda_min_ratio=None,
                  lambdas=None, penalty_factor=None, dfmax=None, pmax=None, standardize=False,
                  tol=1e-8, max_iter=None, n_folds=5, fold_ids=None, loss="deviance",
-                 select="lambda_1se", n_jobs=None, random_state=None):
+                 select="lambda_1se", relax=False, n_jobs=None, random_state=None,
+                 verbose=0):
         super().__init__(power=power, groups=groups, alpha=alpha, n_lambdas=n_lambdas,
                          lambda_min_ratio=lambda_min_ratio, lambdas=lambdas,
                          penalty_factor=penalty_factor, dfmax=dfmax, pmax=pmax,
@@ -171,8 +183,10 @@ class HDTweedieCV(_HDTweedieBase):
         self.fold_ids = fold_ids
         self.loss = loss
         self.select = select
+        self.relax = relax
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.verbose = verbose
 
     def _make_folds(self, n):
         if self.fold_ids is not None:
@@ -209,6 +223,8 @@ class HDTweedieCV(_HDTweedieBase):
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
+        if not isinstance(self.relax, (bool, np.bool_)):
+            raise TypeError(f"relax must be True or False, got {self.relax!r}")
         d = self._validate_data(X, y, sample_weight, offset)
         n = d["X"].shape[0]
         fold_ids, k = self._make_folds(n)
@@ -222,7 +238,7 @@ class HDTweedieCV(_HDTweedieBase):
                        tol=self.tol, max_iter=self.max_iter)
         folds = [(np.flatnonzero(fold_ids != i), np.flatnonzero(fold_ids == i))
                  for i in range(k)]
-        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+        results = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose)(
             delayed(fold_loss_path)(d["X"], d["y"], d["w"], d["offset"], train, test, lambdas,
                                     d["power"], d["gs"], d["pf"], d["alpha"], options,
                                     self.loss)
@@ -252,6 +268,11 @@ class HDTweedieCV(_HDTweedieBase):
         b0, b = self.coef_at(self.lambda_)
         self.coef_ = b[:, 0]
         self.intercept_ = float(b0[0])
+        if self.relax:
+            cols = np.flatnonzero(self.coef_ != 0)
+            self.intercept_, self.coef_ = refit_unpenalized(
+                d["X"], d["y"], d["w"], d["offset"], d["power"], cols, self.intercept_,
+                self.coef_)
         return self
 
     def _resolve_s(self, s):

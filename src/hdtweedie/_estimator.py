@@ -158,13 +158,15 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         return eta
 
     def predict(self, X, s=None, kind="response", offset=None):
-        """Predict at lambda ``s`` (default: the last lambda of the path).
+        """Predict at lambda ``s`` (default: ``coef_`` and ``intercept_``).
 
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
         s : float, array-like or None
-            Lambda(s); an array gives one column per lambda.
+            Lambda(s); an array gives one column per lambda.  ``None``: the
+            fitted ``coef_``/``intercept_`` (the last lambda for ``HDTweedie``,
+            the selected one for ``HDTweedieCV``).
         kind : {"response", "link"}
             ``exp(eta)`` or ``eta = offset + b0 + X b``.
         offset : array-like of shape (n_samples,), optional
@@ -176,7 +178,12 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         """
         if kind not in ("response", "link"):
             raise ValueError(f"kind must be 'response' or 'link', got {kind!r}")
-        b0, b = self.coef_at(s)
+        if s is None:
+            # The selected model (for HDTweedieCV with relax=True, the refitted one).
+            check_is_fitted(self, "coef_")
+            b0, b = np.array([self.intercept_]), self.coef_[:, None]
+        else:
+            b0, b = self.coef_at(s)
         Xc, off = self._check_predict_X(X, offset)
         eta = self._linear_predictor(Xc, off, b0, b)
         out = eta if kind == "link" else np.exp(eta)
