@@ -270,6 +270,7 @@ def solve_path(
     int nlam, double flmin, const double[::1] ulam, bint user_lambda,
     int dfmax, int pmax, double eps, long maxit,
     double[::1] alam, double[::1] b0_out, double[:, ::1] beta_out,
+    double b0_start=0.0,
 ):
     """Solve the whole lambda path.
 
@@ -292,7 +293,7 @@ def solve_path(
     lwork = max(26 * kmax, 1)
     liwork = max(10 * kmax, 1)
 
-    r = np.array(offset, dtype=np.float64)
+    r = np.array(offset, dtype=np.float64) + b0_start
     v = np.zeros(n)
     h = np.zeros(n)
     q = np.zeros(n)
@@ -313,6 +314,7 @@ def solve_path(
     lwork_buf = np.zeros(lwork)
     iwork = np.zeros(liwork, dtype=np.int32)
 
+    b0 = b0_start
     cdef double[::1] r_v = r, v_v = v, h_v = h, q_v = q, xh_v = xh, sc_v = scatter
     cdef double[::1] beta_v = beta, bold_v = beta_old, unew_v = unew
     cdef double[::1] gamma_v = gamma, gnorm_v = gnorm, gram_v = gram, ev_v = ev, zd_v = zdummy
@@ -359,13 +361,7 @@ def solve_path(
             elif m == 0:
                 al = BIG
             elif m == 1:
-                al0 = 0.0
-                for g in range(G):
-                    if pf[g] > SMALL:
-                        gn = gnorm_v[g] / (pf[g] * alpha)
-                        if gn > al0:
-                            al0 = gn
-                lam_max = al0
+                al0 = lam_max
                 al = al0 * alf
             else:
                 al = al * alf
@@ -472,6 +468,13 @@ def solve_path(
             for j in range(p):
                 beta_out[m, j] = beta_v[j]
             nalam = m + 1
+            if m == 0 and not user_lambda:
+                # lambda_max from the gradients at the first (intercept-only) solution.
+                for g in range(G):
+                    if pf[g] > SMALL:
+                        gn = gnorm_v[g] / (pf[g] * alpha)
+                        if gn > lam_max:
+                            lam_max = gn
             # dfmax: from the min(6, nlam)-th lambda on.
             if m + 1 >= (6 if nlam > 6 else nlam):
                 me = 0

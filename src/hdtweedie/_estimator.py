@@ -74,6 +74,9 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         """Validate everything the kernel needs; returns a dict of checked inputs."""
         power = check_scalar(self.power, "power", float, low=1, high=2)
         alpha = check_scalar(self.alpha, "alpha", float, low=0, high=1, low_open=True)
+        if alpha < 1e-6:
+            # lambda_max = max ||grad|| / (pf alpha) overflows for tiny alpha.
+            raise ValueError(f"alpha must be at least 1e-6, got {alpha!r}")
         if not isinstance(self.standardize, (bool, np.bool_)):
             raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
         Xc, names = check_X(X, self, reset=True)

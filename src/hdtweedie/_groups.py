@@ -149,6 +149,10 @@ def resolve_penalty_factor(penalty_factor, gs: GroupStructure) -> np.ndarray:
         raise ValueError(f"penalty_factor must be >= 0, got {pf[pf < 0][:3]}")
     if np.all(pf <= 0):
         raise ValueError("penalty_factor: all penalty factors are <= 0")
+    if np.all(pf <= 1e-16):
+        # The reference ignores factors <= 1e-16 when it sets lambda_max.
+        raise ValueError(f"penalty_factor: all penalty factors are <= 1e-16 (max "
+                         f"{pf.max():g}); at least one group must be penalised")
     return pf
 
 

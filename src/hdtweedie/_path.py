@@ -78,8 +78,12 @@ def standardization(X, feature_names):
     n = X.shape[0]
     if sp.issparse(X):
         mean = np.asarray(X.mean(axis=0)).ravel()
-        sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
-        var = np.maximum(sq - mean**2, 0.0)
+        # Centred sums over stored entries plus the implicit zeros (no cancellation).
+        counts = np.diff(X.indptr)
+        dev = X.data - np.repeat(mean, counts)
+        var = (np.add.reduceat(dev**2, X.indptr[:-1]) * (counts > 0)
+               if X.data.size else np.zeros(X.shape[1]))
+        var = (var + (n - counts) * mean**2) / n
     else:
         mean = X.mean(axis=0)
         var = ((X - mean) ** 2).sum(axis=0) / n
@@ -132,6 +136,16 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
     if is_sparse:
         xm_k, xs_k = xm, xs
 
+    # At the Poisson and Gamma limits a start at eta = offset can be very far from the
+    # optimum (each IRLS step moves the intercept by at most about 1 there), so start
+    # from the intercept-only maximum-likelihood fit.  Inside (1, 2) the reference
+    # starts at 0 and so do we.
+    b0_start = 0.0
+    if power == 1:
+        b0_start = float(np.log(np.sum(wn * y) / np.sum(wn * np.exp(offset))))
+    elif power == 2:
+        b0_start = float(np.log(np.sum(wn * y * np.exp(-offset))))
+
     alam = np.zeros(nlam)
     b0 = np.zeros(nlam)
     beta = np.zeros((nlam, p))
@@ -139,7 +153,7 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
         n, p, dense, data, indices, indptr, xm_k, xs_k, is_sparse,
         y, wn, offset, float(power), gs.cols, gs.ptr, np.ascontiguousarray(pf, dtype=np.float64),
         float(alpha), nlam, flmin, ulam if ulam is not None else np.zeros(1), ulam is not None,
-        dfmax, pmax, tol, max_iter, alam, b0, beta,
+        dfmax, pmax, tol, max_iter, alam, b0, beta, b0_start,
     )
     alam = alam[:nalam].copy()
     b0 = b0[:nalam].copy()
@@ -154,7 +168,11 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
         coefs = coefs / xs[:, None]
         b0 = b0 - xm @ coefs
     df = np.count_nonzero(coefs, axis=0)
-    if not (np.all(np.isfinite(coefs)) and np.all(np.isfinite(b0))):
+    if ulam is None and nalam >= 1 and not lam_max > 0:
+        raise ValueError("lambda_max is 0: no penalised group has a gradient at the "
+                         "intercept-only fit (constant columns?); give lambdas explicitly")
+    if not (np.all(np.isfinite(coefs)) and np.all(np.isfinite(b0))
+            and np.all(np.isfinite(alam))):
         raise ValueError("the solver produced non-finite coefficients; X, y or offset are on "
                          "a scale where the Tweedie loss overflows (rescale X or y)")
     if jerr != 0:

@@ -466,6 +466,9 @@ def _index_of(values, value):
 # -- subcommands -------------------------------------------------------------
 
 def cmd_fit(args, rep):
+    out = Path(args.out)
+    if out.suffix.lower() != ".json":
+        raise UserError(f"--out must name a .json model file, got {args.out}")
     df = read_table(args.data)
     source = args.data
     special = [c for c in (args.response, args.exposure, args.weights) if c is not None]
@@ -490,10 +493,6 @@ def cmd_fit(args, rep):
         rep.detail(f"factors: {factors}; numeric: {numeric}")
     if args.exposure is None and args.weights is None:
         rep.detail("no --exposure or --weights: every row has the same weight")
-    out = Path(args.out)
-    if _file_kind(out) is not None or out.suffix.lower() != ".json":
-        if out.suffix.lower() != ".json":
-            raise UserError(f"--out must name a .json model file, got {args.out}")
     rep.say(f"fitting {args.response} on {len(df):,} rows of {source}")
     cv, encoder, summary = fit_portfolio(
         df, response=args.response, factors=factors, numeric=numeric,
@@ -575,6 +574,8 @@ def _to_jsonable(obj):
 
     import numpy as np
 
+    if hasattr(obj, "to_dict") and not isinstance(obj, type):
+        return _to_jsonable(obj.to_dict())
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {k: _to_jsonable(v) for k, v in dataclasses.asdict(obj).items()}
     if isinstance(obj, dict):
@@ -585,8 +586,6 @@ def _to_jsonable(obj):
         return _to_jsonable(obj.tolist())
     if isinstance(obj, np.generic):
         return obj.item()
-    if hasattr(obj, "to_dict"):
-        return _to_jsonable(obj.to_dict())
     return obj
 
 

@@ -397,10 +397,17 @@ def level_key(value):
     return str(value)
 
 
+def _as_array(values):
+    """1-D numpy view of a column: ndarray, pandas Series (without importing pandas) or list."""
+    if isinstance(values, np.ndarray):
+        return values.reshape(-1)
+    if hasattr(values, "to_numpy"):
+        return np.asarray(values.to_numpy()).reshape(-1)
+    return np.asarray(values, dtype=object).reshape(-1)
+
+
 def _codes(values, index, name):
     """Map raw values to positions in ``index`` (-1 unseen, -2 missing), vectorised."""
-    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
-    arr = arr.reshape(-1)
 
     def code(v):
         try:
@@ -409,6 +416,12 @@ def _codes(values, index, name):
             raise TypeError(f"input {name!r}: {exc}") from None
         return -2 if key is None else index.get(key, -1)
 
+    if not isinstance(values, np.ndarray) and hasattr(values, "factorize"):
+        # pandas columns: hash-based factorisation in C, then one lookup per distinct value
+        found, uniques = values.factorize()
+        table = np.array([code(u) for u in list(uniques)] + [-2], dtype=np.intp)
+        return table[np.asarray(found, dtype=np.intp)]  # NA gets -1, i.e. the last entry: missing
+    arr = _as_array(values)
     if arr.dtype.kind in "biufUS":
         uniq, inverse = np.unique(arr, return_inverse=True)
         table = np.array([code(u) for u in uniq.tolist()], dtype=np.intp)
@@ -424,8 +437,7 @@ def _codes(values, index, name):
 
 
 def _numeric(values, name):
-    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
-    arr = arr.reshape(-1)
+    arr = _as_array(values)
     if arr.dtype.kind in "biuf":
         return arr.astype(np.float64)
     try:
@@ -792,7 +804,7 @@ class ScoringModel:
                 return "columns", cols, lengths.pop()
             return "columns", {str(k): np.array([v], dtype=object) for k, v in data.items()}, 1
         if hasattr(data, "columns") and hasattr(data, "iloc"):  # DataFrame, without importing pandas
-            cols = {str(c): np.asarray(data[c]) for c in data.columns}
+            cols = {str(c): data[c] for c in data.columns}
             return "columns", cols, len(data)
         if hasattr(data, "index") and hasattr(data, "to_dict") and hasattr(data, "iloc"):  # Series: one record
             return self._table(dict(data.to_dict()))
@@ -823,14 +835,14 @@ class ScoringModel:
             )
         return "design", X, X.shape[0]
 
-    def _exposure(self, exposure, layout, table, n):
+    def _exposure(self, exposure, columns, n):
         if exposure is None:
             return np.ones(n)
         if isinstance(exposure, str):
-            if layout != "columns" or exposure not in table:
+            if columns is None or exposure not in columns:
                 raise ValueError(f"exposure: no column {exposure!r} in the records")
-            exposure = table[exposure]
-        e = _numeric(np.asarray(exposure) if not isinstance(exposure, np.ndarray) else exposure, "exposure")
+            exposure = columns[exposure]
+        e = _numeric(exposure if hasattr(exposure, "__len__") else [exposure], "exposure")
         if e.shape[0] == 1 and n != 1:
             e = np.full(n, e[0])
         if e.shape[0] != n:
@@ -843,6 +855,7 @@ class ScoringModel:
         if unknown not in (None, "error", "base"):
             raise ValueError(f"unknown must be None, 'error' or 'base', got {unknown!r}")
         layout, table, n = self._table(data)
+        given = table
         ev = _Evaluation()
         ev.n = n
         ev.issues = []
@@ -850,6 +863,11 @@ class ScoringModel:
         ev.contrib = np.zeros((n, len(self._inputs))) if keep else None
         ev.shown = [None] * len(self._inputs)
         ev.levels = [None] * len(self._inputs)
+        if layout == "columns" and any(name not in table for name in self.input_names) \
+                and all(f in table for f in self.feature_names):
+            # already-encoded columns by feature name (e.g. a transformer's pandas output)
+            table = np.column_stack([_numeric(table[f], f) for f in self.feature_names])
+            layout = "design"
         if layout == "columns":
             missing = [name for name in self.input_names if name not in table]
             if missing:
@@ -865,7 +883,7 @@ class ScoringModel:
                     ev.contrib[:, j] = part
         else:
             link = self._design_part(table, ev, keep)
-        e = self._exposure(exposure, layout, table, n)
+        e = self._exposure(exposure, given if isinstance(given, dict) else None, n)
         bad_e = ~np.isfinite(e) | (e < 0)
         if bad_e.any():
             self._issue(ev, "invalid_exposure", "exposure", bad_e, e, "negative, NaN or infinite exposure", False)
@@ -901,67 +919,86 @@ class ScoringModel:
             part[nan] = 0.0
             return part
         codes = _codes(values, inp.index, inp.name)
-        raw = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
-        raw = raw.reshape(-1)
-        ev.shown[j] = raw
+        raw = None
         missing = codes == -2
-        if missing.any():
-            self._issue(ev, "missing_value", inp.name, missing, raw, "a missing value", False)
         unseen = codes == -1
-        if unseen.any():
-            policy = unknown or inp.handle_unknown
-            examples = sorted({str(level_key(v)) for v in raw[unseen][:1000]})[:5]
-            what = f"a level not seen in training ({', '.join(map(repr, examples))})"
-            if policy == "base":
-                self._issue(ev, "unseen_level", inp.name, unseen, raw, what, True,
-                            f"; scored at the base level {inp.base!r}")
-            else:
-                self._issue(ev, "unseen_level", inp.name, unseen, raw, what, False)
-        codes = np.where(codes < 0, inp.base_code, codes)
-        ev.levels[j] = codes
+        if missing.any() or unseen.any():
+            raw = _as_array(values)
+            if missing.any():
+                self._issue(ev, "missing_value", inp.name, missing, raw, "a missing value", False)
+            if unseen.any():
+                policy = unknown or inp.handle_unknown
+                examples = sorted({str(level_key(v)) for v in raw[unseen][:1000].tolist()})[:5]
+                what = f"a level not seen in training ({', '.join(map(repr, examples))})"
+                if policy == "base":
+                    self._issue(ev, "unseen_level", inp.name, unseen, raw, what, True,
+                                f"; scored at the base level {inp.base!r}")
+                else:
+                    self._issue(ev, "unseen_level", inp.name, unseen, raw, what, False)
+            codes = np.where(codes < 0, inp.base_code, codes)
+        if ev.contrib is not None:  # explain/compare keep what was given and the level used
+            ev.shown[j] = raw if raw is not None else _as_array(values)
+            ev.levels[j] = codes
         return inp.table[codes]
 
     def _range_check(self, inp, x, ev):
         if inp.min is None or inp.max is None:
             return
-        with np.errstate(invalid="ignore"):
-            out = (x < inp.min) | (x > inp.max)
+        out = (x < inp.min) | (x > inp.max)  # NaN compares False: flagged as missing instead
         if out.any():
             self._issue(ev, "out_of_range", inp.name, out, x,
                         f"a value outside the training range [{inp.min!r}, {inp.max!r}]", True,
                         "; the prediction extrapolates")
 
     def _design_part(self, X, ev, keep):
-        nan = ~np.isfinite(X)
-        if nan.any():
-            rows = nan.any(axis=1)
-            cols = sorted({self.feature_names[c] for c in np.flatnonzero(nan.any(axis=0))})
-            self._issue(ev, "missing_value", ", ".join(cols[:5]), rows, np.where(rows, 1, 0) * np.nan,
-                        "a NaN or infinite entry in the design matrix", False)
-            X = np.where(nan, 0.0, X)
+        n = X.shape[0]
         link = X @ self._coef + self.intercept
+        bad = ~np.isfinite(link)
+        if bad.any():
+            # NaN/inf anywhere in a row reaches its linear predictor (0 * inf is NaN too)
+            rows = bad & ~np.all(np.isfinite(X), axis=1)
+            if rows.any():
+                cols = np.flatnonzero(~np.all(np.isfinite(X[rows]), axis=0))
+                names = ", ".join(self.feature_names[c] for c in cols[:5])
+                self._issue(ev, "missing_value", names, rows, np.full(n, np.nan),
+                            "a NaN or infinite entry in the design matrix", False)
+                X = np.where(np.isfinite(X), X, 0.0)
+                link = X @ self._coef + self.intercept
+        factors = [(j, inp) for j, inp in enumerate(self._inputs) if inp.kind == "factor" and inp.block.size]
+        if factors:
+            # one pass over all factor columns: entries must be 0/1, at most one 1 per factor
+            cols = np.concatenate([inp.block for _, inp in factors])
+            owner = np.repeat(np.arange(len(factors)), [inp.block.size for _, inp in factors])
+            F = X[:, cols]
+            binary = (F == 0) | (F == 1)
+            sums = F @ (owner[:, None] == np.arange(len(factors))[None, :])
+            ok = binary.all(axis=1) & (sums <= 1).all(axis=1)
+            if not ok.all():
+                rows = np.flatnonzero(~ok)
+                for k, (j, inp) in enumerate(factors):
+                    wrong = ~binary[rows][:, owner == k].all(axis=1) | (sums[rows, k] > 1)
+                    if wrong.any():
+                        mask = np.zeros(n, dtype=bool)
+                        mask[rows[wrong]] = True
+                        self._issue(ev, "invalid_encoding", inp.name, mask, np.full(n, "row"),
+                                    "a design row that is not a one-hot level of this factor", True,
+                                    "; its columns are scored as given")
         for j, inp in enumerate(self._inputs):
             if inp.kind == "numeric":
                 x = X[:, inp.pos]
-                ev.shown[j] = x
                 self._range_check(inp, x, ev)
                 if keep:
+                    ev.shown[j] = x
                     ev.contrib[:, j] = x * inp.coef
-                continue
-            block = X[:, inp.block] if inp.block.size else np.zeros((X.shape[0], 0))
-            ok = np.all((block == 0) | (block == 1), axis=1) & (block.sum(axis=1) <= 1)
-            if not ok.all():
-                self._issue(ev, "invalid_encoding", inp.name, ~ok, np.full(X.shape[0], "row"),
-                            "a design row that is not a one-hot level of this factor", True,
-                            "; its columns are scored as given")
-            has = block.sum(axis=1) > 0 if block.size else np.zeros(X.shape[0], dtype=bool)
-            codes = np.full(X.shape[0], inp.base_code, dtype=np.intp)
-            if block.size:
-                codes[has] = inp.block_codes[np.argmax(block[has], axis=1)]
-            ev.levels[j] = codes
-            ev.shown[j] = np.array([inp.levels[c] for c in codes], dtype=object)
-            if keep:
-                ev.contrib[:, j] = block @ self._coef[inp.block] if block.size else 0.0
+            elif keep:
+                block = X[:, inp.block]
+                codes = np.full(n, inp.base_code, dtype=np.intp)
+                if inp.block.size:
+                    has = block.sum(axis=1) > 0
+                    codes[has] = inp.block_codes[np.argmax(block[has], axis=1)]
+                    ev.contrib[:, j] = block @ self._coef[inp.block]
+                ev.levels[j] = codes
+                ev.shown[j] = np.array([inp.levels[c] for c in codes], dtype=object)
         return link
 
     # -- public API -----------------------------------------------------------
