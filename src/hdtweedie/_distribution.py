@@ -6,26 +6,39 @@ import numpy as np
 from scipy.special import xlogy
 
 
+def _power_diff(a, b, t):
+    """``(a^t - b^t) / t`` without cancellation as ``t -> 0`` (``a >= 0``, ``b > 0``)."""
+    if t == 0:
+        with np.errstate(divide="ignore"):
+            return np.log(a / b)
+    bt = np.power(b, t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = bt * np.expm1(t * np.log(a / b)) / t
+    return np.where(a > 0, out, -bt / t)
+
+
 def unit_deviance(y, mu, power):
-    """Tweedie unit deviance ``d(y, mu)`` per row.
+    """Tweedie unit deviance ``d(y, mu)`` per row, for ``power`` in [1, 2].
 
-    For ``1 < p < 2``, in the arrangement of R's ``cv.HDtweedie``::
+    ::
 
-        d = 2 * ( (y^(2-p) - y mu^(1-p)) / (1-p) - (y^(2-p) - mu^(2-p)) / (2-p) )
+        d = 2 * ( y (y^(1-p) - mu^(1-p)) / (1-p) - (y^(2-p) - mu^(2-p)) / (2-p) )
 
-    At ``p = 1`` (Poisson) it is ``2 (y log(y/mu) - y + mu)`` and at ``p = 2``
-    (Gamma) ``2 (log(mu/y) + y/mu - 1)``.
+    (the formula of R's ``cv.HDtweedie``), with each difference of powers
+    evaluated through ``expm1`` so that it stays accurate as ``p`` approaches 1
+    or 2; at ``p = 1`` it is the Poisson deviance ``2 (y log(y/mu) - y + mu)``
+    and at ``p = 2`` the Gamma deviance ``2 (log(mu/y) + y/mu - 1)``.
     """
     y = np.asarray(y, dtype=np.float64)
     mu = np.asarray(mu, dtype=np.float64)
+    y, mu = np.broadcast_arrays(y, mu)
     if power == 1:
         return 2.0 * (xlogy(y, y) - xlogy(y, mu) - y + mu)
     if power == 2:
         return 2.0 * (np.log(mu / y) + y / mu - 1.0)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        y2 = np.power(y, 2.0 - power)
-        return 2.0 * ((y2 - y * np.power(mu, 1.0 - power)) / (1.0 - power)
-                      - (y2 - np.power(mu, 2.0 - power)) / (2.0 - power))
+    with np.errstate(over="ignore", invalid="ignore"):
+        first = np.where(y > 0, y * _power_diff(y, mu, 1.0 - power), 0.0)
+        return 2.0 * (first - _power_diff(y, mu, 2.0 - power))
 
 
 def tweedie_deviance(y, mu, power, sample_weight=None):

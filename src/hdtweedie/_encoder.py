@@ -266,7 +266,8 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         else:
             base_key = level_key(base)
             if base_key not in index:
-                raise ValueError(f"base_levels[{name!r}] = {base!r} is not a level of {name!r}; levels are {levels}")
+                raise ValueError(
+                    f"base_levels[{name!r}] = {base!r} is not a level of {name!r}; levels are {levels}")
         self.levels_[name] = levels
         self.base_levels_[name] = base_key
         self.level_weights_[name] = dict(zip(levels, totals.tolist()))
@@ -298,7 +299,8 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
                 index = {lv: i for i, lv in enumerate(levels)}
                 codes = _codes(cols[name], index, name)
                 if np.any(codes == -2):
-                    raise ValueError(f"X: factor {name!r} has missing values at rows {np.flatnonzero(codes == -2)[:5].tolist()}")
+                    rows = np.flatnonzero(codes == -2)[:5].tolist()
+                    raise ValueError(f"X: factor {name!r} has missing values at rows {rows}")
                 unseen = codes == -1
                 if unseen.any():
                     examples = sorted({str(level_key(v)) for v in cols[name][unseen][:1000]})[:5]
@@ -306,7 +308,8 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
                            f"time, e.g. {examples}; known levels are {levels}")
                     if self.handle_unknown == "error":
                         raise ValueError(msg + " (set handle_unknown='base' to map them to the base level)")
-                    warnings.warn(msg + f"; encoded as the base level {base!r}", UnseenLevelWarning, stacklevel=2)
+                    warnings.warn(msg + f"; encoded as the base level {base!r}", UnseenLevelWarning,
+                                  stacklevel=2)
                     codes = np.where(unseen, index[base], codes)
                 # output column of each level code (-1 for the base level)
                 col_of = np.full(len(levels), -1, dtype=np.intp)

@@ -16,6 +16,8 @@ import argparse
 import contextlib
 import json
 import math
+import re
+import shutil
 import sys
 import threading
 import time
@@ -68,6 +70,7 @@ class Reporter:
         self.quiet = quiet
         self.verbose = verbose and not quiet
         self.live = not quiet and _isatty(self.err)
+        self._lock = threading.Lock()
 
     def result(self, text=""):
         print(text, file=self.out, flush=True)
@@ -85,6 +88,12 @@ class Reporter:
             self._clear()
             print(f"{PROG}: warning: {text}", file=self.err, flush=True)
 
+    @staticmethod
+    def _fit(line):
+        """Cut a progress line to the terminal width so that \\r can redraw it."""
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        return line if len(line) <= width else line[: max(width - 3, 1)] + "..."
+
     def _clear(self):
         if self.live:
             self.err.write("\r\033[K")
@@ -92,18 +101,26 @@ class Reporter:
 
     @contextlib.contextmanager
     def step(self, label):
-        """Show ``label`` with a spinner and elapsed time while the body runs."""
+        """Show ``label`` with a spinner and elapsed time while the body runs.
+
+        Yields a :class:`_Step` whose ``note`` (e.g. "3/5 folds") is shown
+        after the label.
+        """
         start = time.perf_counter()
         stop = threading.Event()
         thread = None
+        handle = _Step()
         if self.live:
             def spin():
                 frames = "|/-\\"
                 k = 0
                 while not stop.wait(0.2):
                     elapsed = time.perf_counter() - start
-                    self.err.write(f"\r\033[K{frames[k % 4]} {label} ({elapsed:.0f} s)")
-                    self.err.flush()
+                    note = f": {handle.note}" if handle.note else ""
+                    line = self._fit(f"{frames[k % 4]} {label}{note} ({elapsed:.0f} s)")
+                    with self._lock:
+                        self.err.write(f"\r\033[K{line}")
+                        self.err.flush()
                     k += 1
 
             self.err.write(f"\r\033[K{label} ...")
@@ -112,7 +129,7 @@ class Reporter:
             thread.start()
         ok = False
         try:
-            yield
+            yield handle
             ok = True
         finally:
             stop.set()
@@ -134,12 +151,59 @@ class Reporter:
             if not self.live:
                 return
             pct = 100.0 * done / total if total else 100.0
-            self.err.write(f"\r\033[K{label}: {done:,}/{total:,} {unit} ({pct:.0f}%)")
+            self.err.write("\r\033[K" + self._fit(f"{label}: {done:,}/{total:,} {unit} ({pct:.0f}%)"))
             if done >= total:
                 self.err.write(f" in {time.perf_counter() - start:.1f} s\n")
             self.err.flush()
 
         return update
+
+
+class _Step:
+    """Mutable note shown next to a running step."""
+
+    note = ""
+
+
+class _FoldProgress:
+    """Stand-in for ``sys.stderr`` during cross-validation.
+
+    joblib reports finished fold fits as ``[Parallel(...)]: Done  3 ...``
+    lines; they become a "3/5 folds" note on the running step.  Any other
+    text is passed through unchanged.
+    """
+
+    _done = re.compile(r"Done\s+(\d+)")
+
+    def __init__(self, stream, step, n_folds):
+        self.stream = stream
+        self.step = step
+        self.n_folds = n_folds
+        self.count = 0
+
+    def write(self, text):
+        if "[Parallel(" not in text:
+            return self.stream.write(text)
+        for match in self._done.finditer(text):
+            self.count = max(self.count, int(match.group(1)))
+        self.step.note = f"{self.count}/{self.n_folds} folds done"
+        return len(text)
+
+    def flush(self):
+        self.stream.flush()
+
+    def isatty(self):
+        return False
+
+
+@contextlib.contextmanager
+def _fold_progress(step, n_folds):
+    old = sys.stderr
+    sys.stderr = _FoldProgress(old, step, n_folds)
+    try:
+        yield
+    finally:
+        sys.stderr = old
 
 
 # -- small helpers -----------------------------------------------------------
@@ -396,7 +460,7 @@ def _selected_groups(est):
 
 def fit_portfolio(df, *, response, factors, numeric, exposure=None, weights=None,
                   power=1.5, alpha=1.0, folds=5, select="lambda_1se", seed=0,
-                  n_jobs=None, relax=None, reporter=None, source="data"):
+                  n_jobs=None, relax=False, reporter=None, source="data"):
     """Encode rating factors and fit an ``HDTweedieCV`` with one group per factor.
 
     Returns
@@ -430,15 +494,14 @@ def fit_portfolio(df, *, response, factors, numeric, exposure=None, weights=None
     with rep.step(f"encoding {len(factors)} factor(s) and {len(numeric)} numeric input(s)"):
         # Base levels default to the level with the most exposure (or weight).
         X = encoder.fit_transform(inputs, sample_weight=expo if expo is not None else w)
-    params = dict(power=power, alpha=alpha, n_folds=folds, select=select,
-                  groups=list(encoder.groups_), random_state=seed, n_jobs=n_jobs)
-    if relax is not None:
-        params["relax"] = relax
-    cv = HDTweedieCV(**params)
+    # joblib's fold messages (verbose) feed the progress line on a terminal.
+    cv = HDTweedieCV(power=power, alpha=alpha, n_folds=folds, select=select,
+                     groups=list(encoder.groups_), random_state=seed, n_jobs=n_jobs,
+                     relax=bool(relax), verbose=10 if rep.live else 0)
     start = time.perf_counter()
-    with rep.step(f"fitting the path and {folds}-fold cross-validation "
-                  f"({X.shape[0]:,} rows x {X.shape[1]} columns)"):
-        cv.fit(X, y, sample_weight=w, offset=offset)
+    with rep.step(f"fitting path + {folds}-fold CV ({X.shape[0]:,} x {X.shape[1]})") as step:
+        with (_fold_progress(step, folds) if rep.live else contextlib.nullcontext()):
+            cv.fit(X, y, sample_weight=w, offset=offset)
     seconds = time.perf_counter() - start
     summary = {"rows": int(X.shape[0]), "columns": int(X.shape[1]), "fit_seconds": seconds}
     return cv, encoder, summary
@@ -498,7 +561,7 @@ def cmd_fit(args, rep):
         df, response=args.response, factors=factors, numeric=numeric,
         exposure=args.exposure, weights=args.weights, power=args.power,
         alpha=args.alpha, folds=args.folds, select=args.select, seed=args.seed,
-        n_jobs=args.n_jobs, relax=True if args.relax else None, reporter=rep,
+        n_jobs=args.n_jobs, relax=args.relax, reporter=rep,
         source=source)
     _print_fit_summary(rep, cv, summary)
     _make_parent(out)
@@ -818,7 +881,7 @@ def cmd_demo(args, rep):
     cv, encoder, summary = fit_portfolio(
         df, response="incurred", factors=factors, numeric=[], exposure="exposure",
         power=args.power, folds=5, select=args.select, seed=args.seed,
-        n_jobs=args.n_jobs, relax=_relax_option(args.relax), reporter=rep,
+        n_jobs=args.n_jobs, relax=args.relax, reporter=rep,
         source="the portfolio")
 
     model_path = out_dir / "model.json"
@@ -831,30 +894,36 @@ def cmd_demo(args, rep):
     selected = set(map(str, _selected_groups(cv)))
     rep.say(f"HDTweedieCV: power {args.power:g}, one group per factor, log(exposure) as offset, "
             f"5-fold CV, {cv.select} = {cv.lambda_:.4g}"
-            + (", selected factors refitted without penalty (relax)"
-               if _relax_option(args.relax) else ""))
+            + (", selected factors refitted without penalty (relax=True)"
+               if args.relax else ""))
     rep.say(f"  {summary['rows']:,} rows x {summary['columns']} one-hot columns, "
             f"fitted in {summary['fit_seconds']:.1f} s")
     rep.say("")
     rep.say("Selected factors:")
-    rep.say(f"  {'factor':<16}{'true effect':<14}{'selected':<10}")
+    rep.say(f"  {'factor':<16}{'true effect':<14}selected")
     matches = True
     for factor in factors:
         real = factor in RATING_FACTORS
         chosen = factor in selected
         matches &= real == chosen
-        rep.say(f"  {factor:<16}{'yes' if real else 'no (noise)':<14}{'yes' if chosen else 'no':<10}")
+        rep.say(f"  {factor:<16}{'yes' if real else 'no (noise)':<14}{'yes' if chosen else 'no'}")
     rep.say(f"  selection {'matches' if matches else 'does NOT match'} the truth")
     rep.say("")
 
-    errors = relativity_errors(fitted_rows, truth, base_levels(model))
+    bases = base_levels(model)
+    errors = relativity_errors(fitted_rows, truth, bases)
     rep.say("Fitted vs. true relativities (base level of each factor = 1):")
     rep.say(f"  {'factor':<16}{'level':<8}{'true':>8}{'fitted':>9}{'error':>9}")
     for row in errors:
         if row["factor"] not in RATING_FACTORS:
             continue
+        if row["level"] == bases.get(row["factor"]):
+            shown = "    base"
+        else:
+            pct = 100 * row["error"]
+            shown = f"{0.0 if abs(pct) < 0.05 else pct:>+8.1f}%"
         rep.say(f"  {row['factor']:<16}{row['level']:<8}{row['true']:>8.3f}"
-                f"{row['fitted']:>9.3f}{100 * row['error']:>+8.1f}%")
+                f"{row['fitted']:>9.3f}{shown}")
     big = [r for r in errors if abs(r["true"] - 1.0) > 0.10]
     if big:
         worst = max(big, key=lambda r: abs(r["error"]))
@@ -881,17 +950,6 @@ def cmd_demo(args, rep):
         rep.say(f"Next: hdtweedie score {model_path} {out_dir / 'portfolio.csv'} "
                 f"--exposure exposure --out {out_dir / 'predictions.csv'}")
     return 0
-
-
-def _relax_option(requested):
-    """``relax`` for HDTweedieCV when it supports it, else None."""
-    if not requested:
-        return None
-    from . import HDTweedieCV
-
-    import inspect
-
-    return True if "relax" in inspect.signature(HDTweedieCV).parameters else None
 
 
 # -- command line ------------------------------------------------------------
@@ -930,7 +988,8 @@ def build_parser():
     p.add_argument("--no-relax", dest="relax", action="store_false",
                    help="keep the penalised (shrunk) relativities instead of refitting the "
                         "selected factors without penalty")
-    p.add_argument("--n-jobs", type=int, default=None, help="parallel CV folds (joblib)")
+    p.add_argument("--n-jobs", type=int, default=-1,
+                   help="CV folds fitted in parallel (joblib; default -1: all cores)")
     p.add_argument("--no-plots", action="store_true", help="do not draw the plots")
     p.add_argument("--no-data", action="store_true",
                    help="do not write the portfolio as portfolio.csv")
@@ -961,7 +1020,8 @@ def build_parser():
     p.add_argument("--relax", action="store_true",
                    help="refit the selected factors without penalty (unshrunk relativities)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random folds (default: 0)")
-    p.add_argument("--n-jobs", type=int, default=None, help="parallel CV folds (joblib)")
+    p.add_argument("--n-jobs", type=int, default=None,
+                   help="CV folds fitted in parallel (joblib; -1: all cores; default 1)")
     p.add_argument("--model-id", metavar="ID",
                    help="model id stored in the file (default: the output file name)")
     p.add_argument("--model-version", metavar="VERSION", help="model version stored in the file")

@@ -244,7 +244,8 @@ def _check_consistency(doc):
         if spec["kind"] == "factor":
             levels = spec["levels"]
             if spec["base_level"] not in levels:
-                problems.append(f"factor {spec['name']!r}: base level {spec['base_level']!r} is not among its levels")
+                problems.append(
+                    f"factor {spec['name']!r}: base level {spec['base_level']!r} is not among its levels")
             expected = [lv for lv in levels if lv != spec["base_level"]]
             if sorted(spec["features"]) != sorted(expected):
                 problems.append(f"factor {spec['name']!r}: features must map every non-base level")
@@ -315,7 +316,8 @@ def load_model(path):
     try:
         document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
     except ValueError as exc:
-        raise ModelFileError(f"model file {path!r} is not valid JSON (truncated or corrupted?): {exc}") from exc
+        raise ModelFileError(
+            f"model file {path!r} is not valid JSON (truncated or corrupted?): {exc}") from exc
     return ScoringModel._from_document(document, source=path)
 
 
@@ -587,7 +589,8 @@ class Explanation:
     def __str__(self):
         lines = [
             f"Model {self.model_id} version {self.version}",
-            f"  base: exposure {_fmt(self.exposure)} x exp(intercept {_fmt(self.intercept)}) = {_fmt(self.base)}",
+            f"  base: exposure {_fmt(self.exposure)} x exp(intercept {_fmt(self.intercept)})"
+            f" = {_fmt(self.base)}",
         ]
         width = max([len(c["input"]) for c in self.contributions] + [5])
         for c in self.contributions:
@@ -806,7 +809,7 @@ class ScoringModel:
         if hasattr(data, "columns") and hasattr(data, "iloc"):  # DataFrame, without importing pandas
             cols = {str(c): data[c] for c in data.columns}
             return "columns", cols, len(data)
-        if hasattr(data, "index") and hasattr(data, "to_dict") and hasattr(data, "iloc"):  # Series: one record
+        if hasattr(data, "to_dict") and hasattr(data, "iloc"):  # a Series is one record
             return self._table(dict(data.to_dict()))
         if isinstance(data, np.ndarray) and data.dtype.names:
             return "columns", {n: data[n].reshape(-1) for n in data.dtype.names}, data.reshape(-1).shape[0]
@@ -886,7 +889,8 @@ class ScoringModel:
         e = self._exposure(exposure, given if isinstance(given, dict) else None, n)
         bad_e = ~np.isfinite(e) | (e < 0)
         if bad_e.any():
-            self._issue(ev, "invalid_exposure", "exposure", bad_e, e, "negative, NaN or infinite exposure", False)
+            self._issue(ev, "invalid_exposure", "exposure", bad_e, e,
+                        "negative, NaN or infinite exposure", False)
         ev.exposure = e
         ev.link = link
         if errors == "raise":
@@ -1213,7 +1217,8 @@ class ScoringModel:
         if input_attr:
             parts = ", ".join(
                 f"{a['input']} x{a['relativity']:.6f}"
-                + ("" if a["input"] in self._by_name or a["input"] == "exposure" else " (not an input of this model)")
+                + ("" if a["input"] in self._by_name or a["input"] == "exposure"
+                   else " (not an input of this model)")
                 for a in input_attr)
             lines.append(f"Due to the input changes (scored on model {self._label()}): "
                          f"x{math.exp(input_part):.6f} ({parts}).")
@@ -1252,7 +1257,8 @@ class ScoringModel:
         for inp in self._inputs:
             if inp.kind == "factor":
                 for i, lv in enumerate(inp.levels):
-                    rows.append({"Factor": inp.name, "Level": lv, "Relativity": math.exp(float(inp.table[i]))})
+                    rows.append({"Factor": inp.name, "Level": lv,
+                                 "Relativity": math.exp(float(inp.table[i]))})
             else:
                 rows.append({"Factor": inp.name, "Level": "per unit", "Relativity": math.exp(inp.coef)})
         if path is not None:
