@@ -214,3 +214,19 @@ def test_fatal_errors_as_r():
         HDTweedie().fit(Xn, y)
     with pytest.raises(ValueError, match="y is zero in every row"):
         HDTweedie().fit(X, np.zeros(30))
+
+
+def test_coef_series_labels_coefficients():
+    pd = pytest.importorskip("pandas")
+    from hdtweedie import coef_series
+
+    X, y = make_data()
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)])
+    m = HDTweedie(n_lambdas=10).fit(df, y)
+    ser = coef_series(m)
+    assert list(ser.index) == ["(intercept)"] + [f"f{i}" for i in range(8)]
+    np.testing.assert_array_equal(ser.to_numpy(), np.r_[m.intercept_, m.coef_])
+    at = coef_series(m, s=m.lambdas_[3])
+    np.testing.assert_array_equal(at.to_numpy()[1:], m.coef_path_[:, 3])
+    unnamed = coef_series(HDTweedie(n_lambdas=5).fit(X, y))
+    assert unnamed.index[1] == "x0"

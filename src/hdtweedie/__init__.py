@@ -1,11 +1,12 @@
 """hdtweedie: Tweedie lasso and grouped elastic net, reproducing R HDtweedie, for pricing."""
 
-from ._estimator import HDTweedie
+from ._estimator import HDTweedie, coef_series
 from ._path import ConvergenceWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["HDTweedie", "HDTweedieCV", "FactorEncoder", "ConvergenceWarning", "__version__"]
+__all__ = ["HDTweedie", "HDTweedieCV", "FactorEncoder", "ConvergenceWarning", "coef_series",
+           "__version__"]
 
 
 def __getattr__(name):

@@ -50,6 +50,38 @@ _PARAMS_DOC = """
 """
 
 
+def coef_series(model, s=None):
+    """Coefficients of a fitted model as a ``pandas.Series`` labelled by feature.
+
+    Parameters
+    ----------
+    model : HDTweedie or HDTweedieCV
+    s : float, str or None
+        As in ``predict``: ``None`` gives ``coef_``.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by ``feature_names_in_`` (or ``x0, x1, ...``), with the
+        intercept first under ``"(intercept)"``.
+    """
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        raise ImportError("coef_series needs pandas: pip install pandas") from None
+    check_is_fitted(model, "coef_")
+    if s is None:
+        b0, b = model.intercept_, model.coef_
+    else:
+        b0s, bs = model.coef_at(s)
+        b0, b = float(b0s[0]), bs[:, 0]
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        names = [f"x{j}" for j in range(model.n_features_in_)]
+    return pd.Series(np.concatenate([[b0], b]), index=["(intercept)", *map(str, names)],
+                     name="coef")
+
+
 class _HDTweedieBase(RegressorMixin, BaseEstimator):
     """Parameters, validation and prediction shared by the path and CV estimators."""
 
