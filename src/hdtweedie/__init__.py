@@ -1,20 +1,30 @@
-"""hdtweedie: Tweedie lasso and grouped elastic net, reproducing R HDtweedie, for pricing."""
+"""hdtweedie: Tweedie lasso and grouped elastic net, reproducing R HDtweedie, for pricing.
 
-from ._estimator import HDTweedie, coef_series
-from ._path import ConvergenceWarning
+The estimators load lazily so that ``hdtweedie.scoring`` (numpy and the
+standard library only) can be imported without scikit-learn or scipy.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
 __all__ = ["HDTweedie", "HDTweedieCV", "FactorEncoder", "ConvergenceWarning", "coef_series",
            "__version__"]
 
+_LAZY = {
+    "HDTweedie": "._estimator",
+    "coef_series": "._estimator",
+    "HDTweedieCV": "._cv",
+    "FactorEncoder": "._encoder",
+    "ConvergenceWarning": "._path",
+}
+
 
 def __getattr__(name):
-    # The CV estimator and the encoder live in modules built separately; import lazily.
-    if name == "HDTweedieCV":
-        from ._cv import HDTweedieCV
-        return HDTweedieCV
-    if name == "FactorEncoder":
-        from ._encoder import FactorEncoder
-        return FactorEncoder
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'hdtweedie' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

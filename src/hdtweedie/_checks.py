@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import re
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,6 +15,17 @@ MAX_ABS_X = 1e100
 MAX_ABS_Y = 1e100
 # exp(offset) must stay finite.
 MAX_ABS_OFFSET = 700.0
+
+
+def named(name, fn, *args, **kwargs):
+    """Call a converter; make any ValueError/TypeError it raises name the argument."""
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        if re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", msg):
+            raise
+        raise type(exc)(f"{name}: {msg}") from None
 
 
 def check_scalar(value, name, kind, *, low=None, high=None, low_open=False, high_open=False,
@@ -68,18 +80,19 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
     if X is None or isinstance(X, (str, bytes)):
         raise TypeError(f"X must be an array-like of numbers, got {type(X).__name__}")
     if hasattr(X, "columns") and hasattr(X, "dtypes"):
+        # numpy and pandas extension dtypes both carry a numpy-style kind code.
         non_numeric = [str(c) for c, t in zip(X.columns, X.dtypes)
-                       if not (np.issubdtype(np.dtype(t), np.number) or np.dtype(t) == bool)]
+                       if getattr(t, "kind", "O") not in "biuf"]
         if non_numeric:
             raise TypeError(f"X: column(s) {non_numeric[:5]} are not numeric; "
                             f"encode rating factors first (hdtweedie.FactorEncoder)")
     kwargs = dict(accept_sparse=("csc", "csr", "coo"), dtype=np.float64, order="F",
                   ensure_min_samples=min_samples, ensure_all_finite=True)
     if estimator is not None:
-        out = validate_data(estimator, X, reset=reset, **kwargs)
+        out = named("X", validate_data, estimator, X, reset=reset, **kwargs)
         names = getattr(estimator, "feature_names_in_", None)
     else:
-        out = check_array(X, **kwargs)
+        out = named("X", check_array, X, **kwargs)
         names = None
     if sp.issparse(out):
         out = sp.csc_matrix(out, dtype=np.float64)
@@ -97,8 +110,8 @@ def check_y(y, n, power):
     """Validate the response: finite, ``y >= 0`` (``y > 0`` for power 2)."""
     if y is None:
         raise ValueError("requires y to be passed, but the target y is None")
-    y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite=False,
-                    input_name="y")
+    y = named("y", check_array, y, ensure_2d=False, dtype=np.float64,
+              ensure_all_finite=False, input_name="y")
     if y.ndim == 2 and y.shape[1] == 1:
         y = column_or_1d(y, warn=True)
     if y.ndim != 1:
@@ -122,8 +135,8 @@ def check_weights(sample_weight, n):
     if isinstance(sample_weight, numbers.Number):
         w = np.full(n, check_scalar(sample_weight, "sample_weight", float))
     else:
-        w = check_array(sample_weight, ensure_2d=False, dtype=np.float64,
-                        ensure_all_finite=False, input_name="sample_weight")
+        w = named("sample_weight", check_array, sample_weight, ensure_2d=False,
+                  dtype=np.float64, ensure_all_finite=False, input_name="sample_weight")
         if w.ndim != 1:
             raise ValueError(f"sample_weight must be 1-dimensional, got shape {w.shape}")
     if w.shape[0] != n:
@@ -144,8 +157,8 @@ def check_offset(offset, n):
     if isinstance(offset, numbers.Number):
         o = np.full(n, check_scalar(offset, "offset", float))
     else:
-        o = check_array(offset, ensure_2d=False, dtype=np.float64, ensure_all_finite=False,
-                        input_name="offset")
+        o = named("offset", check_array, offset, ensure_2d=False, dtype=np.float64,
+                  ensure_all_finite=False, input_name="offset")
         if o.ndim != 1:
             raise ValueError(f"offset must be 1-dimensional, got shape {o.shape}")
     if o.shape[0] != n:

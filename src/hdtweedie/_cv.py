@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -201,8 +202,15 @@ class HDTweedieCV(_HDTweedieBase):
         k = check_scalar(self.n_folds, "n_folds", int, low=3)
         if k > n:
             raise ValueError(f"n_folds={k} is larger than the number of rows ({n})")
-        rng = np.random.default_rng(self.random_state) if not isinstance(
-            self.random_state, np.random.RandomState) else self.random_state
+        rs = self.random_state
+        if isinstance(rs, np.random.RandomState):
+            rng = rs
+        elif rs is None or isinstance(rs, np.random.Generator) or (
+                isinstance(rs, numbers.Integral) and not isinstance(rs, bool) and rs >= 0):
+            rng = np.random.default_rng(rs)
+        else:
+            raise ValueError(f"random_state must be None, a non-negative integer, a "
+                             f"numpy Generator or RandomState, got {rs!r}")
         # As R: sample(rep(seq(nfolds), length = N)).
         base = np.resize(np.arange(k), n)
         perm = rng.permutation(n)

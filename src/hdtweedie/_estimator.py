@@ -246,15 +246,33 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         w = check_weights(sample_weight, mu.shape[0])
         return d2_score(yc, mu, power, w)
 
-    def export(self, path, s=None, model_id=None, version=None, encoder=None):
+    def export(self, path, s=None, model_id=None, version=None, encoder=None, X=None):
         """Write the coefficients at ``s`` to a versioned, hashed JSON model file.
 
-        See ``hdtweedie.scoring`` for loading and scoring it.
+        Parameters
+        ----------
+        path : str or path-like
+        s : None, float or str
+            ``None``: ``coef_``/``intercept_`` (the selected lambda of
+            ``HDTweedieCV``, the last lambda of ``HDTweedie``); a lambda; or
+            ``"lambda_min"``/``"lambda_1se"`` for ``HDTweedieCV``.
+        model_id, version : str, optional
+        encoder : FactorEncoder, optional
+            The fitted encoder that produced X: its factors, levels, base levels
+            and numeric ranges go into the file, so records of raw rating
+            factors can be scored.
+        X : array-like, optional
+            Without an encoder, the training matrix, to record numeric ranges.
+
+        Returns
+        -------
+        dict
+            The document written.  See ``hdtweedie.scoring`` to load and score it.
         """
         from ._export import export_model
 
         return export_model(self, path, s=s, model_id=model_id, version=version,
-                            encoder=encoder)
+                            encoder=encoder, X=X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -113,7 +113,7 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
     else:
         pmax = check_scalar(pmax, "pmax", int, low=0)
     max_iter = DEFAULT_MAX_ITER if max_iter is None else check_scalar(
-        max_iter, "max_iter", int, low=1)
+        max_iter, "max_iter", int, low=1, high=2**62)
     tol = check_scalar(tol, "tol", float, low=0, low_open=True)
     wn = np.ascontiguousarray(w / w.sum())
 

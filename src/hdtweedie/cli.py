@@ -138,7 +138,8 @@ class Reporter:
             elapsed = time.perf_counter() - start
             if self.live:
                 status = "done" if ok else "failed"
-                self.err.write(f"\r\033[K{label}: {status} in {elapsed:.1f} s\n")
+                note = f"{handle.note}, " if handle.note else ""
+                self.err.write(f"\r\033[K{label}: {note}{status} in {elapsed:.1f} s\n")
                 self.err.flush()
             else:
                 self.detail(f"{label}: {elapsed:.2f} s")
@@ -186,7 +187,7 @@ class _FoldProgress:
             return self.stream.write(text)
         for match in self._done.finditer(text):
             self.count = max(self.count, int(match.group(1)))
-        self.step.note = f"{self.count}/{self.n_folds} folds done"
+        self.step.note = f"{self.count}/{self.n_folds} folds"
         return len(text)
 
     def flush(self):
@@ -571,9 +572,20 @@ def cmd_fit(args, rep):
     return 0
 
 
+_ISSUE_WORDS = {
+    "unseen_level": "a level not seen in training",
+    "out_of_range": "a value outside the training range",
+    "missing_value": "a missing value",
+    "invalid_exposure": "an invalid exposure",
+    "invalid_encoding": "an invalid value",
+}
+
+
 def cmd_score(args, rep):
     import numpy as np
 
+    if _file_kind(args.out) is None:
+        raise UserError(f"cannot tell the format of {args.out} from its name: use .csv or .parquet")
     model = _load_model(args.model)
     df = read_table(args.data)
     _check_columns(df, list(model.input_names), "model input", args.data)
@@ -588,8 +600,8 @@ def cmd_score(args, rep):
     chunk = args.chunk_size
     update = rep.counter("scoring", n)
     preds = np.empty(n)
-    flags = [[] for _ in range(n)]
-    issues = {}  # (kind, input) -> [rows affected, first message, scored]
+    flags = {}  # row -> caveats, for flagged rows only
+    issues = {}  # (kind, input) -> [rows affected, first row, scored]
     inputs = df[list(model.input_names)]
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
@@ -602,20 +614,23 @@ def cmd_score(args, rep):
         preds[start:stop] = np.asarray(result.values, dtype=float)
         for issue in result.warnings:
             rows = np.asarray(issue.rows, dtype=int).reshape(-1)
+            if rows.size == 0:
+                continue
             key = (issue.kind, issue.input)
-            entry = issues.setdefault(key, [0, issue.message, issue.scored])
+            entry = issues.setdefault(key, [0, start + int(rows.min()), issue.scored])
             entry[0] += rows.size
             for r in rows:
-                flags[start + r].append(f"{issue.kind}:{issue.input}")
+                flags.setdefault(start + int(r), []).append(f"{issue.kind}:{issue.input}")
         update(stop)
     out = df.copy()
     out[args.column] = preds
     if issues:
-        out[f"{args.column}_warnings"] = ["; ".join(f) for f in flags]
+        out[f"{args.column}_warnings"] = ["; ".join(flags.get(i, ())) for i in range(n)]
     write_table(out, args.out)
-    for (kind, name), (count, message, scored) in issues.items():
-        what = "scored with a caveat" if scored else "NOT scored (empty prediction)"
-        rep.warn(f"{count:,} row(s) {what}: {message}")
+    for (kind, name), (count, first, scored) in issues.items():
+        what = "scored and flagged" if scored else "not scored, prediction left empty"
+        rep.warn(f"{name}: {count:,} row(s) with {_ISSUE_WORDS.get(kind, kind.replace('_', ' '))}, "
+                 f"{what} (first at data row {first + 1})")
     if issues:
         rep.warn(f"see column {args.column}_warnings in {args.out} for the rows concerned")
     rep.say(f"scored {n:,} rows; predictions written to {args.out}")
@@ -705,18 +720,6 @@ def cmd_factor_table(args, rep):
     return 0
 
 
-def _table_rows(table):
-    from .plotting import _tidy_rows
-
-    return _tidy_rows(table)
-
-
-def base_levels(model):
-    from .plotting import base_levels as _bases
-
-    return _bases(model)
-
-
 def _find_validation():
     """Import the validation suite's comparison module from a source checkout."""
     import importlib.util
@@ -773,7 +776,7 @@ def cmd_validate(args, rep):
         rep.say(f"report written to {out}")
     failed = [r["case"] for r in records if not r["passed"]]
     if not args.out or rep.verbose:
-        rep.say(report)
+        rep.result(report)
     rep.say(f"{len(records) - len(failed)} of {len(records)} reference cases match R "
             f"within {suite.TOL:g}")
     if failed:
@@ -856,6 +859,7 @@ def relativity_errors(fitted_rows, truth, base_levels):
 
 def cmd_demo(args, rep):
     from .datasets import NOISE_FACTORS, RATING_FACTORS, make_motor_portfolio, true_relativities
+    from .plotting import _tidy_rows, base_levels
 
     t_start = time.perf_counter()
     out_dir = Path(args.out)
@@ -889,7 +893,7 @@ def cmd_demo(args, rep):
     model = _load_model(model_path)
     table_path = out_dir / "factor_table.csv"
     model.factor_table(path=table_path)
-    fitted_rows = _table_rows(model.factor_table(include_base=False))
+    fitted_rows = _tidy_rows(model.factor_table(include_base=False))
 
     selected = set(map(str, _selected_groups(cv)))
     rep.say(f"HDTweedieCV: power {args.power:g}, one group per factor, log(exposure) as offset, "

@@ -13,7 +13,7 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["plot_path", "plot_cv", "plot_relativities"]
+__all__ = ["plot_path", "plot_cv", "plot_relativities", "relativity_table", "base_levels"]
 
 _LOSS_LABELS = {
     "deviance": "Tweedie deviance",
