@@ -15,6 +15,7 @@ from ._groups import GroupStructure
 # Largest standardised-column variance treated as zero (the reference's threshold).
 ZERO_VARIANCE = 1e-16
 DEFAULT_MAX_ITER = 300_000_000
+MAX_SPARSE_MEAN_RATIO = 1e7
 
 
 @dataclass
@@ -87,13 +88,25 @@ def standardization(X, feature_names):
     else:
         mean = X.mean(axis=0)
         var = ((X - mean) ** 2).sum(axis=0) / n
+    def name(j):
+        return (f"column {feature_names[j]!r} (index {j})" if feature_names is not None
+                else f"column index {j} (0-based)")
+
     bad = np.flatnonzero(var < ZERO_VARIANCE)
     if bad.size:
-        j = int(bad[0])
-        name = f"column {feature_names[j]!r} (index {j})" if feature_names is not None \
-            else f"column index {j} (0-based)"
-        raise ValueError(f"X: {name} has zero variance and cannot be standardized")
-    return mean, np.sqrt(var)
+        raise ValueError(f"X: {name(int(bad[0]))} has zero variance and cannot be standardized")
+    scale = np.sqrt(var)
+    if sp.issparse(X):
+        # Sparse columns are centred implicitly, (x'v - mean * sum(v)) / scale, which
+        # loses log10(|mean| / scale) digits; past ~1e7 the solver cannot converge.
+        ratio = np.abs(mean) / scale
+        worst = int(np.argmax(ratio))
+        if ratio[worst] > MAX_SPARSE_MEAN_RATIO:
+            raise ValueError(
+                f"X: {name(worst)} has |mean| / std = {ratio[worst]:.3g}; standardizing it "
+                f"implicitly in sparse form loses too much precision.  Centre that column "
+                f"first, or pass X as a dense array")
+    return mean, scale
 
 
 def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lambdas,
