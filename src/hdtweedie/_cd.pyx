@@ -22,6 +22,10 @@ cdef double BIG = 9.9e30
 cdef double ETA_MAX = 700.0
 # A change smaller than this is no change (the reference's threshold).
 cdef double SMALL = 1e-16
+# Largest strong set (in columns) solved in covariance mode.  Forming G costs about
+# k/2 passes over the data, and saves every pass of the descent.
+cdef enum:
+    GRAM_MAX = 64
 
 
 cdef struct Design:
@@ -51,6 +55,16 @@ cdef struct Work:
     double sum_v     # sum of the stored v
     double rho
     long n_clipped
+    int fresh           # h and v hold r1 and r2 at the current eta
+    # Covariance ("Gram") mode for a small dense strong set: the passes work on
+    # G = X_S' H X_S and the products gv = X_S' v instead of on the n rows.
+    int gram
+    int ks              # columns in the strong set, in column order
+    int *scols          # those columns
+    int *spos           # column -> position in scols, or -1
+    double *G           # GRAM_MAX x GRAM_MAX, row-major, symmetric
+    double *gv          # x_j' v at the current eta, j in scols
+    double g0           # sum(v) at the current eta
 
 
 cdef extern from "_simd.h":
@@ -58,6 +72,18 @@ cdef extern from "_simd.h":
     void hd_update(int n, const double *x, const double *h, double *v, double d) noexcept nogil
     void hd_axpy(int n, const double *x, double *r, double d) noexcept nogil
     double hd_wdot(int n, const double *h, const double *x, const double *y) noexcept nogil
+    long hd_working(int n, double rho, double lim, const double *y, const double *w,
+                    const double *r, double *h, double *v, double *sum_h,
+                    double *sum_v) noexcept nogil
+    double hd_gradient_residual(int n, double rho, double lim, const double *y,
+                                const double *w, const double *r, double *q,
+                                double *r1_out, double *r2_out, long *clipped) noexcept nogil
+    void hd_working_from(int n, double rho, const double *r, double *h, double *v,
+                         double *sum_h, double *sum_v) noexcept nogil
+    void hd_gram(int n, int k, const double *X, const int *cols, const double *h,
+                 const double *v, double *G, int ldg, double *xh, double *xv,
+                 double *buf) noexcept nogil
+    enum: HD_BLOCK
 
 
 cdef inline double _clip_eta(double eta, Work *W) noexcept nogil:
@@ -87,7 +113,10 @@ cdef inline double resid_dot(Design *D, Work *W, int j) noexcept nogil:
     The stored v lags eta by the constant shift c (intercept steps, and the
     centring of sparse columns), so the product is corrected by c x_j' h.
     """
-    cdef double s = raw_dot(D, j, W.v) - W.c * W.xh[j]
+    cdef double s
+    if W.gram:
+        return W.gv[W.spos[j]]
+    s = raw_dot(D, j, W.v) - W.c * W.xh[j]
     return (s - D.xm[j] * (W.sum_v - W.c * W.sum_h)) / D.xs[j]
 
 
@@ -95,6 +124,14 @@ cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
     """The residual after eta += x~_j d: v -= h x_j d / s_j, and the centring into c."""
     cdef int i, k
     cdef double a = d / D.xs[j]
+    cdef double *gcol
+    if W.gram:
+        # Dense only (xm = 0, xs = 1): gv -= G[:, j] d, g0 -= x_j'h d.
+        gcol = W.G + W.spos[j]
+        for k in range(W.ks):
+            W.gv[k] -= gcol[k * GRAM_MAX] * d
+        W.g0 -= W.xh[j] * d
+        return
     if not D.sparse:
         hd_update(D.n, D.dense + <Py_ssize_t>j * D.n, W.h, W.v, a)
     else:
@@ -117,45 +154,24 @@ cdef inline void eta_update(Design *D, Work *W, int j, double d, double *shift) 
     shift[0] -= D.xm[j] * a
 
 
-cdef void working_quantities(Design *D, Work *W) noexcept nogil:
+cdef inline void working_quantities(Design *D, Work *W) noexcept nogil:
     """Step 2: r1, r2, h and v = h (z - r) at the current r."""
-    cdef int i
-    cdef double rho = W.rho, eta, r1, r2, hi, z
-    W.sum_h = 0.0
-    W.sum_v = 0.0
     W.c = 0.0
-    for i in range(D.n):
-        eta = _clip_eta(W.r[i], W)
-        # y == 0 rows contribute nothing to r1; skip the exponential.
-        if W.y[i] != 0.0:
-            r1 = W.w[i] * W.y[i] * exp(-(rho - 1.0) * eta)
-        else:
-            r1 = 0.0
-        r2 = W.w[i] * exp((2.0 - rho) * eta)
-        hi = (rho - 1.0) * r1 + (2.0 - rho) * r2
-        W.h[i] = hi
-        if hi > 0.0:
-            z = W.r[i] + (r1 - r2) / hi
-            W.v[i] = hi * (z - W.r[i])
-        else:
-            W.v[i] = 0.0
-        W.sum_h += hi
-        W.sum_v += W.v[i]
+    if W.fresh:
+        # eta has not moved since the last gradient: reuse its exponentials.
+        hd_working_from(D.n, W.rho, W.r, W.h, W.v, &W.sum_h, &W.sum_v)
+    else:
+        W.n_clipped += hd_working(D.n, W.rho, ETA_MAX, W.y, W.w, W.r, W.h, W.v,
+                                  &W.sum_h, &W.sum_v)
+    W.fresh = 0
 
 
-cdef void gradient_residual(Design *D, Work *W, double *qsum) noexcept nogil:
-    """q = r1 - r2 at the current r (minus the loss gradient in eta)."""
-    cdef int i
-    cdef double rho = W.rho, eta, r1, s = 0.0
-    for i in range(D.n):
-        eta = _clip_eta(W.r[i], W)
-        if W.y[i] != 0.0:
-            r1 = W.w[i] * W.y[i] * exp(-(rho - 1.0) * eta)
-        else:
-            r1 = 0.0
-        W.q[i] = r1 - W.w[i] * exp((2.0 - rho) * eta)
-        s += W.q[i]
-    qsum[0] = s
+cdef inline void gradient_residual(Design *D, Work *W, double *qsum) noexcept nogil:
+    """q = r1 - r2 at the current r (minus the loss gradient in eta); r1 and r2 are
+    left in h and v for the next working quantities."""
+    qsum[0] = hd_gradient_residual(D.n, W.rho, ETA_MAX, W.y, W.w, W.r, W.q, W.h, W.v,
+                                   &W.n_clipped)
+    W.fresh = 1
 
 
 cdef double group_grad_norm(Design *D, Work *W, const int *cols, int g0, int g1,
@@ -181,6 +197,10 @@ cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
     cdef int il, iu, m = 0, info = 0, ldz = 1
     for a in range(k):
         ja = cols[g0 + a]
+        if W.gram:
+            for b in range(a, k):
+                gram[a * k + b] = W.G[W.spos[ja] * GRAM_MAX + W.spos[cols[g0 + b]]]
+            continue
         if D.sparse:
             # Scatter h * x_a, then dot with each x_b.
             for kk in range(D.sp_indptr[ja], D.sp_indptr[ja + 1]):
@@ -247,12 +267,21 @@ cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
 cdef void intercept_step(Work *W, double *b0, double *dif) noexcept nogil:
     """d0 = sum h (z - eta) / sum h, applied through the shift c (O(1), not O(n))."""
     cdef double d0
+    cdef int k
     if W.sum_h <= 0.0:
         return
-    d0 = (W.sum_v - W.c * W.sum_h) / W.sum_h
+    if W.gram:
+        d0 = W.g0 / W.sum_h
+    else:
+        d0 = (W.sum_v - W.c * W.sum_h) / W.sum_h
     if fabs(d0) > SMALL:
         b0[0] += d0
-        W.c += d0
+        if W.gram:
+            for k in range(W.ks):
+                W.gv[k] -= W.xh[W.scols[k]] * d0
+            W.g0 -= W.sum_h * d0
+        else:
+            W.c += d0
         if d0 * d0 > dif[0]:
             dif[0] = d0 * d0
 
@@ -313,6 +342,15 @@ def solve_path(
     isuppz = np.zeros(2 * kmax, dtype=np.int32)
     lwork_buf = np.zeros(lwork)
     iwork = np.zeros(liwork, dtype=np.int32)
+    scols = np.zeros(GRAM_MAX, dtype=np.int32)
+    spos = np.full(p, -1, dtype=np.int32)
+    gmat = np.zeros(GRAM_MAX * GRAM_MAX)
+    gv = np.zeros(GRAM_MAX)
+    xhbuf = np.zeros(GRAM_MAX)
+    blockbuf = np.zeros(HD_BLOCK * GRAM_MAX)
+    cdef int[::1] scols_v = scols, spos_v = spos
+    cdef double[::1] gmat_v = gmat, gv_v = gv, xhbuf_v = xhbuf, blockbuf_v = blockbuf
+    cdef int ncols_s, a, bb
 
     b0 = b0_start
     cdef double[::1] r_v = r, v_v = v, h_v = h, q_v = q, xh_v = xh, sc_v = scatter
@@ -345,6 +383,14 @@ def solve_path(
     W.sum_v = 0.0
     W.rho = rho
     W.n_clipped = 0
+    W.fresh = 0
+    W.gram = 0
+    W.ks = 0
+    W.scols = &scols_v[0]
+    W.spos = &spos_v[0]
+    W.G = &gmat_v[0]
+    W.gv = &gv_v[0]
+    W.g0 = 0.0
 
     with nogil:
         if not user_lambda:
@@ -380,10 +426,33 @@ def solve_path(
                         for k in range(gptr[g], gptr[g + 1]):
                             bold_v[cols_p[k]] = beta_v[cols_p[k]]
                 working_quantities(&D, &W)
+                ncols_s = 0
                 for g in range(G):
                     if strong_v[g]:
-                        for k in range(gptr[g], gptr[g + 1]):
-                            xh_v[cols_p[k]] = raw_dot(&D, cols_p[k], W.h)
+                        ncols_s += gptr[g + 1] - gptr[g]
+                for a in range(W.ks):
+                    spos_v[scols_v[a]] = -1
+                W.ks = 0
+                W.gram = (not D.sparse) and ncols_s <= GRAM_MAX
+                if W.gram:
+                    for g in range(G):
+                        if strong_v[g]:
+                            for k in range(gptr[g], gptr[g + 1]):
+                                scols_v[W.ks] = cols_p[k]
+                                spos_v[cols_p[k]] = W.ks
+                                W.ks += 1
+                    hd_gram(n, W.ks, D.dense, W.scols, W.h, W.v, W.G, GRAM_MAX,
+                            &xhbuf_v[0], W.gv, &blockbuf_v[0])
+                    for a in range(W.ks):
+                        xh_v[scols_v[a]] = xhbuf_v[a]
+                        for bb in range(a):
+                            gmat_v[bb * GRAM_MAX + a] = gmat_v[a * GRAM_MAX + bb]
+                    W.g0 = W.sum_v
+                else:
+                    for g in range(G):
+                        if strong_v[g]:
+                            for k in range(gptr[g], gptr[g + 1]):
+                                xh_v[cols_p[k]] = raw_dot(&D, cols_p[k], W.h)
                 for g in range(G):
                     if strong_v[g]:
                         gamma_v[g] = group_gamma(&D, &W, cols_p, gptr[g], gptr[g + 1],
