@@ -192,6 +192,11 @@ class HDTweedieCV(_HDTweedieBase):
     def _make_folds(self, n):
         if self.fold_ids is not None:
             ids = np.asarray(self.fold_ids).ravel()
+            if ids.dtype.kind == "f" and not np.all(np.isfinite(ids)):
+                raise ValueError("fold_ids must not contain NaN or infinite values")
+            if ids.dtype.kind == "O" and any(i is None or (isinstance(i, float) and i != i)
+                                            for i in ids):
+                raise ValueError("fold_ids must not contain missing values")
             if ids.shape[0] != n:
                 raise ValueError(f"fold_ids has {ids.shape[0]} values but X has {n} rows")
             labels, pos = np.unique(ids, return_inverse=True)
