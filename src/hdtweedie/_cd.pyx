@@ -126,7 +126,7 @@ cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
     cdef double a = d / D.xs[j]
     cdef double *gcol
     if W.gram:
-        # Dense only (xm = 0, xs = 1): gv -= G[:, j] d, g0 -= x_j'h d.
+        # gv -= G[:, j] d and sum(v) -= x~_j'h d (W.xh holds x~'h in this mode).
         gcol = W.G + W.spos[j]
         for k in range(W.ks):
             W.gv[k] -= gcol[k * GRAM_MAX] * d
@@ -229,6 +229,51 @@ cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
     if info != 0 or m < 1:
         return -1.0
     return ev[0]
+
+
+cdef void sparse_gram(Design *D, Work *W, double *xh_raw) noexcept nogil:
+    """Raw X_S' H X_S (lower triangle), X_S' h and X_S' v for sparse columns, by scatter."""
+    cdef int a, b, kk, ja, jb
+    cdef double s, sh, sv
+    for a in range(W.ks):
+        ja = W.scols[a]
+        sh = 0.0
+        sv = 0.0
+        for kk in range(D.sp_indptr[ja], D.sp_indptr[ja + 1]):
+            W.scatter[D.sp_indices[kk]] = W.h[D.sp_indices[kk]] * D.sp_data[kk]
+            sh += W.scatter[D.sp_indices[kk]]
+            sv += W.v[D.sp_indices[kk]] * D.sp_data[kk]
+        xh_raw[a] = sh
+        W.gv[a] = sv
+        for b in range(a + 1):
+            jb = W.scols[b]
+            s = 0.0
+            for kk in range(D.sp_indptr[jb], D.sp_indptr[jb + 1]):
+                s += W.scatter[D.sp_indices[kk]] * D.sp_data[kk]
+            W.G[a * GRAM_MAX + b] = s
+        for kk in range(D.sp_indptr[ja], D.sp_indptr[ja + 1]):
+            W.scatter[D.sp_indices[kk]] = 0.0
+
+
+cdef void standardize_gram(Design *D, Work *W, double *xh_raw) noexcept nogil:
+    """Raw products to those of x~ = (x - m) / s, and G made symmetric.
+
+    In covariance mode W.xh holds x~_j' h (what the intercept and column steps need).
+    With m = 0 and s = 1 (dense input) every value is unchanged.
+    """
+    cdef int a, b, ja, jb
+    for a in range(W.ks):
+        ja = W.scols[a]
+        for b in range(a + 1):
+            jb = W.scols[b]
+            W.G[a * GRAM_MAX + b] = (W.G[a * GRAM_MAX + b] - D.xm[ja] * xh_raw[b]
+                                     - D.xm[jb] * xh_raw[a]
+                                     + D.xm[ja] * D.xm[jb] * W.sum_h) / (D.xs[ja] * D.xs[jb])
+            W.G[b * GRAM_MAX + a] = W.G[a * GRAM_MAX + b]
+    for a in range(W.ks):
+        ja = W.scols[a]
+        W.gv[a] = (W.gv[a] - D.xm[ja] * W.sum_v) / D.xs[ja]
+        W.xh[ja] = (xh_raw[a] - D.xm[ja] * W.sum_h) / D.xs[ja]
 
 
 cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
@@ -433,7 +478,7 @@ def solve_path(
                 for a in range(W.ks):
                     spos_v[scols_v[a]] = -1
                 W.ks = 0
-                W.gram = (not D.sparse) and ncols_s <= GRAM_MAX
+                W.gram = ncols_s <= GRAM_MAX
                 if W.gram:
                     for g in range(G):
                         if strong_v[g]:
@@ -441,12 +486,12 @@ def solve_path(
                                 scols_v[W.ks] = cols_p[k]
                                 spos_v[cols_p[k]] = W.ks
                                 W.ks += 1
-                    hd_gram(n, W.ks, D.dense, W.scols, W.h, W.v, W.G, GRAM_MAX,
-                            &xhbuf_v[0], W.gv, &blockbuf_v[0])
-                    for a in range(W.ks):
-                        xh_v[scols_v[a]] = xhbuf_v[a]
-                        for bb in range(a):
-                            gmat_v[bb * GRAM_MAX + a] = gmat_v[a * GRAM_MAX + bb]
+                    if D.sparse:
+                        sparse_gram(&D, &W, &xhbuf_v[0])
+                    else:
+                        hd_gram(n, W.ks, D.dense, W.scols, W.h, W.v, W.G, GRAM_MAX,
+                                &xhbuf_v[0], W.gv, &blockbuf_v[0])
+                    standardize_gram(&D, &W, &xhbuf_v[0])
                     W.g0 = W.sum_v
                 else:
                     for g in range(G):
