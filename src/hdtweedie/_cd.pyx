@@ -344,7 +344,7 @@ def solve_path(
     int nlam, double flmin, const double[::1] ulam, bint user_lambda,
     int dfmax, int pmax, double eps, long maxit,
     double[::1] alam, double[::1] b0_out, double[:, ::1] beta_out,
-    double b0_start=0.0,
+    double b0_start=0.0, int gram_max=GRAM_MAX,
 ):
     """Solve the whole lambda path.
 
@@ -478,7 +478,7 @@ def solve_path(
                 for a in range(W.ks):
                     spos_v[scols_v[a]] = -1
                 W.ks = 0
-                W.gram = ncols_s <= GRAM_MAX
+                W.gram = ncols_s <= gram_max and ncols_s <= GRAM_MAX
                 if W.gram:
                     for g in range(G):
                         if strong_v[g]:

@@ -16,6 +16,9 @@ from ._groups import GroupStructure
 ZERO_VARIANCE = 1e-16
 DEFAULT_MAX_ITER = 300_000_000
 MAX_SPARSE_MEAN_RATIO = 1e5
+# Strong sets of at most this many columns are solved in covariance mode (the
+# kernel's limit is 64); 0 forces the residual mode everywhere.
+GRAM_MAX = 64
 
 
 @dataclass
@@ -167,7 +170,7 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
         n, p, dense, data, indices, indptr, xm_k, xs_k, is_sparse,
         y, wn, offset, float(power), gs.cols, gs.ptr, np.ascontiguousarray(pf, dtype=np.float64),
         float(alpha), nlam, flmin, ulam if ulam is not None else np.zeros(1), ulam is not None,
-        dfmax, pmax, tol, max_iter, alam, b0, beta, b0_start,
+        dfmax, pmax, tol, max_iter, alam, b0, beta, b0_start, GRAM_MAX,
     )
     alam = alam[:nalam].copy()
     b0 = b0[:nalam].copy()

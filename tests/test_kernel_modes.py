@@ -1,0 +1,60 @@
+"""The kernel's two ways of running the descent give the same path.
+
+Strong sets of at most ``GRAM_MAX`` columns are solved in covariance mode
+(passes on X_S' H X_S); larger ones on the n-row working residual.  Both must
+follow the same iterates: same passes, same coefficients to rounding.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import hdtweedie._path as path_module
+from hdtweedie import HDTweedie
+
+
+def problem(seed, n=300, p=12, density=None):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    if density is not None:
+        X[rng.random((n, p)) > density] = 0.0
+    mu = np.exp(0.2 + X[:, :3] @ np.array([0.5, -0.4, 0.3]))
+    y = rng.poisson(mu) * rng.gamma(2.0, 0.5, size=n)
+    w = rng.uniform(0.5, 2.0, size=n)
+    off = rng.normal(scale=0.2, size=n)
+    return X, y, w, off
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(groups=[0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 5, 5], alpha=0.6),
+    dict(standardize=True, power=1.3),
+    dict(power=1.0),
+    dict(power=2.0),
+])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_covariance_and_residual_modes_agree(monkeypatch, kwargs, sparse):
+    X, y, w, off = problem(0, density=0.4 if sparse else None)
+    if kwargs.get("power") == 2.0:
+        y = y + 0.1
+    Xf = sp.csc_matrix(X) if sparse else X
+    monkeypatch.setattr(path_module, "GRAM_MAX", 64)
+    cov = HDTweedie(n_lambdas=30, **kwargs).fit(Xf, y, sample_weight=w, offset=off)
+    monkeypatch.setattr(path_module, "GRAM_MAX", 0)
+    res = HDTweedie(n_lambdas=30, **kwargs).fit(Xf, y, sample_weight=w, offset=off)
+    assert cov.n_passes_ == res.n_passes_
+    np.testing.assert_allclose(cov.lambdas_, res.lambdas_, rtol=1e-12)
+    np.testing.assert_allclose(cov.coef_path_, res.coef_path_, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(cov.intercept_path_, res.intercept_path_, rtol=1e-9, atol=1e-11)
+
+
+def test_mode_switches_when_the_strong_set_outgrows_the_limit(monkeypatch):
+    # With a limit of 5 columns the path starts in covariance mode and leaves it.
+    X, y, w, off = problem(1, n=200, p=20)
+    monkeypatch.setattr(path_module, "GRAM_MAX", 5)
+    mixed = HDTweedie(n_lambdas=40).fit(X, y, sample_weight=w)
+    monkeypatch.setattr(path_module, "GRAM_MAX", 0)
+    res = HDTweedie(n_lambdas=40).fit(X, y, sample_weight=w)
+    assert np.count_nonzero(mixed.coef_) > 5
+    assert mixed.n_passes_ == res.n_passes_
+    np.testing.assert_allclose(mixed.coef_path_, res.coef_path_, rtol=1e-9, atol=1e-11)
