@@ -128,43 +128,39 @@ def check_y(y, n, power):
     return np.ascontiguousarray(y)
 
 
+def _per_row(value, name, n, limit):
+    """A scalar (broadcast) or one finite value per row, as a contiguous float64 array."""
+    if isinstance(value, numbers.Number):
+        arr = np.full(n, check_scalar(value, name, float))
+    else:
+        arr = named(name, check_array, value, ensure_2d=False, dtype=np.float64,
+                    ensure_all_finite=False, input_name=name)
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} values but X has {n} rows")
+    _check_finite(arr, name, limit)
+    return np.ascontiguousarray(arr)
+
+
 def check_weights(sample_weight, n):
     """Observation weights: finite, non-negative, positive sum.  ``None`` means ones."""
     if sample_weight is None:
         return np.ones(n)
-    if isinstance(sample_weight, numbers.Number):
-        w = np.full(n, check_scalar(sample_weight, "sample_weight", float))
-    else:
-        w = named("sample_weight", check_array, sample_weight, ensure_2d=False,
-                  dtype=np.float64, ensure_all_finite=False, input_name="sample_weight")
-        if w.ndim != 1:
-            raise ValueError(f"sample_weight must be 1-dimensional, got shape {w.shape}")
-    if w.shape[0] != n:
-        raise ValueError(f"sample_weight has {w.shape[0]} values but X has {n} rows")
-    _check_finite(w, "sample_weight", 1e300)
+    w = _per_row(sample_weight, "sample_weight", n, 1e300)
     if np.any(w < 0):
         raise ValueError(f"sample_weight must be non-negative; found {np.sum(w < 0)} negative "
                          f"value(s), e.g. {w[w < 0][0]:g}")
     if not np.sum(w) > 0:
         raise ValueError("sample_weight sums to zero; at least one row needs a positive weight")
-    return np.ascontiguousarray(w)
+    return w
 
 
 def check_offset(offset, n):
     """Offset on the linear predictor (e.g. log exposure).  ``None`` means zeros."""
     if offset is None:
         return np.zeros(n)
-    if isinstance(offset, numbers.Number):
-        o = np.full(n, check_scalar(offset, "offset", float))
-    else:
-        o = named("offset", check_array, offset, ensure_2d=False, dtype=np.float64,
-                  ensure_all_finite=False, input_name="offset")
-        if o.ndim != 1:
-            raise ValueError(f"offset must be 1-dimensional, got shape {o.shape}")
-    if o.shape[0] != n:
-        raise ValueError(f"offset has {o.shape[0]} values but X has {n} rows")
-    _check_finite(o, "offset", MAX_ABS_OFFSET)
-    return np.ascontiguousarray(o)
+    return _per_row(offset, "offset", n, MAX_ABS_OFFSET)
 
 
 def check_response_signal(y, w):

@@ -668,21 +668,24 @@ def _to_jsonable(obj):
     return obj
 
 
+def _print_result(args, rep, action, what):
+    """Run ``action`` collecting its warnings; print the result as text or JSON."""
+    with _collect_warnings() as caught:
+        try:
+            result = action()
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserError(f"cannot {what}: {_one_line(exc)}") from None
+    for message in dict.fromkeys(caught):
+        rep.warn(message)
+    rep.result(json.dumps(_to_jsonable(result), indent=2) if args.json else str(result))
+    return 0
+
+
 def cmd_explain(args, rep):
     model = _load_model(args.model)
     record = _load_json_arg(args.record, "--record")
-    with _collect_warnings() as caught:
-        try:
-            result = model.explain(record, exposure=args.exposure)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UserError(f"cannot explain the record: {_one_line(exc)}") from None
-    for message in dict.fromkeys(caught):
-        rep.warn(message)
-    if args.json:
-        rep.result(json.dumps(_to_jsonable(result), indent=2))
-    else:
-        rep.result(str(result))
-    return 0
+    return _print_result(args, rep, lambda: model.explain(record, exposure=args.exposure),
+                         "explain the record")
 
 
 def cmd_compare(args, rep):
@@ -690,18 +693,9 @@ def cmd_compare(args, rep):
     other = _load_model(args.model_b) if args.model_b is not None else None
     a = _load_json_arg(args.a, "--a")
     b = _load_json_arg(args.b, "--b")
-    with _collect_warnings() as caught:
-        try:
-            result = model.compare(a, b, other=other, exposure_a=args.exposure)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise UserError(f"cannot compare the records: {_one_line(exc)}") from None
-    for message in dict.fromkeys(caught):
-        rep.warn(message)
-    if args.json:
-        rep.result(json.dumps(_to_jsonable(result), indent=2))
-    else:
-        rep.result(str(result))
-    return 0
+    return _print_result(
+        args, rep, lambda: model.compare(a, b, other=other, exposure_a=args.exposure),
+        "compare the records")
 
 
 def cmd_factor_table(args, rep):
