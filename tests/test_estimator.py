@@ -230,3 +230,15 @@ def test_coef_series_labels_coefficients():
     np.testing.assert_array_equal(at.to_numpy()[1:], m.coef_path_[:, 3])
     unnamed = coef_series(HDTweedie(n_lambdas=5).fit(X, y))
     assert unnamed.index[1] == "x0"
+
+
+def test_linear_predictor_clip_warns_and_stays_finite():
+    # Half the rows at offset +700, half at -700: any intercept step pushes one
+    # half past the range where exp() is finite.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    off = np.r_[np.full(50, 700.0), np.full(50, -700.0)]
+    y = np.ones(100)
+    with pytest.warns(RuntimeWarning, match=r"left \[-700, 700\]"):
+        m = HDTweedie(n_lambdas=5, max_iter=100_000).fit(X, y, offset=off)
+    assert np.all(np.isfinite(m.coef_path_)) and np.all(np.isfinite(m.intercept_path_))
