@@ -14,8 +14,9 @@ Three problems, with the shapes used for the R HDtweedie timings quoted in
     1,000,000 x 20 standard-normal design, Tweedie response.
 
 Every generator returns ``(X, y, sample_weight)`` with ``X`` a Fortran-ordered
-float64 array (``motor_csc``: the motor design as a CSC sparse matrix) (the layout both solvers work on without copying), so the
-timings measure solving rather than memory reshuffling.
+float64 array, the layout both solvers work on without copying, so the timings
+measure solving rather than memory reshuffling (``motor_csc`` gives the motor
+design as a CSC sparse matrix instead).
 
 The objective is the one ``HDTweedie`` minimises for the lasso (ALGORITHM.md),
 written with the unit deviance so that it is non-negative and directly

@@ -31,6 +31,12 @@ R_GOAL = {"motor": 4.0, "motor_csc": 4.0, "wide": 3.0, "tall": 4.0}
 LABELS = {"motor_csc": "motor, CSC input"}
 CV_GOAL_SECONDS = 4.0
 
+# Bounds on peak extra memory / X.nbytes in the tall memory benchmark, by the
+# layout of the X given.  With p = 20 one copy of X is 20 length-n vectors; the
+# bounds leave room for 15 vectors of per-solve state on top of no copy
+# (Fortran-ordered input) or exactly one copy (C-ordered input).
+MAX_EXTRA_OVER_X = {"F": 0.75, "C": 1.75}
+
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 
@@ -88,6 +94,10 @@ def _fmt_s(x):
 
 def _fmt_x(x):
     return "–" if x is None else f"{x:.2f}x"
+
+
+def _fmt_ratio(x):
+    return "–" if x is None else f"{x:.2f}"
 
 
 def _ratio(a, b):
@@ -175,13 +185,14 @@ def cv_table(idx):
 
 def memory_table(idx):
     rows = [
-        "| solver | X layout given | X size | peak extra memory | extra / X size "
-        "| extra in n-vectors (8n bytes) |",
-        "|---|---|---|---|---|---|",
+        "| solver | X layout given | X size | peak extra memory (RSS) | extra / X size "
+        "| extra in n-vectors (8n bytes) | numpy/Python peak (tracemalloc) / X size "
+        "| bound (hdtweedie) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     found = False
     for (kind, prob, solver, variant), rec in sorted(
-        idx.items(), key=lambda kv: tuple(str(k) for k in kv[0])
+        idx.items(), key=lambda kv: (kv[0][2] != "hdtweedie", kv[0][3] != "F-ordered")
     ):
         if kind != "memory":
             continue
@@ -190,9 +201,18 @@ def memory_table(idx):
         rows.append(
             f"| {solver} | {variant} | {rec['x_nbytes'] / mib:.0f} MiB | "
             f"{rec['peak_extra_bytes'] / mib:.0f} MiB | {rec['extra_over_x']:.2f} | "
-            f"{rec['extra_n_vectors']:.1f} |"
+            f"{rec['extra_n_vectors']:.1f} | "
+            f"{_fmt_ratio(rec.get('tracemalloc_over_x'))} | {_memory_bound(solver, variant, rec)} |"
         )
     return "\n".join(rows) if found else ""
+
+
+def _memory_bound(solver, variant, rec):
+    bound = MAX_EXTRA_OVER_X.get(str(variant)[:1])
+    if solver != "hdtweedie" or bound is None:
+        return ""
+    ok = rec["extra_over_x"] < bound
+    return f"< {bound:.2f}: {'met' if ok else 'exceeded'}"
 
 
 def format_tables(records, machine_info=None):

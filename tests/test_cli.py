@@ -444,7 +444,7 @@ def test_progress_only_on_a_terminal(work, tmp_path):
               "--factors", "area,driver_age", "--folds", "3", "--out", tmp_path / "m.json",
               stderr_tty=True)
     assert fit.returncode == 0, fit.stderr
-    assert re.search(r"fitting path \+ 3-fold CV \(3,000 x 7\): 3/3 folds, done in "
+    assert re.search(r"fitting path \+ 3-fold CV \(3,000 x 7\): 4/4 fits, done in "
                      r"[0-9.]+ s", fit.stderr)
     quiet = run(*args, "--quiet", stderr_tty=True)
     assert quiet.returncode == 0

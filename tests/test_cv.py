@@ -161,3 +161,65 @@ def test_relax_refits_selected_groups_without_penalty():
     # Shrinkage is removed: the refitted effects are larger in magnitude.
     assert np.all(np.abs(rx.coef_[cols]) >= np.abs(cv.coef_[cols]) - 1e-12)
     np.testing.assert_allclose(rx.predict(X), np.exp(eta), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(n_lambdas=2),
+    dict(n_lambdas=37, lambda_min_ratio=0.02, standardize=True),
+    dict(groups=[0, 0, 1, 1, 2, 2, 3, 3, 4, 4], alpha=0.5, power=1.2),
+    dict(power=1.0),
+])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_default_grid_is_the_full_paths_grid_bit_for_bit(kwargs, sparse):
+    # CV starts the folds on a grid computed from lambda_max alone, while the full
+    # path is still running; the two must be the same numbers, not just close.
+    import scipy.sparse as sps
+
+    from hdtweedie import _path
+
+    X, y = make_data(n=200)
+    rng = np.random.default_rng(0)
+    w = rng.uniform(0.2, 1.0, size=200)
+    off = rng.normal(scale=0.1, size=200)
+    Xf = sps.csc_matrix(X) if sparse else X
+    est = HDTweedie(**kwargs)
+    full = est.fit(Xf, y, sample_weight=w, offset=off)
+    d = est._validate_data(Xf, y, w, off)
+    grid = _path.default_lambdas(d["X"], d["y"], d["w"], d["offset"], d["power"], d["gs"],
+                                 d["pf"], d["alpha"], est.n_lambdas, est.lambda_min_ratio,
+                                 est.dfmax, est.pmax, est.standardize, est.tol, est.max_iter)
+    np.testing.assert_array_equal(grid, full.lambdas_)
+
+
+def test_cv_losses_are_those_of_the_folds_on_the_full_grid():
+    # Whatever the scheduling, each fold is fitted on the full path's lambdas.
+    X, y = make_data()
+    ids = np.arange(300) % 4
+    cv = HDTweedieCV(n_lambdas=15, fold_ids=ids, n_jobs=2).fit(X, y)
+    gs = make_groups(None, 10)
+    opts = dict(dfmax=None, pmax=None, standardize=False, tol=1e-8, max_iter=None)
+    w, off = np.ones(300), np.zeros(300)
+    for i in range(4):
+        losses, _, _ = fold_loss_path(X, y, w, off, np.flatnonzero(ids != i),
+                                      np.flatnonzero(ids == i), cv.path_.lambdas_, 1.5, gs,
+                                      np.ones(10), 1.0, opts)
+        np.testing.assert_array_equal(cv.fold_losses_[i], losses)
+    np.testing.assert_array_equal(cv.lambdas_, HDTweedie(n_lambdas=15).fit(X, y).lambdas_)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_full_path_stopping_early_refits_folds_on_its_grid(n_jobs):
+    # The full path stops before the last lambda: the folds must use its (shorter)
+    # grid, and its ConvergenceWarning must reach the caller from the worker thread.
+    from hdtweedie._path import ConvergenceWarning
+
+    X, y = make_data()
+    ids = np.arange(300) % 3
+    full_passes = HDTweedie().fit(X, y).n_passes_
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        cv = HDTweedieCV(max_iter=full_passes // 2, fold_ids=ids, n_jobs=n_jobs).fit(X, y)
+    k = cv.lambdas_.size
+    assert 0 < k < 100
+    assert cv.fold_losses_.shape == (3, k)
+    assert cv.cv_mean_.shape == (k,)

@@ -58,3 +58,39 @@ def test_mode_switches_when_the_strong_set_outgrows_the_limit(monkeypatch):
     assert np.count_nonzero(mixed.coef_) > 5
     assert mixed.n_passes_ == res.n_passes_
     np.testing.assert_allclose(mixed.coef_path_, res.coef_path_, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("density", [0.01, 0.3])
+def test_sparse_gram_unpacked_or_entry_by_entry_agree(monkeypatch, density):
+    # Covariance mode on CSC input forms X_S' H X_S either from dense row blocks or
+    # entry by entry; the choice (by density) must not change the iterates.
+    X, y, w, off = problem(2, n=2000, p=10, density=density)
+    X[:, 0] = np.where(X[:, 0] == 0, 1.0, X[:, 0])  # keep a signal in a dense column
+    Xs = sp.csc_matrix(X)
+    fits = []
+    for threshold in (0.0, 2.0):  # always unpack; never unpack
+        monkeypatch.setattr(path_module, "SPARSE_UNPACK_DENSITY", threshold)
+        fits.append(HDTweedie(n_lambdas=30).fit(Xs, y, sample_weight=w, offset=off))
+    unpacked, scattered = fits
+    assert np.count_nonzero(unpacked.coef_) >= 3
+    assert unpacked.n_passes_ == scattered.n_passes_
+    np.testing.assert_allclose(unpacked.coef_path_, scattered.coef_path_, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(unpacked.intercept_path_, scattered.intercept_path_, rtol=1e-9,
+                               atol=1e-11)
+    # And both follow the dense kernel.
+    dense = HDTweedie(n_lambdas=30).fit(X, y, sample_weight=w, offset=off)
+    assert dense.n_passes_ == unpacked.n_passes_
+    np.testing.assert_allclose(dense.coef_path_, unpacked.coef_path_, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("n", [95, 97, 1001])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_gram_blocks_cover_a_partial_last_block(monkeypatch, n, sparse):
+    # n not a multiple of the kernel's row block: the last, partial block counts too.
+    X, y, w, off = problem(3, n=n, p=6, density=0.5 if sparse else None)
+    Xf = sp.csc_matrix(X) if sparse else X
+    cov = HDTweedie(n_lambdas=20).fit(Xf, y, sample_weight=w)
+    monkeypatch.setattr(path_module, "GRAM_MAX", 0)
+    res = HDTweedie(n_lambdas=20).fit(Xf, y, sample_weight=w)
+    assert cov.n_passes_ == res.n_passes_
+    np.testing.assert_allclose(cov.coef_path_, res.coef_path_, rtol=1e-9, atol=1e-11)

@@ -26,6 +26,9 @@ cdef double SMALL = 1e-16
 # k/2 passes over the data, and saves every pass of the descent.
 cdef enum:
     GRAM_MAX = 64
+# Sparse strong sets at least this dense (stored fraction) are unpacked block by block
+# for the Gram product; sparser ones are multiplied entry by entry through a scatter.
+cdef double UNPACK_DENSITY = 0.02
 
 
 cdef struct Design:
@@ -82,7 +85,11 @@ cdef extern from "_simd.h":
                          double *sum_h, double *sum_v) noexcept nogil
     void hd_gram(int n, int k, const double *X, const int *cols, const double *h,
                  const double *v, double *G, int ldg, double *xh, double *xv,
-                 double *buf) noexcept nogil
+                 double *buf, const double **x) noexcept nogil
+    void hd_gram_csc(int n, int k, const double *data, const int *indices,
+                     const int *indptr, const int *cols, const double *h, const double *v,
+                     double *G, int ldg, double *xh, double *xv, double *buf, double *xbuf,
+                     int *cursor, const double **x) noexcept nogil
     enum: HD_BLOCK
 
 
@@ -344,7 +351,7 @@ def solve_path(
     int nlam, double flmin, const double[::1] ulam, bint user_lambda,
     int dfmax, int pmax, double eps, long maxit,
     double[::1] alam, double[::1] b0_out, double[:, ::1] beta_out,
-    double b0_start=0.0, int gram_max=GRAM_MAX,
+    double b0_start=0.0, int gram_max=GRAM_MAX, double unpack_density=UNPACK_DENSITY,
 ):
     """Solve the whole lambda path.
 
@@ -393,8 +400,15 @@ def solve_path(
     gv = np.zeros(GRAM_MAX)
     xhbuf = np.zeros(GRAM_MAX)
     blockbuf = np.zeros(HD_BLOCK * GRAM_MAX)
+    xblock = np.zeros(HD_BLOCK * GRAM_MAX if sparse else 1)
+    cursor = np.zeros(GRAM_MAX, dtype=np.int32)
+    colptr = np.zeros(GRAM_MAX, dtype=np.uintp)
     cdef int[::1] scols_v = scols, spos_v = spos
     cdef double[::1] gmat_v = gmat, gv_v = gv, xhbuf_v = xhbuf, blockbuf_v = blockbuf
+    cdef double[::1] xblock_v = xblock
+    cdef int[::1] cursor_v = cursor
+    cdef size_t[::1] colptr_v = colptr
+    cdef long nnz_s
     cdef int ncols_s, a, bb
 
     b0 = b0_start
@@ -486,11 +500,21 @@ def solve_path(
                                 scols_v[W.ks] = cols_p[k]
                                 spos_v[cols_p[k]] = W.ks
                                 W.ks += 1
+                    nnz_s = 0
                     if D.sparse:
+                        for a in range(W.ks):
+                            nnz_s += D.sp_indptr[W.scols[a] + 1] - D.sp_indptr[W.scols[a]]
+                    if D.sparse and nnz_s < unpack_density * n * W.ks:
                         sparse_gram(&D, &W, &xhbuf_v[0])
+                    elif D.sparse:
+                        hd_gram_csc(n, W.ks, D.sp_data, D.sp_indices, D.sp_indptr, W.scols,
+                                    W.h, W.v, W.G, GRAM_MAX, &xhbuf_v[0], W.gv,
+                                    &blockbuf_v[0], &xblock_v[0], &cursor_v[0],
+                                    <const double **>&colptr_v[0])
                     else:
                         hd_gram(n, W.ks, D.dense, W.scols, W.h, W.v, W.G, GRAM_MAX,
-                                &xhbuf_v[0], W.gv, &blockbuf_v[0])
+                                &xhbuf_v[0], W.gv, &blockbuf_v[0],
+                                <const double **>&colptr_v[0])
                     standardize_gram(&D, &W, &xhbuf_v[0])
                     W.g0 = W.sum_v
                 else:

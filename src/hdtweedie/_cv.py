@@ -69,13 +69,11 @@ def fold_loss_path(X, y, w, offset, train, test, lambdas, power, gs, pf, alpha, 
     out = np.full(nlam, np.nan)
     try:
         check_response_signal(y[train], w[train])
-        with warnings.catch_warnings():
-            # A fold's early stop is reported by the NaN losses, not per fold.
-            warnings.simplefilter("ignore", _path.ConvergenceWarning)
-            res = _path.solve(_take_rows(X, train), y[train], w[train], offset[train], power,
-                              gs, pf, alpha, lambdas, nlam, None, options["dfmax"],
-                              options["pmax"], options["standardize"], options["tol"],
-                              options["max_iter"])
+        # A fold's early stop is reported by the NaN losses, not per fold.
+        res = _path.solve(_take_rows(X, train), y[train], w[train], offset[train], power,
+                          gs, pf, alpha, lambdas, nlam, None, options["dfmax"],
+                          options["pmax"], options["standardize"], options["tol"],
+                          options["max_iter"], warn=False)
     except ValueError as exc:
         return out, 0, str(exc)
     k = res.lambdas.size
@@ -242,20 +240,41 @@ class HDTweedieCV(_HDTweedieBase):
         n = d["X"].shape[0]
         fold_ids, k = self._make_folds(n)
         path = HDTweedie(**{name: getattr(self, name) for name in HDTweedie._get_param_names()})
-        path._set_fitted(d, self._solve(d))
-        path.n_features_in_ = self.n_features_in_
-        if d["names"] is not None:
-            path.feature_names_in_ = d["names"]
-        lambdas = path.lambdas_
         options = dict(dfmax=self.dfmax, pmax=self.pmax, standardize=self.standardize,
                        tol=self.tol, max_iter=self.max_iter)
         folds = [(np.flatnonzero(fold_ids != i), np.flatnonzero(fold_ids == i))
                  for i in range(k)]
-        results = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose)(
-            delayed(fold_loss_path)(d["X"], d["y"], d["w"], d["offset"], train, test, lambdas,
-                                    d["power"], d["gs"], d["pf"], d["alpha"], options,
-                                    self.loss)
-            for train, test in folds)
+        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose)
+
+        def fold_jobs(lambdas):
+            return [delayed(fold_loss_path)(d["X"], d["y"], d["w"], d["offset"], train, test,
+                                            lambdas, d["power"], d["gs"], d["pf"], d["alpha"],
+                                            options, self.loss)
+                    for train, test in folds]
+
+        # The folds need the full fit's lambda grid.  A default grid is known once
+        # lambda_max is (one intercept-only solve), so the full path can then run
+        # beside the folds instead of before them.
+        grid = None
+        if self.lambdas is None:
+            grid = _path.default_lambdas(
+                d["X"], d["y"], d["w"], d["offset"], d["power"], d["gs"], d["pf"], d["alpha"],
+                self.n_lambdas, self.lambda_min_ratio, self.dfmax, self.pmax,
+                self.standardize, self.tol, self.max_iter)
+        if grid is not None:
+            out = parallel([delayed(self._solve)(d, warn=False)] + fold_jobs(grid))
+            full, results = out[0], out[1:]
+        else:
+            full, results = self._solve(d, warn=False), None
+        full.emit_warnings(stacklevel=2)
+        path._set_fitted(d, full)
+        path.n_features_in_ = self.n_features_in_
+        if d["names"] is not None:
+            path.feature_names_in_ = d["names"]
+        lambdas = path.lambdas_
+        if results is None or not np.array_equal(lambdas, grid):
+            # User lambdas, or a full path that stopped early: folds on its own grid.
+            results = parallel(fold_jobs(lambdas))
         fold_losses = np.vstack([r[0] for r in results])
         for i, (_, _, msg) in enumerate(results):
             if msg is not None:

@@ -122,12 +122,12 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         return dict(X=Xc, names=names, y=yc, w=w, offset=off, power=power, alpha=alpha,
                     gs=gs, pf=pf)
 
-    def _solve(self, d, lambdas=None):
+    def _solve(self, d, lambdas=None, warn=True):
         return _path.solve(
             d["X"], d["y"], d["w"], d["offset"], d["power"], d["gs"], d["pf"], d["alpha"],
             self.lambdas if lambdas is None else lambdas, self.n_lambdas, self.lambda_min_ratio,
             self.dfmax, self.pmax, self.standardize, self.tol, self.max_iter,
-            feature_names=d["names"],
+            feature_names=d["names"], warn=warn,
         )
 
     def _set_fitted(self, d, res):

@@ -19,6 +19,9 @@ MAX_SPARSE_MEAN_RATIO = 1e5
 # Strong sets of at most this many columns are solved in covariance mode (the
 # kernel's limit is 64); 0 forces the residual mode everywhere.
 GRAM_MAX = 64
+# In covariance mode, sparse strong sets with at least this fraction of entries stored
+# are unpacked into dense row blocks for X_S' H X_S; sparser ones go entry by entry.
+SPARSE_UNPACK_DENSITY = 0.02
 
 
 @dataclass
@@ -37,6 +40,13 @@ class PathResult:
     status: int
     lambda_max: float
     n_clipped: int
+    # (message, category) pairs not yet emitted (``solve(..., warn=False)``).
+    warnings: tuple = ()
+
+    def emit_warnings(self, stacklevel=2):
+        """Emit the warnings that ``solve(..., warn=False)`` held back."""
+        for message, category in self.warnings:
+            warnings.warn(message, category, stacklevel=stacklevel + 1)
 
 
 def status_message(status: int, max_iter: int, pmax: int) -> str | None:
@@ -115,11 +125,13 @@ def standardization(X, feature_names):
 
 def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lambdas,
           lambda_min_ratio, dfmax, pmax, standardize, tol, max_iter,
-          feature_names=None) -> PathResult:
+          feature_names=None, warn=True) -> PathResult:
     """Run the kernel on validated inputs and return the path on the original scale.
 
     ``w`` are raw observation weights (normalised here); see ``HDTweedie`` for the
-    objective.
+    objective.  With ``warn=False`` warnings are returned in ``PathResult.warnings``
+    instead of emitted (``warnings.catch_warnings`` is not thread-safe, and CV
+    solves in threads).
     """
     n, p = X.shape
     G = gs.n_groups
@@ -170,7 +182,7 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
         n, p, dense, data, indices, indptr, xm_k, xs_k, is_sparse,
         y, wn, offset, float(power), gs.cols, gs.ptr, np.ascontiguousarray(pf, dtype=np.float64),
         float(alpha), nlam, flmin, ulam if ulam is not None else np.zeros(1), ulam is not None,
-        dfmax, pmax, tol, max_iter, alam, b0, beta, b0_start, GRAM_MAX,
+        dfmax, pmax, tol, max_iter, alam, b0, beta, b0_start, GRAM_MAX, SPARSE_UNPACK_DENSITY,
     )
     alam = alam[:nalam].copy()
     b0 = b0[:nalam].copy()
@@ -179,11 +191,7 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
         raise ValueError("lambda_max is 0: no penalised group has a gradient at the "
                          "intercept-only fit (constant columns?); give lambdas explicitly")
     if ulam is None and nalam >= 1:
-        # The reported first lambda replaces 9.9e30 by extrapolating the geometric grid.
-        if nalam >= 3:
-            alam[0] = np.exp(2 * np.log(alam[1]) - np.log(alam[2]))
-        else:
-            alam[0] = lam_max
+        alam[0] = _first_lambda(alam, lam_max)
     if standardize:
         coefs = coefs / xs[:, None]
         b0 = b0 - xm @ coefs
@@ -192,15 +200,59 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
             and np.all(np.isfinite(alam))):
         raise ValueError("the solver produced non-finite coefficients; X, y or offset are on "
                          "a scale where the Tweedie loss overflows (rescale X or y)")
+    held = []
     if jerr != 0:
-        warnings.warn(status_message(jerr, max_iter, pmax), ConvergenceWarning, stacklevel=3)
+        held.append((status_message(jerr, max_iter, pmax), ConvergenceWarning))
     if n_clipped:
-        warnings.warn(
-            f"the linear predictor left [-700, 700] in {n_clipped} evaluations and was clipped "
-            f"there to keep exp() finite; the fit is unreliable (rescale X, y or offset)",
-            RuntimeWarning, stacklevel=3)
-    return PathResult(lambdas=alam, intercepts=b0, coefs=coefs, df=df, n_passes=int(npass),
-                      status=int(jerr), lambda_max=float(lam_max), n_clipped=int(n_clipped))
+        held.append((f"the linear predictor left [-700, 700] in {n_clipped} evaluations and was "
+                     f"clipped there to keep exp() finite; the fit is unreliable (rescale X, y "
+                     f"or offset)", RuntimeWarning))
+    res = PathResult(lambdas=alam, intercepts=b0, coefs=coefs, df=df, n_passes=int(npass),
+                     status=int(jerr), lambda_max=float(lam_max), n_clipped=int(n_clipped),
+                     warnings=tuple(held))
+    if warn:
+        res.emit_warnings(stacklevel=3)
+        res.warnings = ()
+    return res
+
+
+def _first_lambda(alam, lam_max):
+    """The reported first lambda of a default path: 9.9e30 replaced by extrapolating
+    the geometric grid (``lambda_max`` itself when there are fewer than 3)."""
+    if alam.size >= 3:
+        return np.exp(2 * np.log(alam[1]) - np.log(alam[2]))
+    return lam_max
+
+
+def default_lambdas(X, y, w, offset, power, gs, pf, alpha, n_lambdas, lambda_min_ratio,
+                    dfmax, pmax, standardize, tol, max_iter):
+    """The lambda grid that ``solve`` with ``lambdas=None`` will report, bit for bit.
+
+    Solves only the first (intercept-only) lambda for ``lambda_max`` and repeats the
+    kernel's geometric recurrence.  Returns None when that solve fails or gives no
+    positive ``lambda_max``; the full solve then reports why.
+    """
+    n, p = X.shape
+    _, nlam, flmin = resolve_lambdas(None, n_lambdas, lambda_min_ratio, n, p)
+    try:
+        res = solve(X, y, w, offset, power, gs, pf, alpha, None, 1, flmin, dfmax, pmax,
+                    standardize, tol, max_iter, warn=False)
+    except ValueError:
+        return None
+    lam_max = res.lambda_max
+    if res.lambdas.size < 1 or res.status != 0 or not lam_max > 0:
+        return None
+    # The kernel's recurrence: alf = flmin^(1/(nlam-1)); lambda_1 = lambda_max alf,
+    # lambda_m = lambda_(m-1) alf (each product rounded as the kernel rounds it).
+    alf = flmin ** (1.0 / (nlam - 1.0)) if nlam > 1 else 1.0
+    alam = np.empty(nlam)
+    alam[0] = 9.9e30
+    al = lam_max
+    for m in range(1, nlam):
+        al = al * alf
+        alam[m] = al
+    alam[0] = _first_lambda(alam, lam_max)
+    return alam
 
 
 class ConvergenceWarning(UserWarning):

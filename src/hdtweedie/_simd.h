@@ -116,12 +116,55 @@ static double hd_gradient_residual(int n, double rho, double lim, const double *
     return s;
 }
 
-/* Over all rows, in blocks that stay in cache: G (lower triangle, row-major with
-   leading dimension ldg) = X_S' diag(h) X_S, xh = X_S' h, xv = X_S' v, for the k
-   columns cols of the column-major n-row X.  buf holds HD_BLOCK * k doubles. */
-#define HD_BLOCK 256
-static void hd_gram(int n, int k, const double *X, const int *cols, const double *h,
-                    const double *v, double *G, int ldg, double *xh, double *xv, double *buf)
+/* Covariance mode: G (lower triangle, row-major with leading dimension ldg)
+   += X_S' diag(h) X_S, xh += X_S' h and xv += X_S' v over one block of m rows, where
+   x[a] points at the block's m entries of column a.  buf holds HD_BLOCK * k doubles.
+   Blocks keep h x_a and four x_b in cache while the products run. */
+#define HD_BLOCK 96
+static void hd_gram_rows(int m, int k, const double *const *x, const double *hb,
+                         const double *vb, double *G, int ldg, double *xh, double *xv,
+                         double *buf)
+{
+    for (int a = 0; a < k; a++) {
+        const double *xa = x[a];
+        double *ba = buf + (ptrdiff_t)a * HD_BLOCK;
+        double sh = 0.0, sv = 0.0;
+#pragma omp simd reduction(+:sh, sv)
+        for (int i = 0; i < m; i++) {
+            ba[i] = hb[i] * xa[i];
+            sh += ba[i];
+            sv += xa[i] * vb[i];
+        }
+        xh[a] += sh;
+        xv[a] += sv;
+        int b = 0;
+        for (; b + 3 <= a; b += 4) {
+            const double *x0 = x[b], *x1 = x[b + 1], *x2 = x[b + 2], *x3 = x[b + 3];
+            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+#pragma omp simd reduction(+:s0, s1, s2, s3)
+            for (int i = 0; i < m; i++) {
+                s0 += ba[i] * x0[i];
+                s1 += ba[i] * x1[i];
+                s2 += ba[i] * x2[i];
+                s3 += ba[i] * x3[i];
+            }
+            G[a * ldg + b] += s0;
+            G[a * ldg + b + 1] += s1;
+            G[a * ldg + b + 2] += s2;
+            G[a * ldg + b + 3] += s3;
+        }
+        for (; b <= a; b++) {
+            const double *xb = x[b];
+            double s = 0.0;
+#pragma omp simd reduction(+:s)
+            for (int i = 0; i < m; i++)
+                s += ba[i] * xb[i];
+            G[a * ldg + b] += s;
+        }
+    }
+}
+
+static void hd_gram_zero(int k, double *G, int ldg, double *xh, double *xv)
 {
     for (int a = 0; a < k; a++) {
         xh[a] = 0.0;
@@ -129,49 +172,48 @@ static void hd_gram(int n, int k, const double *X, const int *cols, const double
         for (int b = 0; b <= a; b++)
             G[a * ldg + b] = 0.0;
     }
+}
+
+/* Over all rows of the k columns cols of the column-major n-row X; x holds k pointers. */
+static void hd_gram(int n, int k, const double *X, const int *cols, const double *h,
+                    const double *v, double *G, int ldg, double *xh, double *xv, double *buf,
+                    const double **x)
+{
+    hd_gram_zero(k, G, ldg, xh, xv);
     for (int i0 = 0; i0 < n; i0 += HD_BLOCK) {
         int m = n - i0 < HD_BLOCK ? n - i0 : HD_BLOCK;
-        const double *hb = h + i0, *vb = v + i0;
+        for (int a = 0; a < k; a++)
+            x[a] = X + (ptrdiff_t)cols[a] * n + i0;
+        hd_gram_rows(m, k, x, h + i0, v + i0, G, ldg, xh, xv, buf);
+    }
+}
+
+/* The same for CSC columns (sorted indices): each block of rows is unpacked into
+   dense columns in xbuf (HD_BLOCK * k doubles), which beats multiplying entry by
+   entry unless the columns are very sparse.  cursor holds k ints. */
+static void hd_gram_csc(int n, int k, const double *data, const int *indices,
+                        const int *indptr, const int *cols, const double *h, const double *v,
+                        double *G, int ldg, double *xh, double *xv, double *buf,
+                        double *xbuf, int *cursor, const double **x)
+{
+    hd_gram_zero(k, G, ldg, xh, xv);
+    for (int a = 0; a < k; a++) {
+        cursor[a] = indptr[cols[a]];
+        x[a] = xbuf + (ptrdiff_t)a * HD_BLOCK;
+    }
+    for (int i0 = 0; i0 < n; i0 += HD_BLOCK) {
+        int m = n - i0 < HD_BLOCK ? n - i0 : HD_BLOCK, i1 = i0 + m;
         for (int a = 0; a < k; a++) {
-            const double *xa = X + (ptrdiff_t)cols[a] * n + i0;
-            double *ba = buf + (ptrdiff_t)a * HD_BLOCK;
-            double sh = 0.0, sv = 0.0;
-#pragma omp simd reduction(+:sh, sv)
-            for (int i = 0; i < m; i++) {
-                ba[i] = hb[i] * xa[i];
-                sh += ba[i];
-                sv += xa[i] * vb[i];
-            }
-            xh[a] += sh;
-            xv[a] += sv;
-            int b = 0;
-            for (; b + 3 <= a; b += 4) {
-                const double *x0 = X + (ptrdiff_t)cols[b] * n + i0;
-                const double *x1 = X + (ptrdiff_t)cols[b + 1] * n + i0;
-                const double *x2 = X + (ptrdiff_t)cols[b + 2] * n + i0;
-                const double *x3 = X + (ptrdiff_t)cols[b + 3] * n + i0;
-                double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-#pragma omp simd reduction(+:s0, s1, s2, s3)
-                for (int i = 0; i < m; i++) {
-                    s0 += ba[i] * x0[i];
-                    s1 += ba[i] * x1[i];
-                    s2 += ba[i] * x2[i];
-                    s3 += ba[i] * x3[i];
-                }
-                G[a * ldg + b] += s0;
-                G[a * ldg + b + 1] += s1;
-                G[a * ldg + b + 2] += s2;
-                G[a * ldg + b + 3] += s3;
-            }
-            for (; b <= a; b++) {
-                const double *xb = X + (ptrdiff_t)cols[b] * n + i0;
-                double s = 0.0;
-#pragma omp simd reduction(+:s)
-                for (int i = 0; i < m; i++)
-                    s += ba[i] * xb[i];
-                G[a * ldg + b] += s;
-            }
+            double *xa = xbuf + (ptrdiff_t)a * HD_BLOCK;
+            int kk = cursor[a];
+            const int end = indptr[cols[a] + 1];
+            for (int i = 0; i < m; i++)
+                xa[i] = 0.0;
+            for (; kk < end && indices[kk] < i1; kk++)
+                xa[indices[kk] - i0] = data[kk];
+            cursor[a] = kk;
         }
+        hd_gram_rows(m, k, x, h + i0, v + i0, G, ldg, xh, xv, buf);
     }
 }
 

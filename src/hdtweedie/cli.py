@@ -169,17 +169,18 @@ class _Step:
 class _FoldProgress:
     """Stand-in for ``sys.stderr`` during cross-validation.
 
-    joblib reports finished fold fits as ``[Parallel(...)]: Done  3 ...``
-    lines; they become a "3/5 folds" note on the running step.  Any other
-    text is passed through unchanged.
+    joblib reports finished fits as ``[Parallel(...)]: Done  3 ...`` lines; they
+    become a "3/6 fits" note on the running step (the full path runs beside the K
+    folds when the lambda grid is the default one, so there are K + 1 fits).  Any
+    other text is passed through unchanged.
     """
 
-    _done = re.compile(r"Done\s+(\d+)")
+    _done = re.compile(r"Done\s+(\d+)(?:\s+out of\s+(\d+))?")
 
     def __init__(self, stream, step, n_folds):
         self.stream = stream
         self.step = step
-        self.n_folds = n_folds
+        self.total = n_folds + 1
         self.count = 0
 
     def write(self, text):
@@ -187,7 +188,9 @@ class _FoldProgress:
             return self.stream.write(text)
         for match in self._done.finditer(text):
             self.count = max(self.count, int(match.group(1)))
-        self.step.note = f"{self.count}/{self.n_folds} folds"
+            if match.group(2):
+                self.total = int(match.group(2))
+        self.step.note = f"{self.count}/{self.total} fits"
         return len(text)
 
     def flush(self):
