@@ -417,7 +417,7 @@ def _demo_numbers(text):
 
 @pytest.mark.slow
 def test_full_demo_recovers_the_truth(tmp_path):
-    """The README's main command: right factors, relativities within 5%, < 2 min."""
+    """The README's main command: right factors, relativities within 5% (timing printed)."""
     start = time.perf_counter()
     proc = run("demo", "--out", tmp_path / "demo", timeout=600)
     seconds = time.perf_counter() - start
