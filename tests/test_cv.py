@@ -223,3 +223,36 @@ def test_full_path_stopping_early_refits_folds_on_its_grid(n_jobs):
     assert 0 < k < 100
     assert cv.fold_losses_.shape == (3, k)
     assert cv.cv_mean_.shape == (k,)
+
+
+@pytest.mark.parametrize("power", [1.0 + 1e-9, 1.01, 1.3, 1.5, 1.99, 2.0 - 1e-9])
+def test_compiled_fold_deviance_matches_the_unit_deviance(power):
+    # CV's deviance for 1 < p < 2 is computed in the kernel module from eta;
+    # it must be the weighted mean of unit_deviance(y, exp(eta)).
+    from hdtweedie import _cd
+
+    rng = np.random.default_rng(int(power * 1000))
+    n, m = 500, 17
+    y = rng.gamma(0.5, 2.0, size=n) * (rng.random(n) < 0.4)
+    w = rng.uniform(0.1, 2.0, size=n)
+    eta = rng.normal(scale=4.0, size=(n, m))
+    got = _cd.cv_deviance(y, w, eta, power)
+    expect = np.average(unit_deviance(y[:, None], np.exp(eta), power), axis=0, weights=w)
+    np.testing.assert_allclose(got, expect, rtol=1e-13)
+
+
+def test_compiled_fold_deviance_leaves_out_unrepresentable_entries():
+    from hdtweedie import _cd
+
+    y = np.array([0.0, 1.5, 3.0])
+    w = np.array([1.0, 2.0, 0.5])
+    eta = np.zeros((3, 3))
+    eta[1, 0] = 800.0            # one entry out of range: the others still count
+    eta[:, 2] = -900.0           # every entry out of range: NaN
+    got = _cd.cv_deviance(y, w, eta, 1.5)
+    keep = [0, 2]
+    expect0 = np.average(unit_deviance(y[keep], np.ones(2), 1.5), weights=w[keep])
+    np.testing.assert_allclose(got[0], expect0, rtol=1e-14)
+    np.testing.assert_allclose(got[1], np.average(unit_deviance(y, np.ones(3), 1.5),
+                                                  weights=w), rtol=1e-14)
+    assert np.isnan(got[2])

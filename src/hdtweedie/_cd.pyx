@@ -90,6 +90,9 @@ cdef extern from "_simd.h":
                      const int *indptr, const int *cols, const double *h, const double *v,
                      double *G, int ldg, double *xh, double *xv, double *buf, double *xbuf,
                      int *cursor, const double **x) noexcept nogil
+    void hd_cv_deviance(int n, int m, double rho, double lim, const double *y,
+                        const double *w, const double *eta, double *dsum,
+                        double *wsum) noexcept nogil
     enum: HD_BLOCK
 
 
@@ -625,3 +628,22 @@ def solve_path(
                 if me > dfmax:
                     break
     return nalam, npass, jerr, lam_max, W.n_clipped
+
+
+def cv_deviance(const double[::1] y, const double[::1] w, const double[:, ::1] eta,
+                double rho):
+    """Weighted mean held-out Tweedie deviance per lambda, for 1 < rho < 2.
+
+    ``eta`` is (n_rows, n_lambdas), C-ordered.  Entries whose deviance is not
+    finite, or whose ``|eta|`` exceeds 700 (the kernel's limit), are left out of
+    the mean; a lambda with none left gets NaN.
+    """
+    cdef int n = eta.shape[0], m = eta.shape[1]
+    dsum = np.zeros(m)
+    wsum = np.zeros(m)
+    cdef double[::1] ds = dsum, ws = wsum
+    if n > 0 and m > 0:
+        with nogil:
+            hd_cv_deviance(n, m, rho, ETA_MAX, &y[0], &w[0], &eta[0, 0], &ds[0], &ws[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(wsum > 0, dsum / np.where(wsum > 0, wsum, 1.0), np.nan)

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from . import _path
+from . import _cd, _path
 from ._checks import check_response_signal, check_scalar
 from ._distribution import unit_deviance
 from ._estimator import _PARAMS_DOC, HDTweedie, _HDTweedieBase
@@ -80,6 +80,11 @@ def fold_loss_path(X, y, w, offset, train, test, lambdas, power, gs, pf, alpha, 
     if k == 0:
         return out, 0, "the fold's path stopped at the first lambda"
     eta = (_take_rows(X, test) @ res.coefs) + res.intercepts + offset[test][:, None]
+    if loss == "deviance" and 1 < power < 2:
+        # Compiled, without (n_test, n_lambdas) temporaries, and without the GIL.
+        out[:k] = _cd.cv_deviance(np.ascontiguousarray(y[test]), np.ascontiguousarray(w[test]),
+                                  np.ascontiguousarray(eta), float(power))
+        return out, k, None
     with np.errstate(over="ignore"):
         mu = np.exp(eta)
     pl = pointwise_loss(y[test], mu, loss, power)
