@@ -83,7 +83,7 @@ def test_sparse_gram_unpacked_or_entry_by_entry_agree(monkeypatch, density):
     np.testing.assert_allclose(dense.coef_path_, unpacked.coef_path_, rtol=1e-9, atol=1e-11)
 
 
-@pytest.mark.parametrize("n", [95, 97, 1001])
+@pytest.mark.parametrize("n", [97, 255, 257, 1001])  # the kernel blocks 256 rows
 @pytest.mark.parametrize("sparse", [False, True])
 def test_gram_blocks_cover_a_partial_last_block(monkeypatch, n, sparse):
     # n not a multiple of the kernel's row block: the last, partial block counts too.

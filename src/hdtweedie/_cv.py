@@ -84,11 +84,11 @@ def fold_loss_path(X, y, w, offset, train, test, lambdas, power, gs, pf, alpha, 
         # Compiled, without (n_test, n_lambdas) temporaries, and without the GIL.
         out[:k] = _cd.cv_deviance(np.ascontiguousarray(y[test]), np.ascontiguousarray(w[test]),
                                   np.ascontiguousarray(eta), float(power))
-        return out, k, None
-    with np.errstate(over="ignore"):
-        mu = np.exp(eta)
-    pl = pointwise_loss(y[test], mu, loss, power)
-    out[:k] = _weighted_nanmean(pl, w[test][:, None], axis=0)
+    else:
+        with np.errstate(over="ignore"):
+            mu = np.exp(eta)
+        pl = pointwise_loss(y[test], mu, loss, power)
+        out[:k] = _weighted_nanmean(pl, w[test][:, None], axis=0)
     return out, k, None
 
 

@@ -245,8 +245,7 @@ def default_lambdas(X, y, w, offset, power, gs, pf, alpha, n_lambdas, lambda_min
     # The kernel's recurrence: alf = flmin^(1/(nlam-1)); lambda_1 = lambda_max alf,
     # lambda_m = lambda_(m-1) alf (each product rounded as the kernel rounds it).
     alf = flmin ** (1.0 / (nlam - 1.0)) if nlam > 1 else 1.0
-    alam = np.empty(nlam)
-    alam[0] = 9.9e30
+    alam = np.empty(nlam)  # alam[0] is set last, from alam[1:3]
     al = lam_max
     for m in range(1, nlam):
         al = al * alf
