@@ -6,9 +6,8 @@ pytest session (the tall problem holds 160 MB, so it is generated only once).
 
 from __future__ import annotations
 
-import numpy as np
-
 import _problems as P
+import numpy as np
 
 N_FOLDS = 5
 FOLD_SEED = 12345

@@ -23,10 +23,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
-
 import _fits  # noqa: E402
 import _problems as P  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def _status_kib(field):

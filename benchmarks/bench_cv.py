@@ -8,10 +8,9 @@ glum's GeneralizedLinearRegressorCV is given the same grid and the same folds
 
 import os
 
+import _fits
 import numpy as np
 import pytest
-
-import _fits
 
 pytestmark = pytest.mark.usefixtures("warm_solvers")
 

@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from report import MAX_EXTRA_OVER_X  # bounds on peak extra memory / X.nbytes
 
 HERE = os.path.dirname(os.path.abspath(__file__))

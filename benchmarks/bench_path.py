@@ -14,11 +14,10 @@ the smallest lambdas, so wide is also timed with ``tol=1e-9``, which is within
 
 import os
 
-import numpy as np
-import pytest
-
 import _fits
 import _problems as P
+import numpy as np
+import pytest
 
 pytestmark = pytest.mark.usefixtures("warm_solvers")
 

@@ -19,7 +19,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import platform  # noqa: E402
 
 import pytest  # noqa: E402
-
 import report  # noqa: E402
 
 

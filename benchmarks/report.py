@@ -191,7 +191,7 @@ def memory_table(idx):
         "|---|---|---|---|---|---|---|---|",
     ]
     found = False
-    for (kind, prob, solver, variant), rec in sorted(
+    for (kind, _prob, solver, variant), rec in sorted(
         idx.items(), key=lambda kv: (kv[0][2] != "hdtweedie", kv[0][3] != "F-ordered")
     ):
         if kind != "memory":

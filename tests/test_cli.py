@@ -427,7 +427,7 @@ def test_full_demo_recovers_the_truth(tmp_path):
     assert "selection matches the truth" in proc.stdout
     big = [r for r in rel if abs(r[2] - 1.0) > 0.10]
     assert len(big) >= 12
-    for factor, level, true, fitted, err in big:
+    for factor, level, true, fitted, _err in big:
         assert abs(fitted / true - 1.0) < 0.05, (factor, level, true, fitted)
     print(f"full demo: {seconds:.1f} s")
 

@@ -18,8 +18,7 @@ from sklearn.pipeline import make_pipeline
 
 from hdtweedie import FactorEncoder, HDTweedie
 from hdtweedie._export import build_document, export_model
-from hdtweedie.scoring import (ModelFileError, canonical_json, content_hash, model_schema,
-                               validate_document)
+from hdtweedie.scoring import ModelFileError, canonical_json, content_hash, model_schema, validate_document
 
 
 def _portfolio(n=1500, seed=0):

@@ -312,7 +312,7 @@ def test_tiny_and_wide_problems(shape):
     X = rng.normal(size=shape)
     y = rng.gamma(1.0, 1.0, size=shape[0])
     for power in (1.0, 1.5, 2.0):
-        model = check_finite_or_clear(lambda: HDTweedie(power=power, n_lambdas=10), X, y)
+        model = check_finite_or_clear(lambda power=power: HDTweedie(power=power, n_lambdas=10), X, y)
         assert model is not None
 
 
@@ -366,5 +366,5 @@ def test_huge_y_within_limits_is_finite_or_clear():
     X, y = data(4)
     for power in (1.0, 1.5, 2.0):
         yy = np.maximum(y, 1.0) * 1e99 if power == 2 else y * 1e99
-        check_finite_or_clear(lambda: HDTweedie(power=power, n_lambdas=5, max_iter=100_000),
+        check_finite_or_clear(lambda power=power: HDTweedie(power=power, n_lambdas=5, max_iter=100_000),
                               X, yy)

@@ -16,8 +16,14 @@ from hypothesis import strategies as st
 
 from hdtweedie import FactorEncoder, HDTweedie
 from hdtweedie._export import export_model
-from hdtweedie.scoring import (ModelFileError, Prediction, ScoringInputWarning, ScoringModel,
-                               content_hash, load_model)
+from hdtweedie.scoring import (
+    ModelFileError,
+    Prediction,
+    ScoringInputWarning,
+    ScoringModel,
+    content_hash,
+    load_model,
+)
 
 RTOL = 1e-12
 AREAS = ["A", "B", "C", "D"]

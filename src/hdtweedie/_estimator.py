@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _path
-from ._checks import (check_offset, check_response_signal, check_scalar, check_weights,
-                      check_X, check_y)
+from ._checks import check_offset, check_response_signal, check_scalar, check_weights, check_X, check_y
 from ._distribution import d2_score
 from ._groups import make_groups, resolve_penalty_factor
 
@@ -132,9 +130,9 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
 
     def _set_fitted(self, d, res):
         if res.lambdas.size == 0:
-            raise ValueError(
-                f"the path stopped at the first lambda ({_path.status_message(res.status, self.max_iter, self.pmax)}); "
-                "no solution to return: raise max_iter or pmax")
+            why = _path.status_message(res.status, self.max_iter, self.pmax)
+            raise ValueError(f"the path stopped at the first lambda ({why}); "
+                             "no solution to return: raise max_iter or pmax")
         self.lambdas_ = res.lambdas
         self.intercept_path_ = res.intercepts
         self.coef_path_ = res.coefs

@@ -275,7 +275,7 @@ def _encoder_relativities(model, encoder):
         )
     by_name = dict(zip(names, coef))
     rows = []
-    for factor, levels, base, columns in _encoder_layout(encoder):
+    for factor, levels, _base, columns in _encoder_layout(encoder):
         if levels is None:  # numeric input: one coefficient per unit
             rows.append((factor, "per unit", float(np.exp(by_name[columns[0]]))))
             continue

@@ -979,7 +979,7 @@ class ScoringModel:
             ok = binary.all(axis=1) & (sums <= 1).all(axis=1)
             if not ok.all():
                 rows = np.flatnonzero(~ok)
-                for k, (j, inp) in enumerate(factors):
+                for k, (_j, inp) in enumerate(factors):
                     wrong = ~binary[rows][:, owner == k].all(axis=1) | (sums[rows, k] > 1)
                     if wrong.any():
                         mask = np.zeros(n, dtype=bool)
