@@ -30,6 +30,9 @@ __all__ = ["actual_vs_expected", "lift_table", "double_lift_table", "lorenz_curv
            "normalized_gini", "residuals"]
 
 _MAX_ABS = 1e300
+# Predicted rates this close (relatively) count as tied: a few rounding errors, far below any
+# difference a model makes.
+_TIE_RTOL = 1e-12
 
 
 def _vector(value, name: str, n: int | None, data=None) -> np.ndarray:
@@ -394,8 +397,9 @@ def _lorenz_points(a: np.ndarray, key: np.ndarray, e: np.ndarray) -> tuple[np.nd
         raise ValueError("actual sums to zero; the Lorenz curve and Gini are undefined")
     order = np.argsort(key, kind="stable")
     ks = key[order]
-    # Rows tied on the key become one straight segment: the average over their orderings.
-    ends = np.append(np.flatnonzero(ks[1:] != ks[:-1]), ks.size - 1)
+    # Rows tied on the key become one straight segment: the average over their orderings.  Keys
+    # within rounding of each other tie, so that rescaling the predictions cannot split a tie.
+    ends = np.append(np.flatnonzero(ks[1:] - ks[:-1] > _TIE_RTOL * np.abs(ks[1:])), ks.size - 1)
     x = np.concatenate(([0.0], np.cumsum(e[order])[ends] / e.sum()))
     y = np.concatenate(([0.0], np.cumsum(a[order])[ends] / total))
     return x, y
@@ -424,7 +428,7 @@ def lorenz_curve(actual, expected, exposure=None):
     pandas.DataFrame
         Columns ``exposure_share`` and ``actual_share``, from (0, 0) to
         (1, 1), rows taken by predicted rate ``expected / exposure``
-        ascending; rows with the same predicted rate form one point, so the
+        ascending; rows with the same predicted rate (to a relative 1e-12) form one point, so the
         curve crosses a tie with a straight line.
 
     Raises
