@@ -116,7 +116,7 @@ def _add_rates(table: pd.DataFrame, amounts: list[str]) -> None:
 
 def _weighted_edges(x: np.ndarray, weight: np.ndarray, n_bins: int) -> np.ndarray:
     """Distinct edges of ``n_bins`` bands of (nearly) equal total weight, min and max included."""
-    order = np.argsort(x, kind="stable")
+    order = np.argsort(x)  # the order among equal values does not move an edge
     xs = x[order]
     share = np.cumsum(weight[order]) / weight.sum()
     inner = xs[np.minimum(np.searchsorted(share, np.arange(1, n_bins) / n_bins), xs.size - 1)]
@@ -145,9 +145,10 @@ def _levels(data: pd.DataFrame, column, n_bins: int, exposure: np.ndarray):
     if kind in "iuf":
         x = s.to_numpy(dtype=np.float64)
         _check_finite(x, f"by column {column!r}", _MAX_ABS)
-        values = np.unique(x)
+        xs = np.sort(x)
+        values = xs[np.r_[True, xs[1:] != xs[:-1]]]
         if values.size <= n_bins:
-            return np.searchsorted(values, x), pd.Index(np.unique(s.to_numpy()), name=column)
+            return np.searchsorted(values, x), pd.Index(values, name=column).astype(dtype)
         edges = _weighted_edges(x, exposure, n_bins)
         # Bands are closed on the right, (edge_j, edge_j+1]; the first also holds the minimum.
         codes = np.searchsorted(edges[1:-1], x, side="left")
@@ -395,7 +396,7 @@ def _lorenz_points(a: np.ndarray, key: np.ndarray, e: np.ndarray) -> tuple[np.nd
     total = a.sum()
     if not total > 0:
         raise ValueError("actual sums to zero; the Lorenz curve and Gini are undefined")
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)  # tied rows are merged below, so their order does not matter
     ks = key[order]
     # Rows tied on the key become one straight segment: the average over their orderings.  Keys
     # within rounding of each other tie, so that rescaling the predictions cannot split a tie.
