@@ -309,7 +309,9 @@ def test_bad_types_raise_type_error(book):
         actual_vs_expected(book.to_dict(), "area", "incurred", "expected")
     with pytest.raises(TypeError, match="actual: got the column name"):
         gini("incurred", book["expected"])
-    with pytest.raises(TypeError, match="by must be"):
+    with pytest.raises(ValueError, match="by: column 3 is not in data"):
         actual_vs_expected(book, 3, "incurred", "expected")
+    with pytest.raises(ValueError, match="by must be a column name"):
+        actual_vs_expected(book, [], "incurred", "expected")
     with pytest.raises(TypeError, match="n_bins"):
         lift_table(book["incurred"], book["expected"], n_bins=2.5)

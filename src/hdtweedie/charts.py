@@ -93,16 +93,12 @@ def double_lift_chart(table, *, ax=None):
     table : pandas.DataFrame
         The output of :func:`~hdtweedie.diagnostics.double_lift_table`.
     ax : matplotlib.axes.Axes, optional
-        Axes to draw on; a new figure is made when omitted.
+        As for :func:`lift_chart`.
 
     Returns
     -------
     matplotlib.figure.Figure
-
-    Raises
-    ------
-    TypeError, ValueError
-        If ``table`` is not a double lift table.
+        The figure drawn on; raises as :func:`lift_chart` for another table.
     """
     _check_table(table, "table", ["actual_rate", "expected_rate", "benchmark_rate"])
     lines = {"actual_rate": ("Actual", "o-"), "expected_rate": ("Model", "s--"),
@@ -117,18 +113,15 @@ def lorenz_chart(actual, expected, exposure=None, *, ax=None):
     Parameters
     ----------
     actual, expected, exposure : array-like of shape (n,)
-        As for :func:`~hdtweedie.diagnostics.lorenz_curve`.
+        As for :func:`~hdtweedie.diagnostics.lorenz_curve`, which also gives
+        the errors raised.
     ax : matplotlib.axes.Axes, optional
-        Axes to draw on; a new figure is made when omitted.
+        As for :func:`lift_chart`.
 
     Returns
     -------
     matplotlib.figure.Figure
-
-    Raises
-    ------
-    ValueError
-        As :func:`~hdtweedie.diagnostics.lorenz_curve`.
+        The figure drawn on.
     """
     curve = lorenz_curve(actual, expected, exposure)
     g = gini(actual, expected, exposure)

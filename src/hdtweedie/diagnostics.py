@@ -23,13 +23,14 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from ._checks import _check_finite, check_scalar
+from ._checks import MAX_ABS_Y, _check_finite, check_scalar
 from ._distribution import unit_deviance
 
 __all__ = ["actual_vs_expected", "lift_table", "double_lift_table", "lorenz_curve", "gini",
            "normalized_gini", "residuals"]
 
-_MAX_ABS = 1e300
+# Amounts and exposures as large as the estimators accept; their squares stay finite.
+_MAX_ABS = MAX_ABS_Y
 # Predicted rates this close (relatively) count as tied: a few rounding errors, far below any
 # difference a model makes.
 _TIE_RTOL = 1e-12
@@ -190,7 +191,7 @@ def actual_vs_expected(data, by, actual, expected, exposure=None, *, counts=None
     data : pandas.DataFrame
         The rows; holds the ``by`` columns and any of the other arguments
         given as column names.
-    by : str or list of str
+    by : column name or list of column names
         Column(s) to tabulate by, modelled or not.  Categorical columns keep
         their category order (ordered or not); other non-numeric columns are
         sorted.  A numeric column with at most ``n_bins`` distinct values keeps
@@ -253,9 +254,10 @@ def actual_vs_expected(data, by, actual, expected, exposure=None, *, counts=None
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    columns = [by] if isinstance(by, str) else by
-    if not isinstance(columns, (list, tuple)) or not columns:
-        raise TypeError(f"by must be a column name or a non-empty list of them, got {by!r}")
+    single = not isinstance(by, (list, tuple))
+    columns = [by] if single else list(by)
+    if not columns:
+        raise ValueError("by must be a column name or a non-empty list of them, got an empty list")
     a, m, e = _inputs(actual, expected, exposure, data)
     if a.shape[0] != len(data):
         raise ValueError(f"actual has {a.shape[0]} values but data has {len(data)} rows")
@@ -277,7 +279,7 @@ def actual_vs_expected(data, by, actual, expected, exposure=None, *, counts=None
         table = _ae_table(codes, index, a, m, e, phi * v, c, z)
         table.attrs.update(power=power, phi=phi, confidence_level=level)
         tables[col] = table
-    return tables[by] if isinstance(by, str) else tables
+    return tables[by] if single else tables
 
 
 # -- lift ---------------------------------------------------------------------------------------
@@ -429,8 +431,8 @@ def lorenz_curve(actual, expected, exposure=None):
     pandas.DataFrame
         Columns ``exposure_share`` and ``actual_share``, from (0, 0) to
         (1, 1), rows taken by predicted rate ``expected / exposure``
-        ascending; rows with the same predicted rate (to a relative 1e-12) form one point, so the
-        curve crosses a tie with a straight line.
+        ascending; rows with the same predicted rate (to a relative 1e-12)
+        form one point, so the curve crosses a tie with a straight line.
 
     Raises
     ------
@@ -448,12 +450,8 @@ def gini(actual, expected, exposure=None):
 
     Parameters
     ----------
-    actual : array-like of shape (n,)
-        Observed amount per row, non-negative, with a positive sum.
-    expected : array-like of shape (n,)
-        Predicted amount per row, positive.
-    exposure : array-like of shape (n,), optional
-        Positive exposure per row; one per row when omitted.
+    actual, expected, exposure : array-like of shape (n,)
+        As for :func:`lorenz_curve` (``exposure`` optional).
 
     Returns
     -------
@@ -471,8 +469,7 @@ def gini(actual, expected, exposure=None):
     Raises
     ------
     ValueError
-        If lengths differ, values are NaN, infinite or of the wrong sign, or
-        ``actual`` sums to zero.
+        As :func:`lorenz_curve`.
     """
     a, m, e = _inputs(actual, expected, exposure)
     return _gini(a, m / e, e)
@@ -481,20 +478,18 @@ def gini(actual, expected, exposure=None):
 def normalized_gini(actual, expected, exposure=None):
     """Gini of the model divided by the Gini of the perfect ranking.
 
+    The perfect ranking orders rows by their actual rate ``actual / exposure``,
+    so the result is 1 for a perfect ranking and at most 1.
+
     Parameters
     ----------
-    actual : array-like of shape (n,)
-        Observed amount per row, non-negative, with a positive sum.
-    expected : array-like of shape (n,)
-        Predicted amount per row, positive.
-    exposure : array-like of shape (n,), optional
-        Positive exposure per row; one per row when omitted.
+    actual, expected, exposure : array-like of shape (n,)
+        As for :func:`gini`.
 
     Returns
     -------
     float
-        :func:`gini` of ``expected`` over the Gini of ranking by the actual
-        rate ``actual / exposure`` itself: 1 for a perfect ranking, at most 1.
+        ``gini(actual, expected, exposure)`` over the perfect ranking's Gini.
 
     Raises
     ------
