@@ -85,8 +85,7 @@ def _check_readable(path: Path) -> None:
         raise ValueError(f"{path} is not a regular file")
 
 
-def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = (),
-               number_columns: Iterable[str] = ()):
+def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = ()):
     """Read a CSV (optionally compressed), TSV or Parquet file into a DataFrame.
 
     Parameters
@@ -96,9 +95,6 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = (),
     text_columns : iterable of str
         Columns read as text (rating factors): ``"01"`` stays ``"01"`` and
         only an empty cell is missing.  Columns absent from the file are ignored.
-    number_columns : iterable of str
-        Columns converted to numbers whatever their text (a value that is not
-        a number becomes NaN), e.g. numeric inputs that are checked row by row.
 
     Returns
     -------
@@ -121,7 +117,7 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = (),
     kind, compression = _suffixes(p)
     if kind is None:
         raise ValueError(f"cannot tell the format of {path} from its name: {_FORMATS_HINT}")
-    text, numbers = set(text_columns), set(number_columns)
+    text = set(text_columns)
     if kind == "parquet":
         df = _read_parquet(p)
     else:
@@ -141,9 +137,6 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = (),
         if col in text:
             if not pd.api.types.is_object_dtype(df[col]):  # Parquet keeps its own types
                 df[col] = df[col].map(lambda v: None if pd.isna(v) else str(v)).astype(object)
-        elif col in numbers:
-            if not pd.api.types.is_numeric_dtype(df[col]):
-                df[col] = pd.to_numeric(df[col], errors="coerce")
         elif kind != "parquet":
             df[col] = _maybe_numeric(df[col])
     return df

@@ -62,8 +62,7 @@ def cmd_fit(args: argparse.Namespace, rep: Reporter) -> int:
         raise UserError(f"--out must name a .json model file, got {args.out}")
     tables.refuse_same_file(out, [args.data])
     factors, numeric = split_columns(args.factors), split_columns(args.numeric)
-    numbers = [c for c in (args.response, args.exposure, args.weights, *numeric) if c]
-    df = tables.read_table(args.data, text_columns=factors, number_columns=numbers)
+    df = tables.read_table(args.data, text_columns=factors)
     choice = portfolio.choose_columns(df, response=args.response, exposure=args.exposure,
                                       weights=args.weights, factors=factors, numeric=numeric,
                                       exclude=split_columns(args.exclude), source=args.data)
