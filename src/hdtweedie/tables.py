@@ -135,7 +135,7 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = ()):
         raise ValueError(f"{path} has duplicate column names: {', '.join(dup)}")
     for col in df.columns:
         if col in text:
-            if not pd.api.types.is_object_dtype(df[col]):  # Parquet keeps its own types
+            if kind == "parquet" and not pd.api.types.is_string_dtype(df[col]):
                 df[col] = df[col].map(lambda v: None if pd.isna(v) else str(v)).astype(object)
         elif kind != "parquet":
             df[col] = _maybe_numeric(df[col])
@@ -158,10 +158,10 @@ def _maybe_numeric(series):
     """The column as numbers if every value is a plain number, else unchanged text."""
     pd = _pandas()
     values = series.dropna()
-    if len(values) == 0 or values.str.match(_LEADING_ZERO).any():
+    if len(values) == 0:
         return series
     converted = pd.to_numeric(series, errors="coerce")
-    if converted.notna().sum() != len(values):
+    if converted.notna().sum() != len(values) or values.str.match(_LEADING_ZERO).any():
         return series
     return converted
 
