@@ -130,9 +130,6 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = ()):
             raise ValueError(f"cannot read {path} as {kind.upper()}: {_one_line(exc)}") from None
     if len(df) == 0:
         raise ValueError(f"{path} has no data rows")
-    if df.columns.duplicated().any():
-        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
-        raise ValueError(f"{path} has duplicate column names: {', '.join(dup)}")
     for col in df.columns:
         if col in text:
             if kind == "parquet" and not pd.api.types.is_string_dtype(df[col]):
