@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .tables import numeric_values
+from .tables import numeric_values, require_columns
 
 __all__ = ["ColumnChoice", "PortfolioFit", "choose_columns", "column_values", "fit_portfolio",
            "selected_groups", "selection_summary"]
@@ -120,15 +120,6 @@ def column_values(df, column: str, what: str, source: str, *, positive: bool = F
     return values
 
 
-def _check_present(df, columns: Sequence[str], what: str, source: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        shown = ", ".join(map(str, list(df.columns)[:20])) + (", ..." if len(df.columns) > 20 else "")
-        noun = "column" if len(missing) == 1 else "columns"
-        raise ValueError(f"{what} {noun} {', '.join(repr(m) for m in missing)} not found in "
-                         f"{source} (columns: {shown})")
-
-
 def _is_number_column(series) -> bool:
     import pandas as pd
 
@@ -222,9 +213,9 @@ def choose_columns(df, *, response: str, exposure: str | None = None, weights: s
     special = [c for c in (response, exposure, weights) if c is not None]
     for col, what in ((response, "response"), (exposure, "exposure"), (weights, "weights")):
         if col is not None:
-            _check_present(df, [col], what, source)
+            require_columns(df, [col], what, source)
     for cols, what in ((factors, "factor"), (numeric, "numeric"), (exclude, "--exclude")):
-        _check_present(df, list(cols), what, source)
+        require_columns(df, list(cols), what, source)
     both = [c for c in factors if c in numeric]
     if both:
         raise ValueError(f"column(s) {', '.join(map(repr, both))} given as both --factors and --numeric")

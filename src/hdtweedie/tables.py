@@ -19,7 +19,8 @@ import numpy as np
 
 from ._atomic import atomic_write
 
-__all__ = ["file_kind", "read_table", "write_table", "numeric_values", "refuse_same_file"]
+__all__ = ["file_kind", "read_table", "write_table", "numeric_values", "refuse_same_file",
+           "require_columns", "make_parent"]
 
 _CSV_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv"}
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
@@ -161,6 +162,33 @@ def _maybe_numeric(series):
     if converted.notna().sum() != len(values) or values.str.match(_LEADING_ZERO).any():
         return series
     return converted
+
+
+def require_columns(df, columns: Iterable[str], what: str, source: str) -> None:
+    """Refuse a table that lacks some of ``columns``, listing the columns it has.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    columns : iterable of str
+        The columns needed.
+    what : str
+        Their role in the message ("response", "model input", ...).
+    source : str
+        The table's name in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the missing columns and the first 20 columns of the table.
+    """
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        shown = ", ".join(map(str, list(df.columns)[:20])) + (", ..." if len(df.columns) > 20 else "")
+        noun = "column" if len(missing) == 1 else "columns"
+        raise ValueError(f"{what} {noun} {', '.join(repr(m) for m in missing)} not found in "
+                         f"{source} (columns: {shown})")
 
 
 def numeric_values(series) -> tuple[np.ndarray, np.ndarray]:

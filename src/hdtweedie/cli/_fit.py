@@ -43,20 +43,7 @@ def _print_fit_summary(rep: Reporter, fit: portfolio.PortfolioFit) -> None:
 
 
 def cmd_fit(args: argparse.Namespace, rep: Reporter) -> int:
-    """Run ``hdtweedie fit``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-    rep : Reporter
-        Where to write.
-
-    Returns
-    -------
-    int
-        Exit status.
-    """
+    """Run ``hdtweedie fit``; return the exit status."""
     out = Path(args.out)
     if out.suffix.lower() != ".json":
         raise UserError(f"--out must name a .json model file, got {args.out}")
@@ -124,20 +111,7 @@ def _print_analysis(rep: Reporter, analysis, bases: dict, rating) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, rep: Reporter) -> int:
-    """Run ``hdtweedie demo``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-    rep : Reporter
-        Where to write.
-
-    Returns
-    -------
-    int
-        Exit status.
-    """
+    """Run ``hdtweedie demo``; return the exit status."""
     from .. import demo
     from ..datasets import NOISE_FACTORS, RATING_FACTORS, make_motor_portfolio, true_relativities
     from ..plotting import base_levels

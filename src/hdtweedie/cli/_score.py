@@ -27,15 +27,6 @@ _ISSUE_WORDS = {
 }
 
 
-def _check_columns(df, columns: list[str], what: str, source: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        shown = ", ".join(map(str, list(df.columns)[:20])) + (", ..." if len(df.columns) > 20 else "")
-        noun = "column" if len(missing) == 1 else "columns"
-        raise UserError(f"{what} {noun} {', '.join(repr(m) for m in missing)} not found in "
-                        f"{source} (columns: {shown})")
-
-
 def _numbers(df, column: str, what: str, source: str) -> tuple[np.ndarray, np.ndarray]:
     """A column's values as floats and the rows holding text that is not a number."""
     try:
@@ -90,20 +81,7 @@ def _score_chunk(model, inputs, expo, start: int, flags: _Flags, not_number: dic
 
 
 def cmd_score(args: argparse.Namespace, rep: Reporter) -> int:
-    """Run ``hdtweedie score``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-    rep : Reporter
-        Where to write.
-
-    Returns
-    -------
-    int
-        Exit status.
-    """
+    """Run ``hdtweedie score``; return the exit status."""
     if tables.file_kind(args.out) is None:
         raise UserError(f"cannot tell the format of {args.out} from its name: use .csv or .parquet")
     tables.refuse_same_file(args.out, [args.data, args.model])
@@ -111,7 +89,7 @@ def cmd_score(args: argparse.Namespace, rep: Reporter) -> int:
     kinds = {spec["name"]: spec["kind"] for spec in model.document["inputs"]}
     factors = [name for name in model.input_names if kinds.get(name) == "factor"]
     df = tables.read_table(args.data, text_columns=factors)
-    _check_columns(df, list(model.input_names), "model input", args.data)
+    tables.require_columns(df, list(model.input_names), "model input", args.data)
     if args.column in df.columns:
         raise UserError(f"{args.data} already has a column {args.column!r}; "
                         "name the prediction column with --column")
@@ -122,7 +100,7 @@ def cmd_score(args: argparse.Namespace, rep: Reporter) -> int:
             inputs[name], not_number[name] = _numbers(df, name, "model input", args.data)
     exposure = None
     if args.exposure is not None:
-        _check_columns(df, [args.exposure], "exposure", args.data)
+        tables.require_columns(df, [args.exposure], "exposure", args.data)
         exposure, _ = _numbers(df, args.exposure, "exposure", args.data)
     n = len(df)
     update = rep.counter("scoring", n)
@@ -210,20 +188,7 @@ def _print_result(args: argparse.Namespace, rep: Reporter, action: Callable, wha
 
 
 def cmd_explain(args: argparse.Namespace, rep: Reporter) -> int:
-    """Run ``hdtweedie explain``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-    rep : Reporter
-        Where to write.
-
-    Returns
-    -------
-    int
-        Exit status.
-    """
+    """Run ``hdtweedie explain``; return the exit status."""
     model = load_model(args.model)
     record = load_json_arg(args.record, "--record")
     return _print_result(args, rep, lambda: model.explain(record, exposure=args.exposure),
@@ -231,20 +196,7 @@ def cmd_explain(args: argparse.Namespace, rep: Reporter) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, rep: Reporter) -> int:
-    """Run ``hdtweedie compare``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-    rep : Reporter
-        Where to write.
-
-    Returns
-    -------
-    int
-        Exit status.
-    """
+    """Run ``hdtweedie compare``; return the exit status."""
     model = load_model(args.model)
     other = load_model(args.model_b) if args.model_b is not None else None
     a = load_json_arg(args.a, "--a")
@@ -254,20 +206,7 @@ def cmd_compare(args: argparse.Namespace, rep: Reporter) -> int:
 
 
 def cmd_factor_table(args: argparse.Namespace, rep: Reporter) -> int:
-    """Run ``hdtweedie factor-table``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        The parsed command line.
-    rep : Reporter
-        Where to write.
-
-    Returns
-    -------
-    int
-        Exit status.
-    """
+    """Run ``hdtweedie factor-table``; return the exit status."""
     if args.out is not None:
         tables.refuse_same_file(args.out, [args.model])
     model = load_model(args.model)
