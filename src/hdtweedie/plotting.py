@@ -132,8 +132,8 @@ def plot_path(model, *, group_norm=False, s=None, ax=None, legend="auto"):
     ax.set_xlabel("Log lambda")
     ax.set_ylabel("Group norm" if group_norm else "Coefficients")
     _top_axis_counts(ax, log_lam, _nonzero_groups(path))
-    if show_legend:
-        ax.legend(fontsize="small", loc="best")
+    if show_legend:  # beside the axes: inside, it hides the paths where they matter
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax
 
 
