@@ -83,13 +83,25 @@ def log_gamma(x) -> np.ndarray:
     return out
 
 
+def _stirlerr_direct(x: np.ndarray) -> np.ndarray:
+    return log_gamma(x + 1.0) - (x + 0.5) * np.log(x) + x - _LS2PI
+
+
+_STIRLERR_INT = _stirlerr_direct(np.arange(1.0, 16.0))  # Poisson counts 1..15 are common
+
+
 def _stirlerr(x: np.ndarray) -> np.ndarray:
     """``lgamma(x + 1) - ((x + 1/2) log x - x + log(2 pi)/2)`` for ``x > 0``."""
     out = np.empty_like(x)
     big = x > 15
     out[big] = _stirling_tail(x[big])
-    xs = x[~big]
-    out[~big] = log_gamma(xs + 1.0) - (xs + 0.5) * np.log(xs) + xs - _LS2PI
+    small = ~big
+    xs = x[small]
+    whole = xs == np.floor(xs)
+    vals = np.empty_like(xs)
+    vals[whole] = _STIRLERR_INT[xs[whole].astype(np.intp) - 1]
+    vals[~whole] = _stirlerr_direct(xs[~whole])
+    out[small] = vals
     return out
 
 

@@ -50,7 +50,7 @@ _MAX_BLOCK = 1 << 21  # elements of one vectorised block of series terms
 
 _CHECKS = {
     "q": (lambda a: (a >= 0) & (a <= 1), "in [0, 1]"),
-    "y": (lambda a: np.isfinite(a) & (a >= 0), "finite and >= 0"),
+    "y": (lambda a: a >= 0, ">= 0"),
     "mu": (lambda a: np.isfinite(a) & (a > 0), "finite and > 0"),
     "phi": (lambda a: np.isfinite(a) & (a > 0), "finite and > 0"),
     "power": (lambda a: (a >= 1) & (a <= 2), "in [1, 2]"),
@@ -97,19 +97,37 @@ def _compound_params(mu, phi, p):
 
 
 def _series_logpdf(y, jmax, lam, alpha, tau) -> np.ndarray:
-    """``log f(y)`` for ``y > 0``: the Dunn-Smyth series, outwards from ``round(jmax)``."""
+    """``log f(y)`` for ``y > 0``: the Dunn-Smyth series, outwards from ``round(jmax)``.
+
+    Near the peak the log-terms fall like ``(j - j_max)^2 (1 + alpha) / (2 j_max)``, so a
+    first block of 9 standard deviations usually reaches the tail; rows are walked in
+    groups of similar block width, at most ``_MAX_BLOCK`` terms at a time.
+    """
+    j0 = np.maximum(1.0, np.round(jmax))
+    bucket = np.ceil(np.log2(9 * np.sqrt(j0 / (1 + alpha)) + 4)).astype(np.intp)
+    out = np.empty(y.size)
+    for b in np.unique(bucket):
+        rows = np.flatnonzero(bucket == b)
+        chunk = max(1, _MAX_BLOCK >> int(b))
+        for lo in range(0, rows.size, chunk):
+            sel = rows[lo:lo + chunk]
+            out[sel] = _walk(y[sel], j0[sel], lam[sel], alpha[sel], tau[sel], 1 << int(b))
+    return out
+
+
+def _walk(y, j0, lam, alpha, tau, width0: int) -> np.ndarray:
+    """Log-sum-exp of the series terms, from ``j0`` up and down until the geometric tail bound holds."""
     def log_term(j, idx):
         return log_poisson(j, lam[idx, None]) + log_gamma_density(y[idx, None], j * alpha[idx, None],
                                                                    tau[idx, None])
 
     n = y.size
-    j0 = np.maximum(1.0, np.round(jmax))
     top = log_term(j0[:, None], np.arange(n))[:, 0]
     total = np.ones(n)
     for step in (1, -1):
         start = j0.copy()
-        idx = np.arange(n)
-        width = 8
+        idx = np.arange(n) if step > 0 else np.flatnonzero(j0 > 1)
+        width = width0 if step > 0 else int(max(2, min(width0, np.max(j0, initial=3) - 1)))
         while idx.size:
             j = start[idx, None] + step * np.arange(1, width + 1)
             valid = j >= 1
@@ -174,6 +192,20 @@ def _lattice(y, phi) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _logpdf_flat(y, mu, phi, p) -> np.ndarray:
+    out = np.full(y.size, -np.inf)
+    fin = np.isfinite(y)
+    out[fin] = _logpdf_finite(y[fin], mu[fin], phi[fin], p[fin])
+    return out
+
+
+def _cdf_flat(y, mu, phi, p) -> np.ndarray:
+    out = np.ones(y.size)
+    fin = np.isfinite(y)
+    out[fin] = _cdf_finite(y[fin], mu[fin], phi[fin], p[fin])
+    return out
+
+
+def _logpdf_finite(y, mu, phi, p) -> np.ndarray:
     out = np.empty(y.size)
     pois, gam = p == 1, p == 2
     cp = ~(pois | gam)
@@ -198,7 +230,7 @@ def _logpdf_flat(y, mu, phi, p) -> np.ndarray:
     return out
 
 
-def _cdf_flat(y, mu, phi, p) -> np.ndarray:
+def _cdf_finite(y, mu, phi, p) -> np.ndarray:
     out = np.empty(y.size)
     pois, gam = p == 1, p == 2
     cp = ~(pois | gam)
@@ -218,7 +250,7 @@ def logpdf(y, mu, phi, power):
     Parameters
     ----------
     y : array_like
-        Points, finite and ``>= 0``.
+        Points, ``>= 0`` (``inf`` allowed).
     mu : array_like
         Means, ``> 0``.
     phi : array_like
@@ -251,7 +283,7 @@ def cdf(y, mu, phi, power):
     Parameters
     ----------
     y : array_like
-        Points, finite and ``>= 0``.
+        Points, ``>= 0`` (``inf`` allowed).
     mu, phi, power : array_like
         Mean (``> 0``), dispersion (``> 0``) and power (in ``[1, 2]``), broadcast with ``y``.
 
@@ -309,3 +341,193 @@ def _ppf_flat(q, mu, phi, p) -> np.ndarray:
         if idx.size:
             out[idx] = _invert(q[idx], mu[idx], phi[idx], p[idx], lattice)
     return out
+
+
+def ppf(q, mu, phi, power):
+    """Quantile function: the smallest ``y`` with ``P(Y <= y) >= q``.
+
+    Parameters
+    ----------
+    q : array_like
+        Probabilities in ``[0, 1]``.
+    mu, phi, power : array_like
+        Mean (``> 0``), dispersion (``> 0``) and power (in ``[1, 2]``), broadcast with ``q``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The quantile: 0 where ``q`` is within the mass at zero, ``inf`` at ``q = 1``, a
+        lattice point ``phi k`` at ``power = 1``, otherwise found by bisection on ``cdf`` to
+        relative precision 1e-15.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If an argument is out of range or the shapes do not broadcast.
+    """
+    shape, flat = _prepare(q=q, mu=mu, phi=phi, power=power)
+    return _shaped(_ppf_flat(*flat), shape)
+
+
+def rvs(mu, phi, power, size=None, random_state=None):
+    """Random draws from the Tweedie distribution.
+
+    Parameters
+    ----------
+    mu, phi, power : array_like
+        Mean (``> 0``), dispersion (``> 0``) and power (in ``[1, 2]``), broadcast together.
+    size : int or tuple of int, optional
+        Output shape; the parameters must broadcast to it.  By default their common shape.
+    random_state : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Seed or generator, passed to :func:`numpy.random.default_rng`.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Draws: ``phi Poisson(mu / phi)`` at ``power = 1``, ``Gamma(1 / phi, mu phi)`` at
+        ``power = 2`` and the compound sum of ``Poisson(lambda)`` Gamma(``alpha``, ``tau``)
+        variables in between.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric or ``random_state`` is not a seed or generator.
+    ValueError
+        If an argument is out of range or the shapes do not broadcast to ``size``.
+    """
+    shape, (mu, phi, p) = _prepare(mu=mu, phi=phi, power=power)
+    if size is not None:
+        size = (size,) if np.ndim(size) == 0 else tuple(size)
+        try:
+            mu, phi, p = (np.broadcast_to(a.reshape(shape), size).ravel() for a in (mu, phi, p))
+        except (TypeError, ValueError):
+            raise ValueError(f"size must be a shape the parameters (shape {shape}) broadcast to, "
+                             f"got {size!r}") from None
+        shape = size
+    try:
+        rng = np.random.default_rng(random_state)
+    except (TypeError, ValueError):
+        raise TypeError(f"random_state must be None, an int, a SeedSequence or a Generator, "
+                        f"got {random_state!r}") from None
+    out = np.empty(mu.size)
+    pois, gam = p == 1, p == 2
+    cp = ~(pois | gam)
+    out[pois] = phi[pois] * rng.poisson(mu[pois] / phi[pois])
+    out[gam] = rng.gamma(1 / phi[gam], mu[gam] * phi[gam])
+    lam, alpha, tau = _compound_params(mu[cp], phi[cp], p[cp])
+    count = rng.poisson(lam)
+    draws = rng.gamma(np.where(count > 0, count * alpha, 1.0), tau)
+    out[cp] = np.where(count > 0, draws, 0.0)
+    return _shaped(out, shape)
+
+
+def _brent(f, a: float, x: float, b: float, fx: float, xtol: float) -> float:
+    """Minimise ``f`` on ``[a, b]`` given ``f(x) <= f(a), f(b)``: golden section with parabolic steps."""
+    golden = 0.3819660112501051
+    v = w = x
+    fv = fw = fx
+    d = e = 0.0
+    for _ in range(200):
+        m = (a + b) / 2
+        if abs(x - m) <= 2 * xtol - (b - a) / 2:
+            break
+        parabolic = False
+        if abs(e) > xtol:
+            r = (x - w) * (fx - fv)
+            q = (x - v) * (fx - fw)
+            step = (x - v) * q - (x - w) * r
+            q = 2 * (q - r)
+            step, q = (-step, q) if q > 0 else (step, -q)
+            if abs(step) < abs(q * e / 2) and q * (a - x) < step < q * (b - x):
+                e, d = d, step / q
+                parabolic = True
+                if x + d - a < 2 * xtol or b - x - d < 2 * xtol:
+                    d = xtol if x < m else -xtol
+        if not parabolic:
+            e = (a - x) if x >= m else (b - x)
+            d = golden * e
+        u = x + (d if abs(d) >= xtol else math.copysign(xtol, d))
+        fu = f(u)
+        if fu <= fx:
+            a, b = (x, b) if u >= x else (a, x)
+            v, fv, w, fw, x, fx = w, fw, x, fx, u, fu
+        else:
+            a, b = (a, u) if u >= x else (u, b)
+            if fu <= fw or w == x:
+                v, fv, w, fw = w, fw, u, fu
+            elif fu <= fv or v in (x, w):
+                v, fv = u, fu
+    return x
+
+
+def dispersion_mle(y, mu, power, sample_weight=None):
+    """Maximum-likelihood dispersion ``phi`` given the means.
+
+    Row ``i`` has dispersion ``phi / w_i`` (prior weights, as in R's ``glm``), and
+    ``phi`` maximises ``sum_i log f(y_i; mu_i, phi / w_i, power)``; rows of weight 0 are
+    ignored.  The search runs in ``log phi``: golden-ratio steps outwards from the Pearson
+    estimate until the likelihood falls, then Brent's method in that bracket, to relative
+    precision about 1e-9.
+
+    Parameters
+    ----------
+    y : array_like
+        Responses, finite and ``>= 0`` (``> 0`` at ``power = 2``).
+    mu : array_like
+        Fitted means, ``> 0``, broadcast with ``y``.
+    power : float
+        Tweedie power in ``(1, 2]`` (at ``power = 1`` the support depends on ``phi``).
+    sample_weight : array_like, optional
+        Prior weights, finite and ``>= 0``, broadcast with ``y``; default all 1.
+
+    Returns
+    -------
+    float
+        The maximum-likelihood ``phi``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If an argument is out of range, or no finite maximum exists (all ``y`` zero, or
+        ``y = mu`` on every row at ``power = 2``).
+    """
+    p = _checked(power, "power")
+    if p.ndim or p == 1:
+        raise ValueError(f"power must be a single number in (1, 2], got {power!r}")
+    p = float(p)
+    w = np.ones(1) if sample_weight is None else sample_weight
+    _, (y, mu, w) = _prepare(y=y, mu=mu, sample_weight=w)
+    keep = w > 0
+    if not keep.any():
+        raise ValueError("sample_weight must have a positive entry, got all zeros")
+    y, mu, w = y[keep], mu[keep], w[keep]
+    if p < 2 and not np.any(y > 0):
+        raise ValueError("y has no positive value: the likelihood increases with phi without bound")
+    if p == 2 and not np.all(y > 0):
+        raise ValueError(f"y must be > 0 at power = 2, got {float(y[y <= 0][0])!r}")
+    pw = np.full(y.size, p)
+
+    def nll(t: float) -> float:
+        return float(-np.sum(_logpdf_flat(y, mu, math.exp(t) / w, pw)))
+
+    pearson = float(np.sum(w * (y - mu) ** 2 / mu ** p) / y.size)
+    t0 = math.log(pearson) if 0 < pearson < math.inf else 0.0
+    t1 = t0 + 1.0
+    f0, f1 = nll(t0), nll(t1)
+    if not f1 < f0:  # downhill is towards smaller phi
+        t0, t1, f0, f1 = t1, t0, f1, f0
+    for _ in range(80):  # golden steps outwards from the Pearson estimate until f rises
+        t2 = t1 + 1.618034 * (t1 - t0)
+        if abs(t2) > 700:
+            break
+        f2 = nll(t2)
+        if f2 >= f1 or math.isnan(f2):
+            lo, hi = min(t0, t2), max(t0, t2)
+            return math.exp(_brent(nll, lo, t1, hi, f1, 1e-9))
+        t0, t1, f0, f1 = t1, t2, f1, f2
+    raise ValueError(f"no finite maximum-likelihood phi: the likelihood keeps increasing towards "
+                     f"phi = {math.exp(t1):.3g}")
