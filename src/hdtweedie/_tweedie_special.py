@@ -44,7 +44,7 @@ def _horner(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def _stirling_tail(x: np.ndarray) -> np.ndarray:
     """``lgamma(x) - ((x - 1/2) log x - x + log(2 pi)/2)`` for ``x >= 10``."""
-    z = 1.0 / (x * x)
+    z = (1.0 / x) ** 2
     return _horner(_STIRLING, z) / x
 
 
@@ -175,44 +175,56 @@ def log_gamma_density(y, shape, scale) -> np.ndarray:
     return out
 
 
+_SWEEP = 16  # iterations between compactions of the still-running elements
+
+
 def _lower_series(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``P(a, x) = Pois(a; x) sum_n x^n / ((a+1)...(a+n))`` for ``x < a + 1``."""
-    total = np.ones_like(x)
-    term = np.ones_like(x)
-    den = a.copy()
+    out = np.empty_like(x)
     idx = np.arange(x.size)
+    aa, xx = a.copy(), x.copy()
+    total, term, den = np.ones_like(x), np.ones_like(x), a.copy()
     while idx.size:
-        den[idx] += 1
-        term[idx] *= x[idx] / den[idx]
-        total[idx] += term[idx]
-        r = x[idx] / (den[idx] + 1)  # ratios decrease, so the tail is below term r / (1 - r)
-        idx = idx[term[idx] * r >= 1e-17 * total[idx] * (1 - r)]
-    return np.exp(log_poisson(a, x)) * total
+        for _ in range(_SWEEP):  # terms past convergence only add below the last bit
+            den += 1
+            term *= xx / den
+            total += term
+        r = xx / (den + 1)  # ratios decrease, so the tail is below term r / (1 - r)
+        done = term * r < 1e-17 * total * (1 - r)
+        out[idx[done]] = total[done]
+        keep = ~done
+        idx, aa, xx, total, term, den = idx[keep], aa[keep], xx[keep], total[keep], term[keep], den[keep]
+    return np.exp(log_poisson(a, x)) * out
 
 
 def _upper_fraction(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``Q(a, x)`` by Lentz's continued fraction for ``x >= a + 1``."""
     tiny = 1e-300
+    out = np.empty_like(x)
+    idx = np.arange(x.size)
+    aa = a.copy()
     b = x + 1 - a
     c = np.full_like(x, 1 / tiny)
     d = 1 / b
     h = d.copy()
-    idx = np.arange(x.size)
     i = 0
     while idx.size:
-        i += 1
-        an = -i * (i - a[idx])
-        b[idx] += 2
-        dd = an * d[idx] + b[idx]
-        dd = np.where(np.abs(dd) < tiny, tiny, dd)
-        cc = b[idx] + an / c[idx]
-        cc = np.where(np.abs(cc) < tiny, tiny, cc)
-        d[idx] = 1 / dd
-        c[idx] = cc
-        delta = cc / dd
-        h[idx] *= delta
-        idx = idx[np.abs(delta - 1) >= 1e-16]
-    return a * np.exp(log_poisson(a, x)) * h
+        for _ in range(_SWEEP):  # past convergence the factors are 1 to the last bit
+            i += 1
+            an = -i * (i - aa)
+            b += 2
+            d = an * d + b
+            d[np.abs(d) < tiny] = tiny
+            c = b + an / c
+            c[np.abs(c) < tiny] = tiny
+            d = 1 / d
+            delta = c * d
+            h *= delta
+        done = np.abs(delta - 1) < 1e-16
+        out[idx[done]] = h[done]
+        keep = ~done
+        idx, aa, b, c, d, h = idx[keep], aa[keep], b[keep], c[keep], d[keep], h[keep]
+    return a * np.exp(log_poisson(a, x)) * out
 
 
 def gammainc(a, x, log_floor=-750.0) -> tuple[np.ndarray, np.ndarray]:
