@@ -191,57 +191,58 @@ def _lattice(y, phi) -> tuple[np.ndarray, np.ndarray]:
     return kr, np.abs(k - kr) <= _FUZZ * np.maximum(1.0, k)
 
 
-def _logpdf_flat(y, mu, phi, p) -> np.ndarray:
-    out = np.full(y.size, -np.inf)
+def _by_family(parts, at_inf: float, y, mu, phi, p) -> np.ndarray:
+    """Apply ``parts`` (Poisson, Gamma, compound Poisson) to their rows; ``at_inf`` where ``y = inf``."""
+    out = np.full(y.size, at_inf)
     fin = np.isfinite(y)
-    out[fin] = _logpdf_finite(y[fin], mu[fin], phi[fin], p[fin])
+    for fn, rows in zip(parts, (fin & (p == 1), fin & (p == 2), fin & (p > 1) & (p < 2))):
+        if rows.any():
+            out[rows] = fn(y[rows], mu[rows], phi[rows], p[rows])
     return out
+
+
+def _poisson_logpdf(y, mu, phi, p):
+    k, on = _lattice(y, phi)
+    with np.errstate(divide="ignore"):
+        return np.where(on, log_poisson(k, mu / phi) - np.log(phi), -np.inf)
+
+
+def _gamma_logpdf(y, mu, phi, p):
+    shape, scale = 1 / phi, mu * phi
+    out = np.where(shape < 1, np.inf, np.where(shape == 1, -np.log(scale), -np.inf))  # at y = 0
+    pos = y > 0
+    out[pos] = log_gamma_density(y[pos], shape[pos], scale[pos])
+    return out
+
+
+def _compound_logpdf(y, mu, phi, p):
+    lam, alpha, tau = _compound_params(mu, phi, p)
+    out = -lam
+    pos = y > 0
+    jmax = np.exp((2 - p[pos]) * np.log(y[pos])) / (phi[pos] * (2 - p[pos]))
+    out[pos] = _series_logpdf(y[pos], jmax, lam[pos], alpha[pos], tau[pos])
+    return out
+
+
+def _poisson_cdf(y, mu, phi, p):
+    k = np.floor(y / phi * (1 + _FUZZ) + _FUZZ)
+    return gammainc(k + 1, mu / phi)[1]
+
+
+def _gamma_cdf(y, mu, phi, p):
+    return gammainc(1 / phi, y / (mu * phi))[0]
+
+
+def _compound_cdf_rows(y, mu, phi, p):
+    return _compound_cdf(y, *_compound_params(mu, phi, p))
+
+
+def _logpdf_flat(y, mu, phi, p) -> np.ndarray:
+    return _by_family((_poisson_logpdf, _gamma_logpdf, _compound_logpdf), -np.inf, y, mu, phi, p)
 
 
 def _cdf_flat(y, mu, phi, p) -> np.ndarray:
-    out = np.ones(y.size)
-    fin = np.isfinite(y)
-    out[fin] = _cdf_finite(y[fin], mu[fin], phi[fin], p[fin])
-    return out
-
-
-def _logpdf_finite(y, mu, phi, p) -> np.ndarray:
-    out = np.empty(y.size)
-    pois, gam = p == 1, p == 2
-    cp = ~(pois | gam)
-    if pois.any():
-        k, on = _lattice(y[pois], phi[pois])
-        with np.errstate(divide="ignore"):
-            out[pois] = np.where(on, log_poisson(k, mu[pois] / phi[pois]) - np.log(phi[pois]), -np.inf)
-    if gam.any():
-        yg, shape, scale = y[gam], 1 / phi[gam], mu[gam] * phi[gam]
-        at0 = np.where(shape < 1, np.inf, np.where(shape == 1, -np.log(scale), -np.inf))
-        pos = yg > 0
-        at0[pos] = log_gamma_density(yg[pos], shape[pos], scale[pos])
-        out[gam] = at0
-    if cp.any():
-        yc, phic, pc = y[cp], phi[cp], p[cp]
-        lam, alpha, tau = _compound_params(mu[cp], phic, pc)
-        res = -lam
-        pos = yc > 0
-        jmax = np.exp((2 - pc[pos]) * np.log(yc[pos])) / (phic[pos] * (2 - pc[pos]))
-        res[pos] = _series_logpdf(yc[pos], jmax, lam[pos], alpha[pos], tau[pos])
-        out[cp] = res
-    return out
-
-
-def _cdf_finite(y, mu, phi, p) -> np.ndarray:
-    out = np.empty(y.size)
-    pois, gam = p == 1, p == 2
-    cp = ~(pois | gam)
-    if pois.any():
-        k = np.floor(y[pois] / phi[pois] * (1 + _FUZZ) + _FUZZ)
-        out[pois] = gammainc(k + 1, mu[pois] / phi[pois])[1]
-    if gam.any():
-        out[gam] = gammainc(1 / phi[gam], y[gam] / (mu[gam] * phi[gam]))[0]
-    if cp.any():
-        out[cp] = _compound_cdf(y[cp], *_compound_params(mu[cp], phi[cp], p[cp]))
-    return out
+    return _by_family((_poisson_cdf, _gamma_cdf, _compound_cdf_rows), 1.0, y, mu, phi, p)
 
 
 def logpdf(y, mu, phi, power):
@@ -269,9 +270,10 @@ def logpdf(y, mu, phi, power):
     Raises
     ------
     TypeError
-        If an argument is not numeric.
+        If ``y``, ``mu``, ``phi`` or ``power`` is not numeric.
     ValueError
-        If an argument is out of range or the shapes do not broadcast.
+        If one of them is out of its range (the message names it and shows the value) or
+        their shapes do not broadcast.
     """
     shape, flat = _prepare(y=y, mu=mu, phi=phi, power=power)
     return _shaped(_logpdf_flat(*flat), shape)
@@ -294,10 +296,8 @@ def cdf(y, mu, phi, power):
 
     Raises
     ------
-    TypeError
-        If an argument is not numeric.
-    ValueError
-        If an argument is out of range or the shapes do not broadcast.
+    TypeError, ValueError
+        As :func:`logpdf`, for the same arguments.
     """
     shape, flat = _prepare(y=y, mu=mu, phi=phi, power=power)
     return _shaped(_cdf_flat(*flat), shape)
@@ -362,10 +362,8 @@ def ppf(q, mu, phi, power):
 
     Raises
     ------
-    TypeError
-        If an argument is not numeric.
-    ValueError
-        If an argument is out of range or the shapes do not broadcast.
+    TypeError, ValueError
+        As :func:`logpdf`, with ``q`` (in ``[0, 1]``) in place of ``y``.
     """
     shape, flat = _prepare(q=q, mu=mu, phi=phi, power=power)
     return _shaped(_ppf_flat(*flat), shape)
