@@ -109,13 +109,10 @@ def _bd0(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Loader's deviance term ``x log(x / m) + m - x`` without cancellation near ``x = m``."""
     d = x - m
     close = np.abs(d) < 0.1 * (x + m)
-    out = np.empty_like(x)
-    far = ~close
-    xf, mf = x[far], m[far]
     with np.errstate(divide="ignore", invalid="ignore"):
-        out[far] = np.where(xf > 0, xf * (np.log(xf) - np.log(mf)), 0.0) + mf - xf
+        out = np.where(x > 0, x * (np.log(x) - np.log(m)), 0.0) - d
     dc, xc = d[close], x[close]
-    v = dc / (x[close] + m[close])
+    v = dc / (xc + m[close])
     ser = dc * v
     ej = 2 * xc * v
     v2 = v * v
