@@ -72,6 +72,71 @@ def _check_finite(arr, name, limit):
         )
 
 
+def refuse_datetime(value, name: str) -> None:
+    """Dates and durations are not numbers to a model: refuse them before they convert.
+
+    Raises
+    ------
+    TypeError
+        When ``value`` (an array, a Series, a DataFrame or a list) holds
+        datetime64 or timedelta64 values.
+    """
+    dtypes = getattr(value, "dtypes", None)
+    if dtypes is not None and hasattr(value, "columns"):
+        bad = [str(c) for c, t in zip(value.columns, dtypes) if getattr(t, "kind", "") in "mM"]
+    else:
+        dtype = getattr(value, "dtype", None)
+        if dtype is None and isinstance(value, (list, tuple)):
+            dtype = np.asarray(value).dtype
+        bad = [] if dtype is None or getattr(dtype, "kind", "") not in ("m", "M") else [str(dtype)]
+    if bad:
+        what = f"column(s) {bad[:5]}" if hasattr(value, "columns") else f"values of dtype {bad[0]}"
+        raise TypeError(f"{name}: {what} are dates or durations, not numbers; convert them "
+                        f"first (e.g. to days or years as floats)")
+
+
+def check_sparse_structure(X, name: str = "X") -> None:
+    """Check the index arrays of a sparse matrix before anything converts or reads it.
+
+    scipy's constructors accept out-of-range or unordered indices; converting or
+    solving on them reads outside the arrays.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and the bad index, pointer or length.
+    """
+    n, p = X.shape
+    if X.format in ("csc", "csr"):
+        major, minor = (p, n) if X.format == "csc" else (n, p)
+        kind = "row" if X.format == "csc" else "column"
+        ptr, idx = np.asarray(X.indptr), np.asarray(X.indices)
+        if ptr.ndim != 1 or ptr.size != major + 1:
+            raise ValueError(f"{name}: indptr has {ptr.size} entries; a {X.format.upper()} matrix "
+                             f"of shape {X.shape} needs {major + 1}")
+        if ptr[0] != 0:
+            raise ValueError(f"{name}: indptr must start at 0, got {ptr[0]}")
+        steps = np.diff(ptr)
+        if np.any(steps < 0):
+            at = int(np.flatnonzero(steps < 0)[0])
+            raise ValueError(f"{name}: indptr must be non-decreasing; indptr[{at}] = {ptr[at]} > "
+                             f"indptr[{at + 1}] = {ptr[at + 1]}")
+        nnz = int(ptr[-1])
+        if idx.ndim != 1 or idx.size < nnz or np.asarray(X.data).size < nnz:
+            raise ValueError(f"{name}: indptr ends at {nnz} but indices has {idx.size} and data "
+                             f"{np.asarray(X.data).size} entries")
+        _check_index_range(idx[:nnz], minor, f"{name}: {kind} index")
+    elif X.format == "coo":
+        _check_index_range(np.asarray(X.row), n, f"{name}: row index")
+        _check_index_range(np.asarray(X.col), p, f"{name}: column index")
+
+
+def _check_index_range(idx: np.ndarray, size: int, what: str) -> None:
+    if idx.size and (idx.min() < 0 or idx.max() >= size):
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise ValueError(f"{what} {bad} is out of range for size {size}")
+
+
 def check_X(X, estimator=None, reset=True, min_samples=2):
     """Validate X and return ``(X, feature_names)``.
 
@@ -79,10 +144,14 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
     ``n_features_in_``/``feature_names_in_`` on ``estimator`` when ``reset``, and
     checks them otherwise).  Dense input becomes a Fortran-ordered float64 array
     (copied only when it is not one already); sparse input becomes CSC float64
-    with sorted int32 indices.
+    with sorted int32 indices.  X itself is never modified: a sparse X with
+    unsorted or duplicate entries is canonicalised on a copy.
     """
     if X is None or isinstance(X, (str, bytes)):
         raise TypeError(f"X must be an array-like of numbers, got {type(X).__name__}")
+    refuse_datetime(X, "X")
+    if sp.issparse(X):
+        check_sparse_structure(X, "X")
     if hasattr(X, "columns") and hasattr(X, "dtypes"):
         # numpy and pandas extension dtypes both carry a numpy-style kind code.
         non_numeric = [str(c) for c, t in zip(X.columns, X.dtypes)
@@ -100,8 +169,10 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
         names = None
     if sp.issparse(out):
         out = sp.csc_matrix(out, dtype=np.float64)
-        out.sum_duplicates()
-        out.sort_indices()
+        if not out.has_canonical_format:
+            # Sorting and summing work in place, and out may share X's arrays.
+            out = out.copy()
+            out.sum_duplicates()
         out.indices = out.indices.astype(np.int32, copy=False)
         out.indptr = out.indptr.astype(np.int32, copy=False)
         _check_finite(out.data, "X", MAX_ABS_X)
@@ -114,6 +185,7 @@ def check_y(y, n, power):
     """Validate the response: finite, ``y >= 0`` (``y > 0`` for power 2)."""
     if y is None:
         raise ValueError("requires y to be passed, but the target y is None")
+    refuse_datetime(y, "y")
     y = named("y", check_array, y, ensure_2d=False, dtype=np.float64,
               ensure_all_finite=False, input_name="y")
     if y.ndim == 2 and y.shape[1] == 1:
@@ -134,6 +206,7 @@ def check_y(y, n, power):
 
 def _per_row(value, name, n, limit):
     """A scalar (broadcast) or one finite value per row, as a contiguous float64 array."""
+    refuse_datetime(value, name)
     if isinstance(value, numbers.Number):
         arr = np.full(n, check_scalar(value, name, float))
     else:
