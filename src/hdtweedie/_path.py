@@ -145,12 +145,12 @@ def standardization(X, feature_names):
 # intercept by about one per IRLS step).  Both transformations below give exactly the
 # same penalised problem, so they are applied only where the data needs them and R's
 # iterates stay untouched on ordinary data:
-# - offset: when its weighted mean c has |c| > OFFSET_CENTRE, fit offset - c and add c
-#   to the intercept (the intercept is unpenalised);
+# - offset: when its weighted mean c has |c| > OFFSET_CENTRE, fit offset - c and take c
+#   off the fitted intercept (the intercept is unpenalised);
 # - y: when its weighted mean lies outside [1/Y_SCALE_BAND, Y_SCALE_BAND], fit y / s
 #   with s the nearest power of two (y / s is exact).  For the loss L of ``HDTweedie``,
 #   L(eta; y) = s^(2-p) L(eta - log s; y / s), so the problem at lambda is the one on
-#   y / s at lambda / s^(2-p) with the intercept shifted by -log s.
+#   y / s at lambda / s^(2-p) whose intercept is log s smaller.
 OFFSET_CENTRE = 2.0
 Y_SCALE_BAND = 2.0**10
 
@@ -256,7 +256,7 @@ def solve(data: FitData, opts: PathOptions, warn: bool = True) -> PathResult:
             raise ValueError("lambda_max is 0: no penalised group has a gradient at the "
                              "intercept-only fit (constant columns?); give lambdas explicitly")
         alam = lambda_grid(lam_max, opts.n_lambdas, opts.lambda_min_ratio)[:nalam]
-    b0 = b0 + (rs.shift + np.log(rs.y_scale))
+    b0 = b0 + (np.log(rs.y_scale) - rs.shift)
     if opts.standardize:
         coefs = coefs / xs[:, None]
         b0 = b0 - xm @ coefs
