@@ -60,7 +60,13 @@ def test_ungrouped_one_hot_names_warn():
     pipe = make_pipeline(FactorEncoder().set_output(transform="pandas"), HDTweedie(n_lambdas=5))
     with pytest.warns(UserWarning, match="groups='factor'"):
         pipe.fit(df, y)
+    X = pipe[0].transform(df)
+    with pytest.warns(UserWarning, match="groups='factor'") as record:
+        HDTweedie(n_lambdas=5).fit(X, y)
+    assert record[0].filename == __file__
     X = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=["a", "b=1", "c"])
+    assert HDTweedie(groups="factor", n_lambdas=5).fit(X, np.ones(50) + X["a"] ** 2).group_labels_ == [
+        "a", "b", "c"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         HDTweedie(n_lambdas=5).fit(X, np.random.default_rng(1).gamma(1.0, 1.0, size=50))
@@ -92,8 +98,9 @@ def test_scoring_without_the_fitted_offset_warns():
                         params={"offset": off})
     m = HDTweedie(groups="factor", n_lambdas=10).fit(X, y, offset=off)
     for use in (lambda: m.predict(X), lambda: m.predict_path(X), lambda: m.score(X, y)):
-        with pytest.warns(OffsetWarning):
+        with pytest.warns(OffsetWarning) as record:
             use()
+        assert record[0].filename == __file__  # the warning points at the caller
     with warnings.catch_warnings():
         warnings.simplefilter("error", OffsetWarning)
         m.predict(X, offset=0.0)

@@ -68,15 +68,8 @@ def tweedie_deviance(y, mu, power, sample_weight=None):
 def d2_score(y, mu, power, sample_weight=None):
     """Fraction of Tweedie deviance explained: ``1 - D(y, mu) / D(y, weighted mean of y)``.
 
-    Parameters
-    ----------
-    y, mu : array-like of shape (n,)
-    power : float
-    sample_weight : array-like of shape (n,), optional
-
-    Returns
-    -------
-    float
+    ``D`` is :func:`tweedie_deviance` (same arguments); the result is a float,
+    1 for a perfect fit, ``-inf`` when ``y`` is constant and ``mu`` is not.
     """
     y = np.asarray(y, dtype=np.float64)
     ybar = np.average(y, weights=sample_weight)
@@ -111,9 +104,9 @@ def loss(y, eta, power):
     if power == 1:
         return np.exp(eta) - y * eta
     if power == 2:
-        return y * np.exp(-eta) + eta
-    return (y * np.exp(-(power - 1) * eta) / (power - 1)
-            + np.exp((2 - power) * eta) / (2 - power))
+        return eta + y * np.exp(-eta)
+    a, b = power - 1, 2 - power
+    return y * np.exp(-a * eta) / a + np.exp(b * eta) / b
 
 
 def loss_derivatives(y, eta, power):

@@ -198,14 +198,14 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         lam, b0, b = self._path_arrays()
         return _path.interpolate(lam, b0, b, self._resolve_s(s))
 
-    def _check_predict_X(self, X, offset):
+    def _check_predict_X(self, X, offset, stacklevel: int):
         check_is_fitted(self, "coef_path_")
         Xc, _ = check_X(X, self, reset=False, min_samples=1)
         if offset is None and getattr(self, "_with_offset", False):
             warnings.warn(f"{type(self).__name__} was fitted with an offset but none was given "
                           f"here, so the offset is taken as 0; pass offset= (or offset=0 to "
                           f"mean it), and under scikit-learn model selection enable metadata "
-                          f"routing", OffsetWarning, stacklevel=4)
+                          f"routing", OffsetWarning, stacklevel=stacklevel + 1)
         return Xc, check_offset(offset, Xc.shape[0])
 
     def _linear_predictor(self, Xc, off, b0, b):
@@ -237,6 +237,10 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         OffsetWarning
             When the model was fitted with a non-zero offset and none is given.
         """
+        return self._predict(X, s, kind, offset)
+
+    def _predict(self, X, s, kind, offset):
+        """``predict`` for public methods called by the user (warnings point at them)."""
         if kind not in ("response", "link"):
             raise ValueError(f"kind must be 'response' or 'link', got {kind!r}")
         if s is None:
@@ -245,7 +249,7 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
             b0, b = np.array([self.intercept_]), self.coef_[:, None]
         else:
             b0, b = self.coef_at(s)
-        Xc, off = self._check_predict_X(X, offset)
+        Xc, off = self._check_predict_X(X, offset, stacklevel=3)
         eta = self._linear_predictor(Xc, off, b0, b)
         out = eta if kind == "link" else np.exp(eta)
         scalar = s is None or isinstance(s, str) or np.ndim(s) == 0
@@ -272,7 +276,7 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         if kind not in ("response", "link"):
             raise ValueError(f"kind must be 'response' or 'link', got {kind!r}")
         _, b0, b = self._path_arrays()
-        Xc, off = self._check_predict_X(X, offset)
+        Xc, off = self._check_predict_X(X, offset, stacklevel=2)
         eta = self._linear_predictor(Xc, off, b0, b)
         return eta if kind == "link" else np.exp(eta)
 
@@ -298,7 +302,7 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         OffsetWarning
             When the model was fitted with a non-zero offset and none is given.
         """
-        mu = self.predict(X, offset=offset)
+        mu = self._predict(X, None, "response", offset)
         power = self._opts.power
         yc = check_y(y, mu.shape[0], power)
         w = check_weights(sample_weight, mu.shape[0])

@@ -86,7 +86,7 @@ def _warn_if_one_hot(feature_names) -> None:
         warnings.warn(f"groups=None fits every column on its own, but the feature names look like "
                       f"one-hot encoded factors ({shared[:3]}, named 'factor=level'); pass "
                       f"groups='factor' to penalise each factor as one group", UserWarning,
-                      stacklevel=4)
+                      stacklevel=5)  # the caller of fit
 
 
 def make_groups(groups, n_features: int, feature_names=None) -> GroupStructure:
