@@ -248,3 +248,21 @@ def test_compiled_fold_deviance_leaves_out_unrepresentable_entries():
     np.testing.assert_allclose(got[1], np.average(unit_deviance(y, np.ones(3), 1.5),
                                                   weights=w), rtol=1e-14)
     assert np.isnan(got[2])
+
+
+@pytest.mark.parametrize("n_lambdas", [2, 3, 40])
+def test_the_python_grid_is_the_grid_the_kernel_walks(n_lambdas):
+    # The kernel builds its own default grid; the one Python grid function must
+    # reproduce it bit for bit (the first value is the kernel's "infinity").
+    from hdtweedie import _path
+
+    X, y = make_data(n=200)
+    data, opts = HDTweedie(n_lambdas=n_lambdas)._check_inputs(X, y, None, None)
+    p = X.shape[1]
+    wn = data.w / data.w.sum()
+    alam, _, _, _, status, lam_max, _ = _path._run_kernel(
+        data.X, data.y, wn, data.offset, np.zeros(p), np.ones(p), data.groups,
+        data.penalty_factor, opts, 0.0)
+    assert status == 0 and alam.size == n_lambdas
+    grid = _path.lambda_grid(lam_max, n_lambdas, opts.lambda_min_ratio)
+    np.testing.assert_array_equal(alam[1:], grid[1:])
