@@ -87,7 +87,10 @@ def refuse_datetime(value, name: str) -> None:
     else:
         dtype = getattr(value, "dtype", None)
         if dtype is None and isinstance(value, (list, tuple)):
-            dtype = np.asarray(value).dtype
+            try:
+                dtype = np.asarray(value).dtype
+            except (TypeError, ValueError):  # ragged: the converter reports it
+                dtype = None
         bad = [] if dtype is None or getattr(dtype, "kind", "") not in ("m", "M") else [str(dtype)]
     if bad:
         what = f"column(s) {bad[:5]}" if hasattr(value, "columns") else f"values of dtype {bad[0]}"
