@@ -18,7 +18,20 @@ MAX_ABS_OFFSET = 700.0
 
 
 def named(name, fn, *args, **kwargs):
-    """Call a converter; make any ValueError/TypeError it raises name the argument."""
+    """Call a converter; make any ValueError/TypeError it raises name the argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, prefixed to messages that do not contain it.
+    fn : callable
+        Called as ``fn(*args, **kwargs)``.
+
+    Returns
+    -------
+    object
+        What ``fn`` returns.
+    """
     try:
         return fn(*args, **kwargs)
     except (ValueError, TypeError) as exc:
@@ -30,7 +43,28 @@ def named(name, fn, *args, **kwargs):
 
 def check_scalar(value, name, kind, *, low=None, high=None, low_open=False, high_open=False,
                  allow_none=False):
-    """Check a scalar hyper-parameter and return it as ``kind`` (int or float)."""
+    """Check a scalar hyper-parameter and return it as ``kind`` (int or float).
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        Named in error messages.
+    kind : {int, float}
+    low, high : float, optional
+        Bounds, closed unless ``low_open``/``high_open``.
+    allow_none : bool
+        Return None for None.
+
+    Returns
+    -------
+    int, float or None
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``name`` and echoing ``value``.
+    """
     if value is None and allow_none:
         return None
     if kind is int:
@@ -75,6 +109,12 @@ def _check_finite(arr, name, limit):
 def refuse_datetime(value, name: str) -> None:
     """Dates and durations are not numbers to a model: refuse them before they convert.
 
+    Parameters
+    ----------
+    value : object
+    name : str
+        Named in the error.
+
     Raises
     ------
     TypeError
@@ -103,6 +143,11 @@ def check_sparse_structure(X, name: str = "X") -> None:
 
     scipy's constructors accept out-of-range or unordered indices; converting or
     solving on them reads outside the arrays.
+
+    Parameters
+    ----------
+    X : scipy sparse matrix or array
+    name : str
 
     Raises
     ------
@@ -149,6 +194,24 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
     (copied only when it is not one already); sparse input becomes CSC float64
     with sorted int32 indices.  X itself is never modified: a sparse X with
     unsorted or duplicate entries is canonicalised on a copy.
+
+    Parameters
+    ----------
+    X : array-like, DataFrame or sparse matrix
+    estimator : BaseEstimator, optional
+    reset : bool
+        Record (True, in fit) or check (False) the fitted feature names.
+    min_samples : int
+
+    Returns
+    -------
+    X : ndarray or scipy.sparse.csc_matrix
+    feature_names : ndarray of str or None
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming X.
     """
     if X is None or isinstance(X, (str, bytes)):
         raise TypeError(f"X must be an array-like of numbers, got {type(X).__name__}")
@@ -185,7 +248,24 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
 
 
 def check_y(y, n, power):
-    """Validate the response: finite, ``y >= 0`` (``y > 0`` for power 2)."""
+    """Validate the response: finite, ``y >= 0`` (``y > 0`` for power 2).
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+    n : int
+        Rows of X.
+    power : float
+
+    Returns
+    -------
+    ndarray of shape (n,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming y.
+    """
     if y is None:
         raise ValueError("requires y to be passed, but the target y is None")
     refuse_datetime(y, "y")
@@ -224,7 +304,12 @@ def _per_row(value, name, n, limit):
 
 
 def check_weights(sample_weight, n):
-    """Observation weights: finite, non-negative, positive sum.  ``None`` means ones."""
+    """Observation weights for ``n`` rows: finite, non-negative, with a positive sum.
+
+    ``sample_weight`` may be None (ones), one number for every row, or one
+    value per row.  Returns a contiguous float64 array; bad values raise
+    TypeError or ValueError naming sample_weight.
+    """
     if sample_weight is None:
         return np.ones(n)
     w = _per_row(sample_weight, "sample_weight", n, 1e300)
@@ -237,14 +322,29 @@ def check_weights(sample_weight, n):
 
 
 def check_offset(offset, n):
-    """Offset on the linear predictor (e.g. log exposure).  ``None`` means zeros."""
+    """Offset on the linear predictor (e.g. log exposure), ``n`` finite values.
+
+    ``offset`` may be None (zeros), one number for every row, or one value
+    per row with ``|offset| <= 700``.  Returns a contiguous float64 array; bad
+    values raise TypeError or ValueError naming offset.
+    """
     if offset is None:
         return np.zeros(n)
     return _per_row(offset, "offset", n, MAX_ABS_OFFSET)
 
 
 def check_response_signal(y, w):
-    """An all-zero weighted response has no finite maximum-likelihood intercept."""
+    """An all-zero weighted response has no finite maximum-likelihood intercept.
+
+    Parameters
+    ----------
+    y, w : ndarray of shape (n,)
+
+    Raises
+    ------
+    ValueError
+        When no row with a positive weight has ``y > 0``.
+    """
     if not np.any((y > 0) & (w > 0)):
         raise ValueError("y is zero in every row with a positive weight; the Tweedie "
                          "intercept would tend to -infinity, so the model cannot be fitted")

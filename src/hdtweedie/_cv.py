@@ -105,6 +105,7 @@ class _Progress:
         self._lock = threading.Lock()
 
     def add_jobs(self, k: int) -> None:
+        """Count ``k`` more jobs in ``total``."""
         with self._lock:
             self.total += k
 

@@ -35,6 +35,16 @@ def unit_deviance(y, mu, power):
     evaluated through ``expm1`` so that it stays accurate as ``p`` approaches 1
     or 2; at ``p = 1`` it is the Poisson deviance ``2 (y log(y/mu) - y + mu)``
     and at ``p = 2`` the Gamma deviance ``2 (log(mu/y) + y/mu - 1)``.
+
+    Parameters
+    ----------
+    y, mu : array-like
+        Broadcast together.
+    power : float
+
+    Returns
+    -------
+    ndarray
     """
     y = np.asarray(y, dtype=np.float64)
     mu = np.asarray(mu, dtype=np.float64)

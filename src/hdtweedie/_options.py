@@ -51,13 +51,32 @@ class FitData:
         return self.X.shape[0]
 
     def rows(self, idx: np.ndarray) -> FitData:
-        """The same problem restricted to rows ``idx`` (a copy, in the kernel's layouts)."""
+        """The same problem restricted to rows ``idx`` (a copy, in the kernel's layouts).
+
+        Parameters
+        ----------
+        idx : ndarray of int
+
+        Returns
+        -------
+        FitData
+        """
         return dataclasses.replace(self, X=take_rows(self.X, idx), y=self.y[idx],
                                    w=self.w[idx], offset=self.offset[idx])
 
 
 def take_rows(X, idx: np.ndarray):
-    """Rows ``idx`` of X, as Fortran float64 or CSC with int32 indices."""
+    """Rows ``idx`` of X, as Fortran float64 or CSC with int32 indices.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix
+    idx : ndarray of int
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csc_matrix
+    """
     if sp.issparse(X):
         sub = X[idx].tocsc()
         sub.indices = sub.indices.astype(np.int32, copy=False)
@@ -86,22 +105,68 @@ class PathOptions:
     max_iter: int
 
     def with_lambdas(self, lambdas: np.ndarray) -> PathOptions:
-        """The same options on the user lambdas ``lambdas`` (checked as ``lambdas`` is)."""
+        """The same options on the user lambdas ``lambdas`` (checked as ``lambdas`` is).
+
+        Parameters
+        ----------
+        lambdas : array-like
+
+        Returns
+        -------
+        PathOptions
+        """
         ulam = check_lambdas(lambdas)
         return dataclasses.replace(self, lambdas=ulam, n_lambdas=ulam.size)
 
     def with_n_lambdas(self, n_lambdas: int) -> PathOptions:
-        """The same options on a default grid of ``n_lambdas`` points."""
+        """The same options on a default grid of ``n_lambdas`` points.
+
+        Parameters
+        ----------
+        n_lambdas : int
+
+        Returns
+        -------
+        PathOptions
+        """
         return dataclasses.replace(self, lambdas=None, n_lambdas=n_lambdas)
 
 
 def check_power(power) -> float:
-    """The Tweedie power, a float in [1, 2]."""
+    """The Tweedie power, a float in [1, 2].
+
+    Parameters
+    ----------
+    power : object
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming power.
+    """
     return check_scalar(power, "power", float, low=1, high=2)
 
 
 def check_lambdas(lambdas) -> np.ndarray:
-    """User lambdas: finite, non-negative, non-empty; returned sorted decreasing."""
+    """User lambdas: finite, non-negative, non-empty; returned sorted decreasing.
+
+    Parameters
+    ----------
+    lambdas : array-like
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming lambdas.
+    """
     if isinstance(lambdas, (str, bytes)):
         raise TypeError(f"lambdas must be numbers, got {lambdas!r}")
     try:

@@ -165,6 +165,7 @@ class _Rescaling:
 
     @classmethod
     def for_data(cls, y: np.ndarray, wn: np.ndarray, offset: np.ndarray, power: float):
+        """The rescaling the rule chooses for normalised weights ``wn``."""
         c = float(wn @ offset)
         shift = c if abs(c) > OFFSET_CENTRE else 0.0
         ybar = float(wn @ y)
