@@ -8,7 +8,6 @@ import pytest
 from hdtweedie import HDTweedie, HDTweedieCV
 from hdtweedie._cv import FoldFitWarning, cv_summary, fold_loss_path, pointwise_loss
 from hdtweedie._distribution import unit_deviance
-from hdtweedie._groups import make_groups
 
 
 def make_data(n=300, p=10, seed=3):
@@ -49,10 +48,8 @@ def test_fold_loss_path_matches_a_manual_fit():
     off = np.zeros(300)
     full = HDTweedie(n_lambdas=20).fit(X, y)
     train, test = np.arange(100, 300), np.arange(100)
-    gs = make_groups(None, 10)
-    opts = dict(dfmax=None, pmax=None, standardize=False, tol=1e-8, max_iter=None)
-    losses, k, msg = fold_loss_path(X, y, w, off, train, test, full.lambdas_, 1.5, gs,
-                                    np.ones(10), 1.0, opts)
+    data, opts = HDTweedie()._check_inputs(X, y, w, off)
+    losses, k, msg = fold_loss_path(data, opts.with_lambdas(full.lambdas_), train, test)
     assert msg is None and k == 20
     manual = HDTweedie(lambdas=full.lambdas_).fit(X[train], y[train])
     expect = unit_deviance(y[test][:, None], manual.predict_path(X[test]), 1.5).mean(axis=0)
@@ -185,10 +182,8 @@ def test_default_grid_is_the_full_paths_grid_bit_for_bit(kwargs, sparse):
     Xf = sps.csc_matrix(X) if sparse else X
     est = HDTweedie(**kwargs)
     full = est.fit(Xf, y, sample_weight=w, offset=off)
-    d = est._validate_data(Xf, y, w, off)
-    grid = _path.default_lambdas(d["X"], d["y"], d["w"], d["offset"], d["power"], d["gs"],
-                                 d["pf"], d["alpha"], est.n_lambdas, est.lambda_min_ratio,
-                                 est.dfmax, est.pmax, est.standardize, est.tol, est.max_iter)
+    data, opts = est._check_inputs(Xf, y, w, off)
+    grid = _path.default_lambdas(data, opts)
     np.testing.assert_array_equal(grid, full.lambdas_)
 
 
@@ -197,13 +192,10 @@ def test_cv_losses_are_those_of_the_folds_on_the_full_grid():
     X, y = make_data()
     ids = np.arange(300) % 4
     cv = HDTweedieCV(n_lambdas=15, fold_ids=ids, n_jobs=2).fit(X, y)
-    gs = make_groups(None, 10)
-    opts = dict(dfmax=None, pmax=None, standardize=False, tol=1e-8, max_iter=None)
-    w, off = np.ones(300), np.zeros(300)
+    data, opts = HDTweedie()._check_inputs(X, y, None, None)
     for i in range(4):
-        losses, _, _ = fold_loss_path(X, y, w, off, np.flatnonzero(ids != i),
-                                      np.flatnonzero(ids == i), cv.path_.lambdas_, 1.5, gs,
-                                      np.ones(10), 1.0, opts)
+        losses, _, _ = fold_loss_path(data, opts.with_lambdas(cv.path_.lambdas_),
+                                      np.flatnonzero(ids != i), np.flatnonzero(ids == i))
         np.testing.assert_array_equal(cv.fold_losses_[i], losses)
     np.testing.assert_array_equal(cv.lambdas_, HDTweedie(n_lambdas=15).fit(X, y).lambdas_)
 
@@ -256,3 +248,21 @@ def test_compiled_fold_deviance_leaves_out_unrepresentable_entries():
     np.testing.assert_allclose(got[1], np.average(unit_deviance(y, np.ones(3), 1.5),
                                                   weights=w), rtol=1e-14)
     assert np.isnan(got[2])
+
+
+@pytest.mark.parametrize("n_lambdas", [2, 3, 40])
+def test_the_python_grid_is_the_grid_the_kernel_walks(n_lambdas):
+    # The kernel builds its own default grid; the one Python grid function must
+    # reproduce it bit for bit (the first value is the kernel's "infinity").
+    from hdtweedie import _path
+
+    X, y = make_data(n=200)
+    data, opts = HDTweedie(n_lambdas=n_lambdas)._check_inputs(X, y, None, None)
+    p = X.shape[1]
+    wn = data.w / data.w.sum()
+    alam, _, _, _, status, lam_max, _ = _path._run_kernel(
+        data.X, data.y, wn, data.offset, np.zeros(p), np.ones(p), data.groups,
+        data.penalty_factor, opts, 0.0)
+    assert status == 0 and alam.size == n_lambdas
+    grid = _path.lambda_grid(lam_max, n_lambdas, opts.lambda_min_ratio)
+    np.testing.assert_array_equal(alam[1:], grid[1:])

@@ -8,8 +8,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["HDTweedie", "HDTweedieCV", "FactorEncoder", "ConvergenceWarning", "coef_series",
-           "__version__"]
+__all__ = ["HDTweedie", "HDTweedieCV", "FactorEncoder", "ConvergenceWarning", "OffsetWarning",
+           "coef_series", "__version__"]
 
 _LAZY = {
     "HDTweedie": "._estimator",
@@ -17,6 +17,7 @@ _LAZY = {
     "HDTweedieCV": "._cv",
     "FactorEncoder": "._encoder",
     "ConvergenceWarning": "._path",
+    "OffsetWarning": "._estimator",
 }
 
 

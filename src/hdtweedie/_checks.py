@@ -18,7 +18,20 @@ MAX_ABS_OFFSET = 700.0
 
 
 def named(name, fn, *args, **kwargs):
-    """Call a converter; make any ValueError/TypeError it raises name the argument."""
+    """Call a converter; make any ValueError/TypeError it raises name the argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, prefixed to messages that do not contain it.
+    fn : callable
+        Called as ``fn(*args, **kwargs)``.
+
+    Returns
+    -------
+    object
+        What ``fn`` returns.
+    """
     try:
         return fn(*args, **kwargs)
     except (ValueError, TypeError) as exc:
@@ -30,7 +43,28 @@ def named(name, fn, *args, **kwargs):
 
 def check_scalar(value, name, kind, *, low=None, high=None, low_open=False, high_open=False,
                  allow_none=False):
-    """Check a scalar hyper-parameter and return it as ``kind`` (int or float)."""
+    """Check a scalar hyper-parameter and return it as ``kind`` (int or float).
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        Named in error messages.
+    kind : {int, float}
+    low, high : float, optional
+        Bounds, closed unless ``low_open``/``high_open``.
+    allow_none : bool
+        Return None for None.
+
+    Returns
+    -------
+    int, float or None
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``name`` and echoing ``value``.
+    """
     if value is None and allow_none:
         return None
     if kind is int:
@@ -72,6 +106,85 @@ def _check_finite(arr, name, limit):
         )
 
 
+def refuse_datetime(value, name: str) -> None:
+    """Dates and durations are not numbers to a model: refuse them before they convert.
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        Named in the error.
+
+    Raises
+    ------
+    TypeError
+        When ``value`` (an array, a Series, a DataFrame or a list) holds
+        datetime64 or timedelta64 values.
+    """
+    dtypes = getattr(value, "dtypes", None)
+    if dtypes is not None and hasattr(value, "columns"):
+        bad = [str(c) for c, t in zip(value.columns, dtypes) if getattr(t, "kind", "") in "mM"]
+    else:
+        dtype = getattr(value, "dtype", None)
+        if dtype is None and isinstance(value, (list, tuple)):
+            try:
+                dtype = np.asarray(value).dtype
+            except (TypeError, ValueError):  # ragged: the converter reports it
+                dtype = None
+        bad = [] if dtype is None or getattr(dtype, "kind", "") not in ("m", "M") else [str(dtype)]
+    if bad:
+        what = f"column(s) {bad[:5]}" if hasattr(value, "columns") else f"values of dtype {bad[0]}"
+        raise TypeError(f"{name}: {what} are dates or durations, not numbers; convert them "
+                        f"first (e.g. to days or years as floats)")
+
+
+def check_sparse_structure(X, name: str = "X") -> None:
+    """Check the index arrays of a sparse matrix before anything converts or reads it.
+
+    scipy's constructors accept out-of-range or unordered indices; converting or
+    solving on them reads outside the arrays.
+
+    Parameters
+    ----------
+    X : scipy sparse matrix or array
+    name : str
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and the bad index, pointer or length.
+    """
+    n, p = X.shape
+    if X.format in ("csc", "csr"):
+        major, minor = (p, n) if X.format == "csc" else (n, p)
+        kind = "row" if X.format == "csc" else "column"
+        ptr, idx = np.asarray(X.indptr), np.asarray(X.indices)
+        if ptr.ndim != 1 or ptr.size != major + 1:
+            raise ValueError(f"{name}: indptr has {ptr.size} entries; a {X.format.upper()} matrix "
+                             f"of shape {X.shape} needs {major + 1}")
+        if ptr[0] != 0:
+            raise ValueError(f"{name}: indptr must start at 0, got {ptr[0]}")
+        steps = np.diff(ptr)
+        if np.any(steps < 0):
+            at = int(np.flatnonzero(steps < 0)[0])
+            raise ValueError(f"{name}: indptr must be non-decreasing; indptr[{at}] = {ptr[at]} > "
+                             f"indptr[{at + 1}] = {ptr[at + 1]}")
+        nnz = int(ptr[-1])
+        if idx.ndim != 1 or idx.size < nnz or np.asarray(X.data).size < nnz:
+            raise ValueError(f"{name}: indptr ends at {nnz} but indices has {idx.size} and data "
+                             f"{np.asarray(X.data).size} entries")
+        _check_index_range(idx[:nnz], minor, f"{name}: {kind} index")
+    elif X.format == "coo":
+        _check_index_range(np.asarray(X.row), n, f"{name}: row index")
+        _check_index_range(np.asarray(X.col), p, f"{name}: column index")
+
+
+def _check_index_range(idx: np.ndarray, size: int, what: str) -> None:
+    if idx.size and (idx.min() < 0 or idx.max() >= size):
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise ValueError(f"{what} {bad} is out of range for size {size}")
+
+
 def check_X(X, estimator=None, reset=True, min_samples=2):
     """Validate X and return ``(X, feature_names)``.
 
@@ -79,10 +192,32 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
     ``n_features_in_``/``feature_names_in_`` on ``estimator`` when ``reset``, and
     checks them otherwise).  Dense input becomes a Fortran-ordered float64 array
     (copied only when it is not one already); sparse input becomes CSC float64
-    with sorted int32 indices.
+    with sorted int32 indices.  X itself is never modified: a sparse X with
+    unsorted or duplicate entries is canonicalised on a copy.
+
+    Parameters
+    ----------
+    X : array-like, DataFrame or sparse matrix
+    estimator : BaseEstimator, optional
+    reset : bool
+        Record (True, in fit) or check (False) the fitted feature names.
+    min_samples : int
+
+    Returns
+    -------
+    X : ndarray or scipy.sparse.csc_matrix
+    feature_names : ndarray of str or None
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming X.
     """
     if X is None or isinstance(X, (str, bytes)):
         raise TypeError(f"X must be an array-like of numbers, got {type(X).__name__}")
+    refuse_datetime(X, "X")
+    if sp.issparse(X):
+        check_sparse_structure(X, "X")
     if hasattr(X, "columns") and hasattr(X, "dtypes"):
         # numpy and pandas extension dtypes both carry a numpy-style kind code.
         non_numeric = [str(c) for c, t in zip(X.columns, X.dtypes)
@@ -100,8 +235,10 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
         names = None
     if sp.issparse(out):
         out = sp.csc_matrix(out, dtype=np.float64)
-        out.sum_duplicates()
-        out.sort_indices()
+        if not out.has_canonical_format:
+            # Sorting and summing work in place, and out may share X's arrays.
+            out = out.copy()
+            out.sum_duplicates()
         out.indices = out.indices.astype(np.int32, copy=False)
         out.indptr = out.indptr.astype(np.int32, copy=False)
         _check_finite(out.data, "X", MAX_ABS_X)
@@ -111,9 +248,27 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
 
 
 def check_y(y, n, power):
-    """Validate the response: finite, ``y >= 0`` (``y > 0`` for power 2)."""
+    """Validate the response: finite, ``y >= 0`` (``y > 0`` for power 2).
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+    n : int
+        Rows of X.
+    power : float
+
+    Returns
+    -------
+    ndarray of shape (n,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming y.
+    """
     if y is None:
         raise ValueError("requires y to be passed, but the target y is None")
+    refuse_datetime(y, "y")
     y = named("y", check_array, y, ensure_2d=False, dtype=np.float64,
               ensure_all_finite=False, input_name="y")
     if y.ndim == 2 and y.shape[1] == 1:
@@ -134,6 +289,7 @@ def check_y(y, n, power):
 
 def _per_row(value, name, n, limit):
     """A scalar (broadcast) or one finite value per row, as a contiguous float64 array."""
+    refuse_datetime(value, name)
     if isinstance(value, numbers.Number):
         arr = np.full(n, check_scalar(value, name, float))
     else:
@@ -148,7 +304,12 @@ def _per_row(value, name, n, limit):
 
 
 def check_weights(sample_weight, n):
-    """Observation weights: finite, non-negative, positive sum.  ``None`` means ones."""
+    """Observation weights for ``n`` rows: finite, non-negative, with a positive sum.
+
+    ``sample_weight`` may be None (ones), one number for every row, or one
+    value per row.  Returns a contiguous float64 array; bad values raise
+    TypeError or ValueError naming sample_weight.
+    """
     if sample_weight is None:
         return np.ones(n)
     w = _per_row(sample_weight, "sample_weight", n, 1e300)
@@ -161,14 +322,29 @@ def check_weights(sample_weight, n):
 
 
 def check_offset(offset, n):
-    """Offset on the linear predictor (e.g. log exposure).  ``None`` means zeros."""
+    """Offset on the linear predictor (e.g. log exposure), ``n`` finite values.
+
+    ``offset`` may be None (zeros), one number for every row, or one value
+    per row with ``|offset| <= 700``.  Returns a contiguous float64 array; bad
+    values raise TypeError or ValueError naming offset.
+    """
     if offset is None:
         return np.zeros(n)
     return _per_row(offset, "offset", n, MAX_ABS_OFFSET)
 
 
 def check_response_signal(y, w):
-    """An all-zero weighted response has no finite maximum-likelihood intercept."""
+    """An all-zero weighted response has no finite maximum-likelihood intercept.
+
+    Parameters
+    ----------
+    y, w : ndarray of shape (n,)
+
+    Raises
+    ------
+    ValueError
+        When no row with a positive weight has ``y > 0``.
+    """
     if not np.any((y > 0) & (w > 0)):
         raise ValueError("y is zero in every row with a positive weight; the Tweedie "
                          "intercept would tend to -infinity, so the model cannot be fitted")

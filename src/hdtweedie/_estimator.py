@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _path
-from ._checks import check_offset, check_response_signal, check_scalar, check_weights, check_X, check_y
+from ._checks import check_offset, check_response_signal, check_weights, check_X, check_y
 from ._distribution import d2_score
+from ._fingerprint import training_summary
 from ._groups import make_groups, resolve_penalty_factor
+from ._options import FitData, PathOptions, check_path_options, check_power
+
+
+class OffsetWarning(UserWarning):
+    """A model fitted with an offset is used without one.
+
+    Predictions and scores then leave out the exposure (or whatever the offset
+    carries).  Pass ``offset=0`` to mean "no offset" explicitly; under
+    scikit-learn model selection turn metadata routing on
+    (``sklearn.set_config(enable_metadata_routing=True)``) so that the offset
+    reaches ``score`` as well as ``fit``.
+    """
 
 _PARAMS_DOC = """
     power : float, default=1.5
         Tweedie power ``p`` in [1, 2]: 1 is the Poisson lasso (frequency), 2 the
         Gamma lasso (severity, ``y > 0``), in between compound Poisson-Gamma.
-    groups : sequence of hashable or dict, default=None
+    groups : "factor", sequence of hashable or dict, default=None
         One group label per column (any hashable labels, any column order), or
-        ``{group_name: [column names or indices]}``.  ``None``: every column is
-        its own group (the lasso).  Groups are ordered by first appearance.
+        ``{group_name: [column names or indices]}``.  ``"factor"``: groups read
+        from the feature names ``"factor=level"`` of a DataFrame (a
+        :class:`FactorEncoder` with pandas output), other columns on their own.
+        ``None``: every column is its own group (the lasso); warns when the
+        feature names look like one-hot factors.  Groups are ordered by first
+        appearance.
     alpha : float, default=1.0
         Mixing in (0, 1]: 1 is the (group) lasso, below 1 adds a ridge part.
     n_lambdas : int, default=100
-        Length of the default lambda grid (R's ``nlambda``).
+        Length of the default lambda grid (R's ``nlambda``), at most 100000.
     lambda_min_ratio : float, default=None
         Smallest lambda as a fraction of ``lambda_max`` (R's ``lambda.factor``):
         0.001 when ``n_samples >= n_features``, else 0.05; raised to 1e-6.
     lambdas : array-like, default=None
-        User lambdas (sorted decreasing and used as given).
+        User lambdas (sorted decreasing and used as given; at most 100000).
     penalty_factor : array-like or dict, default=None
         One factor per group (order of first appearance, or a dict by group
         name); default ``sqrt(group size)``.  0 leaves a group unpenalised.
@@ -99,16 +118,16 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
 
+    # Under scikit-learn metadata routing the offset goes to fit, score and predict by
+    # default (it changes what the model means, unlike most metadata).
+    __metadata_request__fit = {"offset": True}
+    __metadata_request__score = {"offset": True}
+    __metadata_request__predict = {"offset": True}
+
     # -- fitting ---------------------------------------------------------------------------
-    def _validate_data(self, X, y, sample_weight, offset):
-        """Validate everything the kernel needs; returns a dict of checked inputs."""
-        power = check_scalar(self.power, "power", float, low=1, high=2)
-        alpha = check_scalar(self.alpha, "alpha", float, low=0, high=1, low_open=True)
-        if alpha < 1e-6:
-            # lambda_max = max ||grad|| / (pf alpha) overflows for tiny alpha.
-            raise ValueError(f"alpha must be at least 1e-6, got {alpha!r}")
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
+    def _check_inputs(self, X, y, sample_weight, offset) -> tuple[FitData, PathOptions]:
+        """Validate the data and every hyper-parameter of the path, once."""
+        power = check_power(self.power)
         Xc, names = check_X(X, self, reset=True)
         n, p = Xc.shape
         yc = check_y(y, n, power)
@@ -117,22 +136,21 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         check_response_signal(yc, w)
         gs = make_groups(self.groups, p, names)
         pf = resolve_penalty_factor(self.penalty_factor, gs)
-        return dict(X=Xc, names=names, y=yc, w=w, offset=off, power=power, alpha=alpha,
-                    gs=gs, pf=pf)
+        opts = check_path_options(self.get_params(deep=False), n, p, gs.n_groups)
+        data = FitData(X=Xc, y=yc, w=w, offset=off, groups=gs, penalty_factor=pf,
+                       feature_names=names, offset_given=offset is not None)
+        return data, opts
 
-    def _solve(self, d, lambdas=None, warn=True):
-        return _path.solve(
-            d["X"], d["y"], d["w"], d["offset"], d["power"], d["gs"], d["pf"], d["alpha"],
-            self.lambdas if lambdas is None else lambdas, self.n_lambdas, self.lambda_min_ratio,
-            self.dfmax, self.pmax, self.standardize, self.tol, self.max_iter,
-            feature_names=d["names"], warn=warn,
-        )
-
-    def _set_fitted(self, d, res):
+    def _store_path(self, data: FitData, opts: PathOptions, res: _path.PathResult,
+                    summary: dict | None = None) -> None:
+        """Set the fitted path attributes (``coef_`` at its last lambda) from a solve."""
         if res.lambdas.size == 0:
-            why = _path.status_message(res.status, self.max_iter, self.pmax)
+            why = _path.status_message(res.status, opts.max_iter, opts.pmax)
             raise ValueError(f"the path stopped at the first lambda ({why}); "
                              "no solution to return: raise max_iter or pmax")
+        self._opts = opts
+        self._with_offset = bool(np.any(data.offset != 0))
+        self.training_data_ = summary if summary is not None else training_summary(data)
         self.lambdas_ = res.lambdas
         self.intercept_path_ = res.intercepts
         self.coef_path_ = res.coefs
@@ -141,9 +159,9 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         self.status_ = res.status
         self.lambda_max_ = res.lambda_max
         self.n_iter_ = res.n_passes
-        self.group_labels_ = list(d["gs"].labels)
-        self.group_index_ = d["gs"].index.copy()
-        self.penalty_factor_ = d["pf"]
+        self.group_labels_ = list(data.groups.labels)
+        self.group_index_ = data.groups.index.copy()
+        self.penalty_factor_ = data.penalty_factor
         self.coef_ = res.coefs[:, -1].copy()
         self.intercept_ = float(res.intercepts[-1])
 
@@ -180,9 +198,14 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         lam, b0, b = self._path_arrays()
         return _path.interpolate(lam, b0, b, self._resolve_s(s))
 
-    def _check_predict_X(self, X, offset):
+    def _check_predict_X(self, X, offset, stacklevel: int):
         check_is_fitted(self, "coef_path_")
         Xc, _ = check_X(X, self, reset=False, min_samples=1)
+        if offset is None and getattr(self, "_with_offset", False):
+            warnings.warn(f"{type(self).__name__} was fitted with an offset but none was given "
+                          f"here, so the offset is taken as 0; pass offset= (or offset=0 to "
+                          f"mean it), and under scikit-learn model selection enable metadata "
+                          f"routing", OffsetWarning, stacklevel=stacklevel + 1)
         return Xc, check_offset(offset, Xc.shape[0])
 
     def _linear_predictor(self, Xc, off, b0, b):
@@ -208,7 +231,16 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples,) for a scalar ``s``, else (n_samples, len(s)).
+
+        Warns
+        -----
+        OffsetWarning
+            When the model was fitted with a non-zero offset and none is given.
         """
+        return self._predict(X, s, kind, offset)
+
+    def _predict(self, X, s, kind, offset):
+        """``predict`` for public methods called by the user (warnings point at them)."""
         if kind not in ("response", "link"):
             raise ValueError(f"kind must be 'response' or 'link', got {kind!r}")
         if s is None:
@@ -217,18 +249,34 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
             b0, b = np.array([self.intercept_]), self.coef_[:, None]
         else:
             b0, b = self.coef_at(s)
-        Xc, off = self._check_predict_X(X, offset)
+        Xc, off = self._check_predict_X(X, offset, stacklevel=3)
         eta = self._linear_predictor(Xc, off, b0, b)
         out = eta if kind == "link" else np.exp(eta)
         scalar = s is None or isinstance(s, str) or np.ndim(s) == 0
         return out[:, 0] if scalar else out
 
     def predict_path(self, X, kind="response", offset=None):
-        """Predictions at every lambda of the path, shape (n_samples, n_lambdas)."""
+        """Predictions at every lambda of the path.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        kind : {"response", "link"}
+        offset : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_lambdas)
+
+        Warns
+        -----
+        OffsetWarning
+            When the model was fitted with a non-zero offset and none is given.
+        """
         if kind not in ("response", "link"):
             raise ValueError(f"kind must be 'response' or 'link', got {kind!r}")
         _, b0, b = self._path_arrays()
-        Xc, off = self._check_predict_X(X, offset)
+        Xc, off = self._check_predict_X(X, offset, stacklevel=2)
         eta = self._linear_predictor(Xc, off, b0, b)
         return eta if kind == "link" else np.exp(eta)
 
@@ -237,9 +285,25 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
 
         As scikit-learn's ``TweedieRegressor.score``: ``1 - D(y, mu) / D(y, ybar)``
         with ``ybar`` the weighted mean of ``y``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+        offset : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        float
+
+        Warns
+        -----
+        OffsetWarning
+            When the model was fitted with a non-zero offset and none is given.
         """
-        mu = self.predict(X, offset=offset)
-        power = check_scalar(self.power, "power", float, low=1, high=2)
+        mu = self._predict(X, None, "response", offset)
+        power = self._opts.power
         yc = check_y(y, mu.shape[0], power)
         w = check_weights(sample_weight, mu.shape[0])
         return d2_score(yc, mu, power, w)
@@ -273,6 +337,12 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
                             encoder=encoder, X=X)
 
     def __sklearn_tags__(self):
+        """Sparse input, non-negative targets.
+
+        Returns
+        -------
+        sklearn.utils.Tags
+        """
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         # Tweedie responses are non-negative.
@@ -315,6 +385,10 @@ class HDTweedie(_HDTweedieBase):
     coef_ : ndarray of shape (n_features,)
         Coefficients at the last lambda reached.
     intercept_ : float
+    training_data_ : dict
+        ``n_rows``, ``weight_sum``, ``exposure_sum`` (``sum(exp(offset))``
+        when an offset was given, else None) and ``fingerprint``
+        (``"sha256:<hex>"`` of X, y, weights and offset).
     group_labels_ : list
         Group labels in order of first appearance.
     group_index_ : ndarray of shape (n_features,)
@@ -351,7 +425,12 @@ class HDTweedie(_HDTweedieBase):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError, ValueError
+            On bad data or hyper-parameters, naming the argument.
         """
-        d = self._validate_data(X, y, sample_weight, offset)
-        self._set_fitted(d, self._solve(d))
+        data, opts = self._check_inputs(X, y, sample_weight, offset)
+        self._store_path(data, opts, _path.solve(data, opts))
         return self

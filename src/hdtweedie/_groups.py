@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+# Feature names "factor=level" (FactorEncoder's) belong to the group "factor".
+FACTOR_SEPARATOR = "="
 
 
 @dataclass(frozen=True)
@@ -31,10 +36,12 @@ class GroupStructure:
 
     @property
     def n_groups(self) -> int:
+        """Number of groups."""
         return len(self.labels)
 
     @property
     def sizes(self) -> np.ndarray:
+        """Number of columns of each group."""
         return np.diff(self.ptr)
 
 
@@ -55,21 +62,69 @@ def _column_position(col, n_features, feature_names):
     return int(col) % n_features
 
 
+def factor_groups(feature_names) -> list[str]:
+    """One group label per column from names ``"factor=level"``: the part before ``=``.
+
+    Names without ``=`` (numeric columns) are their own group.
+
+    Parameters
+    ----------
+    feature_names : sequence of str
+
+    Returns
+    -------
+    list of str
+    """
+    return [str(name).split(FACTOR_SEPARATOR, 1)[0] for name in feature_names]
+
+
+def _warn_if_one_hot(feature_names) -> None:
+    """An ungrouped fit of one-hot factor columns is rarely what was meant."""
+    counts = Counter(factor_groups(n for n in feature_names if FACTOR_SEPARATOR in str(n)))
+    shared = [f for f, c in counts.items() if c > 1]
+    if shared:
+        warnings.warn(f"groups=None fits every column on its own, but the feature names look like "
+                      f"one-hot encoded factors ({shared[:3]}, named 'factor=level'); pass "
+                      f"groups='factor' to penalise each factor as one group", UserWarning,
+                      stacklevel=5)  # the caller of fit
+
+
 def make_groups(groups, n_features: int, feature_names=None) -> GroupStructure:
     """Build the group structure.
 
     Parameters
     ----------
-    groups : None, sequence of hashable, or mapping
-        ``None``: each column its own group (the lasso).  A sequence: one label
-        per column, any hashable labels, in any column order.  A mapping
+    groups : None, "factor", sequence of hashable, or mapping
+        ``None``: each column its own group (the lasso); warns when the feature
+        names look like one-hot factors.  ``"factor"``: groups read from feature
+        names ``"factor=level"`` (see :func:`factor_groups`).  A sequence: one
+        label per column, any hashable labels, in any column order.  A mapping
         ``{group_name: [columns]}`` with columns given by name or index; every
         column must belong to exactly one group.
     n_features : int
     feature_names : array of str, optional
-        Column names, used to resolve names in a mapping.
+        Column names, used to resolve names in a mapping and for ``"factor"``.
+
+    Returns
+    -------
+    GroupStructure
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``groups`` and the bad label or column.
     """
+    if isinstance(groups, str) and groups == "factor":
+        if feature_names is None:
+            raise ValueError(
+                "groups='factor' reads the groups from feature names 'factor=level', but X has "
+                "no column names (a numpy array or sparse matrix); pass groups=encoder.groups_, "
+                "or make the encoder output a DataFrame with "
+                "encoder.set_output(transform='pandas')")
+        groups = factor_groups(feature_names)
     if groups is None:
+        if feature_names is not None:
+            _warn_if_one_hot(feature_names)
         labels_per_col = list(range(n_features))
     elif isinstance(groups, Mapping):
         owner = [None] * n_features
@@ -95,7 +150,8 @@ def make_groups(groups, n_features: int, feature_names=None) -> GroupStructure:
         labels_per_col = owner
     else:
         if isinstance(groups, (str, bytes)):
-            raise TypeError(f"groups must be a sequence of labels or a mapping, got {groups!r}")
+            raise TypeError(f"groups must be 'factor', a sequence of labels or a mapping, got "
+                            f"{groups!r}")
         labels_per_col = list(np.asarray(groups, dtype=object).ravel()) if not isinstance(
             groups, (list, tuple)
         ) else list(groups)
@@ -124,7 +180,23 @@ def make_groups(groups, n_features: int, feature_names=None) -> GroupStructure:
 
 
 def resolve_penalty_factor(penalty_factor, gs: GroupStructure) -> np.ndarray:
-    """Penalty factors per group, default ``sqrt(group size)``."""
+    """Penalty factors per group, default ``sqrt(group size)``.
+
+    Parameters
+    ----------
+    penalty_factor : None, array-like or mapping
+        One factor per group (order of first appearance), or ``{group: factor}``.
+    gs : GroupStructure
+
+    Returns
+    -------
+    ndarray of shape (n_groups,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``penalty_factor`` and the bad value.
+    """
     if penalty_factor is None:
         return np.sqrt(gs.sizes.astype(np.float64))
     if isinstance(penalty_factor, Mapping):

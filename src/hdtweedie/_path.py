@@ -1,16 +1,22 @@
-"""The lambda path: options, standardisation, the kernel call and its results."""
+"""The lambda path: its grid, standardisation, rescaling, the kernel call and its results."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
 from . import _cd
-from ._checks import check_scalar
-from ._groups import GroupStructure
+from ._distribution import intercept_only_fit
+
+if TYPE_CHECKING:
+    from ._groups import GroupStructure
+    from ._options import FitData, PathOptions
 
 # Largest standardised-column variance treated as zero (the reference's threshold).
 ZERO_VARIANCE = 1e-16
@@ -43,14 +49,32 @@ class PathResult:
     # (message, category) pairs not yet emitted (``solve(..., warn=False)``).
     warnings: tuple = ()
 
-    def emit_warnings(self, stacklevel=2):
-        """Emit the warnings that ``solve(..., warn=False)`` held back."""
+    def emit_warnings(self, stacklevel: int = 2) -> None:
+        """Emit the warnings that ``solve(..., warn=False)`` held back.
+
+        Parameters
+        ----------
+        stacklevel : int
+            As for ``warnings.warn``, counted from the caller.
+        """
         for message, category in self.warnings:
             warnings.warn(message, category, stacklevel=stacklevel + 1)
 
 
 def status_message(status: int, max_iter: int, pmax: int) -> str | None:
-    """The words for a non-zero status code, or None."""
+    """The words for a non-zero status code, or None.
+
+    Parameters
+    ----------
+    status : int
+        0, ``-k`` or ``-10000-k`` (R's ``jerr``).
+    max_iter, pmax : int
+        The resolved options, quoted in the message.
+
+    Returns
+    -------
+    str or None
+    """
     if status == 0:
         return None
     if status <= -10000:
@@ -63,32 +87,24 @@ def status_message(status: int, max_iter: int, pmax: int) -> str | None:
             f"passes; solutions for the {k - 1} larger lambdas are returned (status {status})")
 
 
-def resolve_lambdas(lambdas, n_lambdas, lambda_min_ratio, n_samples, n_features):
-    """Return ``(user_lambdas or None, n_lambdas, lambda_min_ratio)`` as the kernel wants them."""
-    if lambdas is not None:
-        try:
-            ulam = np.asarray(lambdas, dtype=np.float64).ravel()
-        except (TypeError, ValueError):
-            raise TypeError(f"lambdas must be numbers, got {lambdas!r}") from None
-        if ulam.size == 0:
-            raise ValueError("lambdas is empty")
-        if not np.all(np.isfinite(ulam)):
-            raise ValueError(f"lambdas must be finite, got {ulam[~np.isfinite(ulam)][:3]}")
-        if np.any(ulam < 0):
-            raise ValueError(f"lambdas must be non-negative, got {ulam[ulam < 0][:3]}")
-        ulam = np.ascontiguousarray(np.sort(ulam)[::-1])
-        return ulam, ulam.size, 1.0
-    n_lambdas = check_scalar(n_lambdas, "n_lambdas", int, low=1)
-    if lambda_min_ratio is None:
-        lambda_min_ratio = 0.001 if n_samples >= n_features else 0.05
-    f = check_scalar(lambda_min_ratio, "lambda_min_ratio", float, low=0, low_open=True)
-    if f >= 1:
-        raise ValueError(f"lambda_min_ratio must be < 1, got {f!r}")
-    return None, n_lambdas, max(f, 1e-6)
-
-
 def standardization(X, feature_names):
-    """Plain (unweighted, divide-by-n) column means and scales; error on a constant column."""
+    """Plain (unweighted, divide-by-n) column means and scales.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse.csc_matrix
+    feature_names : array of str or None
+        Used to name a bad column.
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_features,)
+
+    Raises
+    ------
+    ValueError
+        On a constant column, or a sparse column too far from zero mean.
+    """
     n = X.shape[0]
     if sp.issparse(X):
         mean = np.asarray(X.mean(axis=0)).ravel()
@@ -123,34 +139,161 @@ def standardization(X, feature_names):
     return mean, scale
 
 
-def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lambdas,
-          lambda_min_ratio, dfmax, pmax, standardize, tol, max_iter,
-          feature_names=None, warn=True) -> PathResult:
-    """Run the kernel on validated inputs and return the path on the original scale.
+# Rescaling rule.  The kernel reproduces R's iterates, which are not invariant to the
+# scale of y (its convergence measure and its first-lambda sentinel 9.9e30 are absolute)
+# nor to a large constant in the offset (it starts at eta = offset and moves the
+# intercept by about one per IRLS step).  Both transformations below give exactly the
+# same penalised problem, so they are applied only where the data needs them and R's
+# iterates stay untouched on ordinary data:
+# - offset: when its weighted mean c has |c| > OFFSET_CENTRE, fit offset - c and take c
+#   off the fitted intercept (the intercept is unpenalised);
+# - y: when its weighted mean lies outside [1/Y_SCALE_BAND, Y_SCALE_BAND], fit y / s
+#   with s the nearest power of two (y / s is exact).  For the loss L of ``HDTweedie``,
+#   L(eta; y) = s^(2-p) L(eta - log s; y / s), so the problem at lambda is the one on
+#   y / s at lambda / s^(2-p) whose intercept is log s smaller.
+OFFSET_CENTRE = 2.0
+Y_SCALE_BAND = 2.0**10
 
-    ``w`` are raw observation weights (normalised here); see ``HDTweedie`` for the
-    objective.  With ``warn=False`` warnings are returned in ``PathResult.warnings``
-    instead of emitted (``warnings.catch_warnings`` is not thread-safe, and CV
-    solves in threads).
+
+@dataclass(frozen=True)
+class _Rescaling:
+    """Exact reparametrisation of one solve: see the rule above."""
+
+    shift: float = 0.0
+    y_scale: float = 1.0
+    lambda_factor: float = 1.0
+
+    @classmethod
+    def for_data(cls, y: np.ndarray, wn: np.ndarray, offset: np.ndarray, power: float):
+        """The rescaling the rule chooses for normalised weights ``wn``."""
+        c = float(wn @ offset)
+        shift = c if abs(c) > OFFSET_CENTRE else 0.0
+        ybar = float(wn @ y)
+        s = 1.0
+        if ybar > 0 and not 1 / Y_SCALE_BAND <= ybar <= Y_SCALE_BAND:
+            s = 2.0 ** round(np.log2(ybar))
+        return cls(shift=shift, y_scale=s, lambda_factor=s ** (2.0 - power))
+
+
+def lambda_grid(lambda_max: float, n_lambdas: int, lambda_min_ratio: float) -> np.ndarray:
+    """The default lambda grid, as reported by the path and used by CV.
+
+    Geometric from ``lambda_max`` down to ``lambda_min_ratio * lambda_max``, by the
+    kernel's own recurrence (``alf = ratio^(1/(n-1))``, ``lambda_m = lambda_(m-1) alf``,
+    each product rounded as the kernel rounds it), so it is bit for bit the grid the
+    kernel walks.  The first value, which the kernel fits as "lambda = infinity",
+    is reported by extrapolating the grid (``lambda_max`` itself when ``n < 3``).
+
+    Parameters
+    ----------
+    lambda_max : float
+        Smallest lambda at which every penalised group is zero.
+    n_lambdas : int
+    lambda_min_ratio : float
+        Already raised to the kernel's floor (``PathOptions`` does it).
+
+    Returns
+    -------
+    ndarray of shape (n_lambdas,)
     """
-    n, p = X.shape
-    G = gs.n_groups
-    ulam, nlam, flmin = resolve_lambdas(lambdas, n_lambdas, lambda_min_ratio, n, p)
-    dfmax = G + 1 if dfmax is None else check_scalar(dfmax, "dfmax", int, low=0)
-    if pmax is None:
-        pmax = int(min(dfmax * 1.2, G))
-    else:
-        pmax = check_scalar(pmax, "pmax", int, low=0)
-    max_iter = DEFAULT_MAX_ITER if max_iter is None else check_scalar(
-        max_iter, "max_iter", int, low=1, high=2**62)
-    tol = check_scalar(tol, "tol", float, low=0, low_open=True)
-    wn = np.ascontiguousarray(w / w.sum())
+    alf = lambda_min_ratio ** (1.0 / (n_lambdas - 1.0)) if n_lambdas > 1 else 1.0
+    alam = np.empty(n_lambdas)
+    al = lambda_max
+    for m in range(1, n_lambdas):
+        al = al * alf
+        alam[m] = al
+    alam[0] = np.exp(2 * np.log(alam[1]) - np.log(alam[2])) if n_lambdas >= 3 else lambda_max
+    return alam
 
-    is_sparse = sp.issparse(X)
-    if standardize:
-        xm, xs = standardization(X, feature_names)
+
+def solve(data: FitData, opts: PathOptions, warn: bool = True) -> PathResult:
+    """Run the kernel on checked inputs and return the path on the original scale.
+
+    Parameters
+    ----------
+    data : FitData
+        Raw weights (normalised here); see ``HDTweedie`` for the objective.
+    opts : PathOptions
+    warn : bool
+        With False, warnings are returned in ``PathResult.warnings`` instead of
+        emitted (``warnings.catch_warnings`` is not thread-safe, and CV solves in
+        threads).
+
+    Returns
+    -------
+    PathResult
+
+    Raises
+    ------
+    ValueError
+        When a column cannot be standardised, lambda_max is 0, or the solution
+        is not finite.
+    """
+    p = data.X.shape[1]
+    wn = np.ascontiguousarray(data.w / data.w.sum())
+    if opts.standardize:
+        xm, xs = standardization(data.X, data.feature_names)
     else:
         xm, xs = np.zeros(p), np.ones(p)
+    rs = _Rescaling.for_data(data.y, wn, data.offset, opts.power)
+    y = data.y / rs.y_scale if rs.y_scale != 1 else data.y
+    offset = data.offset - rs.shift if rs.shift else data.offset
+    kopts = opts
+    if opts.lambdas is not None and rs.lambda_factor != 1:
+        kopts = dataclasses.replace(opts, lambdas=opts.lambdas / rs.lambda_factor)
+    # At the Poisson and Gamma limits a start at eta = offset can be very far from the
+    # optimum (each IRLS step moves the intercept by at most about 1 there), so start
+    # from the intercept-only maximum-likelihood fit.  Inside (1, 2) the reference
+    # starts at 0 and so do we.
+    b0_start = intercept_only_fit(y, wn, offset, opts.power) if opts.power in (1, 2) else 0.0
+    alam, b0, coefs, npass, jerr, lam_max, n_clipped = _run_kernel(
+        data.X, y, wn, offset, xm, xs, data.groups, data.penalty_factor, kopts, b0_start)
+    nalam = alam.size
+    lam_max *= rs.lambda_factor
+    if opts.lambdas is not None:
+        alam = opts.lambdas[:nalam].copy()
+    elif nalam >= 1:
+        if not lam_max > 0:
+            raise ValueError("lambda_max is 0: no penalised group has a gradient at the "
+                             "intercept-only fit (constant columns?); give lambdas explicitly")
+        alam = lambda_grid(lam_max, opts.n_lambdas, opts.lambda_min_ratio)[:nalam]
+    b0 = b0 + (np.log(rs.y_scale) - rs.shift)
+    if opts.standardize:
+        coefs = coefs / xs[:, None]
+        b0 = b0 - xm @ coefs
+    if not (np.all(np.isfinite(coefs)) and np.all(np.isfinite(b0))
+            and np.all(np.isfinite(alam))):
+        raise ValueError("the solver produced non-finite coefficients; X, y or offset are on "
+                         "a scale where the Tweedie loss overflows (rescale X or y)")
+    held = []
+    if jerr != 0:
+        held.append((status_message(jerr, opts.max_iter, opts.pmax), ConvergenceWarning))
+    if n_clipped:
+        held.append((f"the linear predictor left [-700, 700] in {n_clipped} evaluations and was "
+                     f"clipped there to keep exp() finite; the fit is unreliable (rescale X, y "
+                     f"or offset)", RuntimeWarning))
+    res = PathResult(lambdas=alam, intercepts=b0, coefs=coefs,
+                     df=np.count_nonzero(coefs, axis=0), n_passes=npass, status=jerr,
+                     lambda_max=lam_max, n_clipped=n_clipped, warnings=tuple(held))
+    if warn:
+        res.emit_warnings(stacklevel=3)
+        res.warnings = ()
+    return res
+
+
+def _run_kernel(X, y: np.ndarray, wn: np.ndarray, offset: np.ndarray, xm: np.ndarray,
+                xs: np.ndarray, gs: GroupStructure, pf: np.ndarray, opts: PathOptions,
+                b0_start: float):
+    """The compiled path on the kernel's scale.
+
+    Returns ``(lambdas, intercepts, coefs (p, k), n_passes, status, lambda_max,
+    n_clipped)`` for the ``k`` lambdas reached (the first default lambda is 9.9e30).
+    """
+    n, p = X.shape
+    power, alpha, standardize = opts.power, opts.alpha, opts.standardize
+    nlam, flmin, ulam = opts.n_lambdas, opts.lambda_min_ratio, opts.lambdas
+    dfmax, pmax, tol, max_iter = opts.dfmax, opts.pmax, opts.tol, opts.max_iter
+    is_sparse = sp.issparse(X)
     if is_sparse:
         dense = np.zeros((1, 1), order="F")
         data, indices, indptr = X.data, X.indices, X.indptr
@@ -164,17 +307,6 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
         xm_k, xs_k = np.zeros(p), np.ones(p)
     if is_sparse:
         xm_k, xs_k = xm, xs
-
-    # At the Poisson and Gamma limits a start at eta = offset can be very far from the
-    # optimum (each IRLS step moves the intercept by at most about 1 there), so start
-    # from the intercept-only maximum-likelihood fit.  Inside (1, 2) the reference
-    # starts at 0 and so do we.
-    b0_start = 0.0
-    if power == 1:
-        b0_start = float(np.log(np.sum(wn * y) / np.sum(wn * np.exp(offset))))
-    elif power == 2:
-        b0_start = float(np.log(np.sum(wn * y * np.exp(-offset))))
-
     alam = np.zeros(nlam)
     b0 = np.zeros(nlam)
     beta = np.zeros((nlam, p))
@@ -184,85 +316,61 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
         float(alpha), nlam, flmin, ulam if ulam is not None else np.zeros(1), ulam is not None,
         dfmax, pmax, tol, max_iter, alam, b0, beta, b0_start, GRAM_MAX, SPARSE_UNPACK_DENSITY,
     )
-    alam = alam[:nalam].copy()
-    b0 = b0[:nalam].copy()
-    coefs = beta[:nalam].T.copy()
-    if ulam is None and nalam >= 1 and not lam_max > 0:
-        raise ValueError("lambda_max is 0: no penalised group has a gradient at the "
-                         "intercept-only fit (constant columns?); give lambdas explicitly")
-    if ulam is None and nalam >= 1:
-        alam[0] = _first_lambda(alam, lam_max)
-    if standardize:
-        coefs = coefs / xs[:, None]
-        b0 = b0 - xm @ coefs
-    df = np.count_nonzero(coefs, axis=0)
-    if not (np.all(np.isfinite(coefs)) and np.all(np.isfinite(b0))
-            and np.all(np.isfinite(alam))):
-        raise ValueError("the solver produced non-finite coefficients; X, y or offset are on "
-                         "a scale where the Tweedie loss overflows (rescale X or y)")
-    held = []
-    if jerr != 0:
-        held.append((status_message(jerr, max_iter, pmax), ConvergenceWarning))
-    if n_clipped:
-        held.append((f"the linear predictor left [-700, 700] in {n_clipped} evaluations and was "
-                     f"clipped there to keep exp() finite; the fit is unreliable (rescale X, y "
-                     f"or offset)", RuntimeWarning))
-    res = PathResult(lambdas=alam, intercepts=b0, coefs=coefs, df=df, n_passes=int(npass),
-                     status=int(jerr), lambda_max=float(lam_max), n_clipped=int(n_clipped),
-                     warnings=tuple(held))
-    if warn:
-        res.emit_warnings(stacklevel=3)
-        res.warnings = ()
-    return res
+    return (alam[:nalam].copy(), b0[:nalam].copy(), beta[:nalam].T.copy(), int(npass),
+            int(jerr), float(lam_max), int(n_clipped))
 
 
-def _first_lambda(alam, lam_max):
-    """The reported first lambda of a default path: 9.9e30 replaced by extrapolating
-    the geometric grid (``lambda_max`` itself when there are fewer than 3)."""
-    if alam.size >= 3:
-        return np.exp(2 * np.log(alam[1]) - np.log(alam[2]))
-    return lam_max
+def default_lambdas(data: FitData, opts: PathOptions) -> np.ndarray | None:
+    """The lambda grid that ``solve(data, opts)`` with the default grid will report, bit for bit.
 
+    Solves only the first (intercept-only) lambda for ``lambda_max``, then calls
+    :func:`lambda_grid`.
 
-def default_lambdas(X, y, w, offset, power, gs, pf, alpha, n_lambdas, lambda_min_ratio,
-                    dfmax, pmax, standardize, tol, max_iter):
-    """The lambda grid that ``solve`` with ``lambdas=None`` will report, bit for bit.
+    Parameters
+    ----------
+    data : FitData
+    opts : PathOptions
 
-    Solves only the first (intercept-only) lambda for ``lambda_max`` and repeats the
-    kernel's geometric recurrence.  Returns None when that solve fails or gives no
-    positive ``lambda_max``; the full solve then reports why.
+    Returns
+    -------
+    ndarray or None
+        None when that solve fails or gives no positive ``lambda_max``; the full
+        solve then reports why.
     """
-    n, p = X.shape
-    _, nlam, flmin = resolve_lambdas(None, n_lambdas, lambda_min_ratio, n, p)
     try:
-        res = solve(X, y, w, offset, power, gs, pf, alpha, None, 1, flmin, dfmax, pmax,
-                    standardize, tol, max_iter, warn=False)
+        res = solve(data, opts.with_n_lambdas(1), warn=False)
     except ValueError:
         return None
-    lam_max = res.lambda_max
-    if res.lambdas.size < 1 or res.status != 0 or not lam_max > 0:
+    if res.lambdas.size < 1 or res.status != 0 or not res.lambda_max > 0:
         return None
-    # The kernel's recurrence: alf = flmin^(1/(nlam-1)); lambda_1 = lambda_max alf,
-    # lambda_m = lambda_(m-1) alf (each product rounded as the kernel rounds it).
-    alf = flmin ** (1.0 / (nlam - 1.0)) if nlam > 1 else 1.0
-    alam = np.empty(nlam)  # alam[0] is set last, from alam[1:3]
-    al = lam_max
-    for m in range(1, nlam):
-        al = al * alf
-        alam[m] = al
-    alam[0] = _first_lambda(alam, lam_max)
-    return alam
+    return lambda_grid(res.lambda_max, opts.n_lambdas, opts.lambda_min_ratio)
 
 
-class ConvergenceWarning(UserWarning):
+class ConvergenceWarning(_SklearnConvergenceWarning):
     """The path stopped early: no convergence within max_iter, or pmax exceeded."""
 
 
 def interpolate(lambdas, intercepts, coefs, s):
     """Coefficients at lambdas ``s``, linear in lambda between grid points (as R's ``coef``).
 
-    ``s`` is clamped into the grid's range; each value is interpolated on its own.
-    Returns ``(intercepts (m,), coefs (p, m))``.
+    Parameters
+    ----------
+    lambdas : ndarray of shape (k,)
+        The path's lambdas, decreasing.
+    intercepts : ndarray of shape (k,)
+    coefs : ndarray of shape (p, k)
+    s : float or array-like
+        Clamped into the grid's range; each value is interpolated on its own.
+
+    Returns
+    -------
+    intercepts : ndarray of shape (m,)
+    coefs : ndarray of shape (p, m)
+
+    Raises
+    ------
+    ValueError
+        When ``s`` is not finite.
     """
     s = np.atleast_1d(np.asarray(s, dtype=np.float64)).ravel()
     if not np.all(np.isfinite(s)):

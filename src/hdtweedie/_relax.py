@@ -7,26 +7,41 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from ._distribution import loss, loss_derivatives
 from ._path import ConvergenceWarning
 
 
 def _loss(eta, y, w, power):
-    """Weighted Tweedie negative log-likelihood up to a constant in y (limits exact)."""
-    if power == 1:
-        per_row = np.exp(eta) - y * eta
-    elif power == 2:
-        per_row = y * np.exp(-eta) + eta
-    else:
-        per_row = (y * np.exp(-(power - 1) * eta) / (power - 1)
-                   + np.exp((2 - power) * eta) / (2 - power))
-    return float(w @ per_row)
+    return float(w @ loss(y, eta, power))
 
 
 def refit_unpenalized(X, y, w, offset, power, cols, b0, b, tol=1e-12, max_iter=100):
     """Newton's method on the unpenalised Tweedie loss over columns ``cols`` and the intercept.
 
     Starts from ``(b0, b[cols])`` (the penalised solution) with step halving, so the
-    loss never increases.  Returns ``(intercept, coef)`` with zeros outside ``cols``.
+    loss never increases.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n, p)
+    y, w, offset : ndarray of shape (n,)
+        Response, raw weights (normalised here) and offset.
+    power : float
+    cols : ndarray of int
+        Columns to refit.
+    b0 : float
+    b : ndarray of shape (p,)
+        Starting point.
+    tol : float
+        Stop when no parameter moves more than this.
+    max_iter : int
+        Newton steps; warns ``ConvergenceWarning`` when they run out.
+
+    Returns
+    -------
+    intercept : float
+    coef : ndarray of shape (p,)
+        Zero outside ``cols``.
     """
     p = X.shape[1]
     Xs = X[:, cols]
@@ -37,10 +52,9 @@ def refit_unpenalized(X, y, w, offset, power, cols, b0, b, tol=1e-12, max_iter=1
     eta = offset + A @ theta
     cur = _loss(eta, y, wn, power)
     for _ in range(max_iter):
-        r1 = wn * y * np.exp(-(power - 1) * eta)
-        r2 = wn * np.exp((2 - power) * eta)
-        grad = A.T @ (r1 - r2)
-        hess = (A * ((power - 1) * r1 + (2 - power) * r2)[:, None]).T @ A
+        neg_grad, curvature = loss_derivatives(y, eta, power)
+        grad = A.T @ (wn * neg_grad)
+        hess = (A * (wn * curvature)[:, None]).T @ A
         step = np.linalg.lstsq(hess, grad, rcond=None)[0]
         t = 1.0
         while True:

@@ -1,0 +1,235 @@
+"""Checked inputs and path options: what ``fit`` hands to the path solver, validated once."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._checks import check_scalar
+from ._groups import GroupStructure
+from ._path import DEFAULT_MAX_ITER
+
+# Longest default grid; beyond it the kernel's (n_lambdas, n_features) buffers stop being sane.
+MAX_N_LAMBDAS = 100_000
+# The kernel counts groups in C ints.
+MAX_INT32 = 2**31 - 1
+# The kernel raises lambda_min_ratio to this floor (R's HDtweedie does the same).
+MIN_LAMBDA_RATIO = 1e-6
+
+
+@dataclass(frozen=True)
+class FitData:
+    """The checked training data of one solve.
+
+    Attributes
+    ----------
+    X : ndarray (Fortran float64) or scipy.sparse.csc_matrix (float64, int32 indices)
+    y, w, offset : ndarray of shape (n_samples,)
+        Response, raw (unnormalised) weights and offset, contiguous float64.
+    groups : GroupStructure
+    penalty_factor : ndarray of shape (n_groups,)
+    feature_names : ndarray of str or None
+    offset_given : bool
+        Whether the caller passed an offset (else ``offset`` is zeros).
+    """
+
+    X: np.ndarray | sp.csc_matrix
+    y: np.ndarray
+    w: np.ndarray
+    offset: np.ndarray
+    groups: GroupStructure
+    penalty_factor: np.ndarray
+    feature_names: np.ndarray | None = None
+    offset_given: bool = False
+
+    @property
+    def n_samples(self) -> int:
+        """Number of rows."""
+        return self.X.shape[0]
+
+    def rows(self, idx: np.ndarray) -> FitData:
+        """The same problem restricted to rows ``idx`` (a copy, in the kernel's layouts).
+
+        Parameters
+        ----------
+        idx : ndarray of int
+
+        Returns
+        -------
+        FitData
+        """
+        return dataclasses.replace(self, X=take_rows(self.X, idx), y=self.y[idx],
+                                   w=self.w[idx], offset=self.offset[idx])
+
+
+def take_rows(X, idx: np.ndarray):
+    """Rows ``idx`` of X, as Fortran float64 or CSC with int32 indices.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix
+    idx : ndarray of int
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csc_matrix
+    """
+    if sp.issparse(X):
+        sub = X[idx].tocsc()
+        sub.indices = sub.indices.astype(np.int32, copy=False)
+        sub.indptr = sub.indptr.astype(np.int32, copy=False)
+        return sub
+    return np.asfortranarray(X[idx])
+
+
+@dataclass(frozen=True)
+class PathOptions:
+    """Checked path options, every default resolved (see ``HDTweedie`` for their meaning).
+
+    ``lambdas`` is None for the default grid, else the user lambdas sorted
+    decreasing (then ``n_lambdas`` is their number).
+    """
+
+    power: float
+    alpha: float
+    lambdas: np.ndarray | None
+    n_lambdas: int
+    lambda_min_ratio: float
+    dfmax: int
+    pmax: int
+    standardize: bool
+    tol: float
+    max_iter: int
+
+    def with_lambdas(self, lambdas: np.ndarray) -> PathOptions:
+        """The same options on the user lambdas ``lambdas`` (checked as ``lambdas`` is).
+
+        Parameters
+        ----------
+        lambdas : array-like
+
+        Returns
+        -------
+        PathOptions
+        """
+        ulam = check_lambdas(lambdas)
+        return dataclasses.replace(self, lambdas=ulam, n_lambdas=ulam.size)
+
+    def with_n_lambdas(self, n_lambdas: int) -> PathOptions:
+        """The same options on a default grid of ``n_lambdas`` points.
+
+        Parameters
+        ----------
+        n_lambdas : int
+
+        Returns
+        -------
+        PathOptions
+        """
+        return dataclasses.replace(self, lambdas=None, n_lambdas=n_lambdas)
+
+
+def check_power(power) -> float:
+    """The Tweedie power, a float in [1, 2].
+
+    Parameters
+    ----------
+    power : object
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming power.
+    """
+    return check_scalar(power, "power", float, low=1, high=2)
+
+
+def check_lambdas(lambdas) -> np.ndarray:
+    """User lambdas: finite, non-negative, non-empty; returned sorted decreasing.
+
+    Parameters
+    ----------
+    lambdas : array-like
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming lambdas.
+    """
+    if isinstance(lambdas, (str, bytes)):
+        raise TypeError(f"lambdas must be numbers, got {lambdas!r}")
+    try:
+        ulam = np.asarray(lambdas, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise TypeError(f"lambdas must be numbers, got {lambdas!r}") from None
+    if ulam.size == 0:
+        raise ValueError("lambdas is empty")
+    if ulam.size > MAX_N_LAMBDAS:
+        raise ValueError(f"lambdas has {ulam.size} values; at most {MAX_N_LAMBDAS} are supported")
+    if not np.all(np.isfinite(ulam)):
+        raise ValueError(f"lambdas must be finite, got {ulam[~np.isfinite(ulam)][:3]}")
+    if np.any(ulam < 0):
+        raise ValueError(f"lambdas must be non-negative, got {ulam[ulam < 0][:3]}")
+    return np.ascontiguousarray(np.sort(ulam)[::-1])
+
+
+def check_path_options(params: dict, n_samples: int, n_features: int, n_groups: int) -> PathOptions:
+    """Check the estimator's path parameters once and resolve their defaults.
+
+    Parameters
+    ----------
+    params : dict
+        The estimator's ``get_params()`` (or any mapping with the same keys).
+    n_samples, n_features, n_groups : int
+        Shape of the training problem (for the defaults of
+        ``lambda_min_ratio``, ``dfmax`` and ``pmax``).
+
+    Returns
+    -------
+    PathOptions
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the parameter and echoing its value.
+    """
+    power = check_power(params["power"])
+    alpha = check_scalar(params["alpha"], "alpha", float, low=0, high=1, low_open=True)
+    if alpha < 1e-6:
+        # lambda_max = max ||grad|| / (pf alpha) overflows for tiny alpha.
+        raise ValueError(f"alpha must be at least 1e-6, got {alpha!r}")
+    standardize = params["standardize"]
+    if not isinstance(standardize, (bool, np.bool_)):
+        raise TypeError(f"standardize must be True or False, got {standardize!r}")
+    lambdas = None if params["lambdas"] is None else check_lambdas(params["lambdas"])
+    n_lambdas = check_scalar(params["n_lambdas"], "n_lambdas", int, low=1, high=MAX_N_LAMBDAS)
+    ratio = params["lambda_min_ratio"]
+    if ratio is None:
+        ratio = 0.001 if n_samples >= n_features else 0.05
+    ratio = check_scalar(ratio, "lambda_min_ratio", float, low=0, high=1, low_open=True,
+                         high_open=True)
+    dfmax = params["dfmax"]
+    dfmax = n_groups + 1 if dfmax is None else check_scalar(dfmax, "dfmax", int, low=0,
+                                                            high=MAX_INT32)
+    pmax = params["pmax"]
+    pmax = (int(min(dfmax * 1.2, n_groups)) if pmax is None
+            else check_scalar(pmax, "pmax", int, low=0, high=MAX_INT32))
+    max_iter = params["max_iter"]
+    max_iter = DEFAULT_MAX_ITER if max_iter is None else check_scalar(
+        max_iter, "max_iter", int, low=1, high=2**62)
+    tol = check_scalar(params["tol"], "tol", float, low=0, low_open=True)
+    return PathOptions(power=power, alpha=alpha, lambdas=lambdas,
+                       n_lambdas=n_lambdas if lambdas is None else lambdas.size,
+                       lambda_min_ratio=max(ratio, MIN_LAMBDA_RATIO), dfmax=dfmax, pmax=pmax,
+                       standardize=bool(standardize), tol=tol, max_iter=max_iter)
