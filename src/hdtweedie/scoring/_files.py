@@ -51,13 +51,14 @@ def read_bounded(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) ->
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise ModelFileError(f"cannot read model file {name!r}: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "rb", buffering=0) as fh:
-        info = os.fstat(fd)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+        os.close(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ModelFileError(f"model file {name!r} is not a regular file "
                                  f"({_kind(info.st_mode)}); only regular files are read")
-        if info.st_size > max_bytes:
-            raise ModelFileError(_too_large(name, f"{info.st_size} bytes", max_bytes))
+        raise ModelFileError(_too_large(name, str(info.st_size), max_bytes))
+    with os.fdopen(fd, "rb", buffering=0) as fh:
         try:
             raw = fh.read(max_bytes + 1)
         except OSError as exc:

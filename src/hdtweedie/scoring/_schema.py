@@ -95,12 +95,27 @@ def _number_errors(value: float, schema: dict, where: str) -> Iterator[str]:
         yield f"{where}: {value!r} must be greater than {schema['exclusiveMinimum']!r}"
 
 
+def _type_only(schema: dict) -> bool:
+    return isinstance(schema.get("type"), str) and set(schema) <= {"type", "description"}
+
+
+def _wrong_types(items, schema: dict) -> list:
+    """Keys or positions of the items that fail a type-only schema: one loop, no recursion."""
+    check = _JSON_TYPES[schema["type"]]
+    return [k for k, v in items if not check(v)]
+
+
 def _object_errors(value: dict, schema: dict, root: dict, where: str) -> Iterator[str]:
     for key in schema.get("required", ()):
         if key not in value:
             yield f"{where}: missing required key {key!r}"
     props = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
+    if not props and isinstance(extra, dict) and _type_only(extra):
+        # fast path for large maps such as the coefficients
+        for key in _wrong_types(value.items(), extra)[:3]:
+            yield from schema_errors(value[key], extra, root, f"{where}.{key}")
+        return
     for key, item in value.items():
         if key in props:
             yield from schema_errors(item, props[key], root, f"{where}.{key}")
@@ -117,7 +132,10 @@ def _array_errors(value: list, schema: dict, root: dict, where: str) -> Iterator
         seen = [json.dumps(v, sort_keys=True) for v in value]
         if len(set(seen)) != len(seen):
             yield f"{where}: items are not unique"
-    if "items" in schema:
+    if "items" in schema and _type_only(schema["items"]):
+        for i in _wrong_types(enumerate(value), schema["items"])[:3]:
+            yield from schema_errors(value[i], schema["items"], root, f"{where}[{i}]")
+    elif "items" in schema:
         for i, item in enumerate(value):
             yield from schema_errors(item, schema["items"], root, f"{where}[{i}]")
 
