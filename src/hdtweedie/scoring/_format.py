@@ -474,26 +474,39 @@ def verify_signature(document: dict, key: object, algorithm: str | None, source:
     TypeError, ValueError, ImportError
         For an unusable key.
     """
-    expected = _algorithm_of(key, algorithm, "key")
+    expected, check = _verifier(key, algorithm)  # the key is checked before the file
     signature = document.get("signature")
     if signature is None:
         raise ModelFileError(f"model file {source!r} is not signed, but a key was given to verify it")
     if signature["algorithm"] != expected:
         raise ModelFileError(f"model file {source!r} is signed with {signature['algorithm']}, "
                              f"but the key given is for {expected}")
-    message = signed_content(document)
-    if expected == "hmac-sha256":
-        good = hmac.compare_digest(hmac.new(_hmac_key(key, "key"), message, hashlib.sha256).hexdigest(),
-                                   signature["value"])
-    else:
-        good = _ed25519_verify(key, message, signature["value"])
-    if not good:
+    if not check(signed_content(document), signature["value"]):
         who = f" (key id {signature['key_id']!r})" if "key_id" in signature else ""
         raise ModelFileError(f"model file {source!r} has a wrong signature{who}: it was signed with "
                              "another key or changed after signing")
 
 
-def _ed25519_verify(key: object, message: bytes, value: str) -> bool:
+def _verifier(key: object, algorithm: str | None) -> tuple:
+    """``(algorithm, check(message, hex_value) -> bool)`` for a verifying key."""
+    expected = _algorithm_of(key, algorithm, "key")
+    if expected == "hmac-sha256":
+        secret = _hmac_key(key, "key")
+        return expected, lambda message, value: hmac.compare_digest(
+            hmac.new(secret, message, hashlib.sha256).hexdigest(), value)
+    public, invalid = _ed25519_public(key)
+
+    def check(message: bytes, value: str) -> bool:
+        try:
+            public.verify(bytes.fromhex(value), message)
+        except (invalid, ValueError):
+            return False
+        return True
+
+    return expected, check
+
+
+def _ed25519_public(key: object) -> tuple:
     ed25519, invalid = _ed25519()
     if _is_bytes(key):
         if len(bytes(key)) != 32:
@@ -504,8 +517,4 @@ def _ed25519_verify(key: object, message: bytes, value: str) -> bool:
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise TypeError("key: give bytes (HMAC-SHA256) or an Ed25519 public key, "
                         f"got {type(key).__name__}")
-    try:
-        key.verify(bytes.fromhex(value), message)
-    except (invalid, ValueError):
-        return False
-    return True
+    return key, invalid
