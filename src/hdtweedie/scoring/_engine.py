@@ -37,6 +37,11 @@ class ReadOnly:
     def __delattr__(self, name):
         raise AttributeError(f"{type(self).__name__} is read-only: cannot delete {name!r}")
 
+    def _freeze(self, values: dict) -> None:
+        """Set the attributes once, at construction."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
 
 class Names(tuple):
     """A tuple of names that also equals a list of the same names (these attributes were lists)."""
@@ -81,13 +86,11 @@ class FactorTerm(ReadOnly):
             block.append(feature_pos[feat])
             block_codes.append(index[lv])
         table.flags.writeable = False
-        for name, value in (("name", spec["name"]), ("levels", levels), ("base", spec["base_level"]),
-                            ("handle_unknown", spec["handle_unknown"]), ("index", MappingProxyType(index)),
-                            ("base_code", index[spec["base_level"]]), ("table", table),
-                            ("block", _frozen(block, np.intp)),
-                            ("block_codes", _frozen(block_codes, np.intp)),
-                            ("used", bool(np.any(table != 0.0)))):
-            object.__setattr__(self, name, value)
+        self._freeze({"name": spec["name"], "levels": levels, "base": spec["base_level"],
+                      "handle_unknown": spec["handle_unknown"], "index": MappingProxyType(index),
+                      "base_code": index[spec["base_level"]], "table": table,
+                      "block": _frozen(block, np.intp), "block_codes": _frozen(block_codes, np.intp),
+                      "used": bool(np.any(table != 0.0))})
 
 
 class NumericTerm(ReadOnly):
@@ -95,12 +98,8 @@ class NumericTerm(ReadOnly):
 
     Parameters
     ----------
-    spec : dict
-        The input's entry of the model file's ``inputs``.
-    feature_pos : dict
-        Feature name to its column in the design matrix.
-    coef : numpy.ndarray
-        Coefficients in feature order.
+    spec, feature_pos, coef
+        As for :class:`FactorTerm`; ``spec`` is the numeric input's entry.
     """
 
     __slots__ = ("name", "feature", "pos", "coef", "min", "max", "used")
@@ -108,10 +107,8 @@ class NumericTerm(ReadOnly):
 
     def __init__(self, spec: dict, feature_pos: dict, coef: np.ndarray):
         pos = feature_pos[spec["feature"]]
-        for name, value in (("name", spec["name"]), ("feature", spec["feature"]), ("pos", pos),
-                            ("coef", float(coef[pos])), ("min", spec["min"]), ("max", spec["max"]),
-                            ("used", float(coef[pos]) != 0.0)):
-            object.__setattr__(self, name, value)
+        self._freeze({"name": spec["name"], "feature": spec["feature"], "pos": pos, "coef": float(coef[pos]),
+                      "min": spec["min"], "max": spec["max"], "used": float(coef[pos]) != 0.0})
 
 
 class Evaluation:
@@ -188,9 +185,8 @@ class Engine(ReadOnly):
     def __init__(self, intercept: float, feature_names: tuple, coef: np.ndarray, inputs: list):
         pos = {f: i for i, f in enumerate(feature_names)}
         terms = tuple((FactorTerm if s["kind"] == "factor" else NumericTerm)(s, pos, coef) for s in inputs)
-        for name, value in (("intercept", intercept), ("feature_names", feature_names), ("coef", coef),
-                            ("terms", terms), ("required", Names(t.name for t in terms if t.used))):
-            object.__setattr__(self, name, value)
+        self._freeze({"intercept": intercept, "feature_names": feature_names, "coef": coef, "terms": terms,
+                      "required": Names(t.name for t in terms if t.used)})
 
     def evaluate(self, data, exposure=None, unknown=None, errors="raise", keep=False) -> Evaluation:
         """Score a batch; see :meth:`ScoringModel.predict` for the arguments.

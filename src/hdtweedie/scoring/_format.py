@@ -100,15 +100,17 @@ def document_text(document: dict) -> str:
 
 
 def content_hash(document: dict) -> str:
-    """SHA-256 (hex) of :func:`canonical_json` of ``document``.
+    """SHA-256 of :func:`canonical_json` of ``document``: what the ``sha256`` field holds.
 
     Parameters
     ----------
     document : dict
+        Model document (its ``sha256`` and ``signature`` are not hashed).
 
     Returns
     -------
     str
+        64 lower-case hex digits.
     """
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 

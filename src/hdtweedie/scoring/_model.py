@@ -221,8 +221,7 @@ class ScoringModel(ReadOnly):
             "signature": _frozen_mapping(signature and {k: v for k, v in signature.items() if k != "value"}),
             "_document": document, "_engine": engine,
         }
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+        self._freeze(values)
         return self
 
     @property

@@ -49,11 +49,17 @@ class Prediction:
     ``len(pred)``); ``warnings`` lists every :class:`ScoringIssue` and
     ``flagged`` marks the rows they concern, so no caveat is silent.
 
+    Parameters
+    ----------
+    values, link, exposure : numpy.ndarray
+        As the attributes.
+    issues : list of ScoringIssue
+
     Attributes
     ----------
     values : numpy.ndarray
-        ``exposure * exp(b0 + x . b)``; NaN only for rows that could not be
-        scored when ``errors="flag"``.
+        ``exposure * exp(b0 + x . b)``; always finite except NaN for rows
+        that could not be scored when ``errors="flag"`` (all flagged).
     link : numpy.ndarray
         ``b0 + x . b`` (without the exposure).
     exposure : numpy.ndarray
@@ -122,11 +128,21 @@ class Explanation:
 
     @property
     def relativities(self):
-        """Dict of input name to multiplicative relativity."""
+        """Dict of input name to multiplicative relativity.
+
+        Returns
+        -------
+        dict
+        """
         return {c["input"]: c["relativity"] for c in self.contributions}
 
     def to_dict(self):
-        """Plain dict (JSON-serialisable) of the explanation."""
+        """Plain dict (JSON-serialisable) of the explanation.
+
+        Returns
+        -------
+        dict
+        """
         return {
             "model_id": self.model_id,
             "version": self.version,
@@ -195,7 +211,12 @@ class Comparison:
     warnings: list
 
     def to_dict(self):
-        """Plain dict (JSON-serialisable) of the comparison."""
+        """Plain dict (JSON-serialisable) of the comparison.
+
+        Returns
+        -------
+        dict
+        """
         return {
             "prediction_a": self.prediction_a,
             "prediction_b": self.prediction_b,
