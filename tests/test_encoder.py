@@ -282,10 +282,12 @@ def test_pipeline_with_pandas_output_passes_the_names_on():
     df = _frame(400)
     rng = np.random.default_rng(1)
     y = rng.gamma(1.0, 1.0, len(df)) * (rng.random(len(df)) < 0.5)
-    pipe = make_pipeline(FactorEncoder(), HDTweedie(n_lambdas=10)).set_output(transform="pandas").fit(df, y)
+    groups = FactorEncoder().fit(df).groups_
+    pipe = make_pipeline(FactorEncoder(), HDTweedie(groups=groups, n_lambdas=10))
+    pipe.set_output(transform="pandas").fit(df, y)
     enc, est = pipe.steps[0][1], pipe.steps[-1][1]
     assert list(est.feature_names_in_) == list(enc.get_feature_names_out())
-    plain = make_pipeline(FactorEncoder(), HDTweedie(n_lambdas=10)).fit(df, y)
+    plain = make_pipeline(FactorEncoder(), HDTweedie(groups=groups, n_lambdas=10)).fit(df, y)
     np.testing.assert_allclose(pipe.predict(df), plain.predict(df), rtol=1e-12)
 
 

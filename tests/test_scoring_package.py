@@ -68,6 +68,9 @@ def test_mappings_sequences_and_arrays_are_read_only(model):
     with pytest.raises(ValueError, match="read-only"):
         model.coef[0] = 5.0
     assert isinstance(model.feature_names, tuple) and model.feature_names == list(model.feature_names)
+    # they still combine with lists as the lists they used to be
+    assert model.input_names + ["extra"] == list(model.input_names) + ["extra"]
+    assert ["first"] + model.input_names == ["first"] + list(model.input_names)
     np.testing.assert_array_equal(model.coef, [model.coefficients[f] for f in model.feature_names])
 
 

@@ -56,6 +56,12 @@ class Names(tuple):
     def __ne__(self, other):
         return not self == other
 
+    def __add__(self, other):
+        return list(self) + other if isinstance(other, list) else tuple.__add__(self, other)
+
+    def __radd__(self, other):
+        return other + list(self) if isinstance(other, list) else NotImplemented
+
     __hash__ = tuple.__hash__
 
 
