@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import heapq
 import hmac
 import json
 import math
-import re
 from importlib import resources
-
-import numpy as np
 
 from ._errors import ModelFileError
 from ._schema import schema_errors
@@ -157,18 +155,17 @@ def _no_duplicates(pairs: list) -> dict:
     return out
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-
-
-def _depth(text: str) -> int:
-    """Deepest nesting of arrays and objects in JSON text (strings skipped)."""
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).encode("ascii")
-    if not brackets:
-        return 0
-    codes = np.frombuffer(brackets, dtype=np.uint8)
-    step = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
-    return int(np.cumsum(step).max())
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether parsed JSON nests deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [v for c in level for v in (c.values() if isinstance(c, dict) else c)
+                 if isinstance(v, (dict, list))]
+    return False
 
 
 def parse_document(raw: bytes, source: str) -> object:
@@ -199,19 +196,22 @@ def parse_document(raw: bytes, source: str) -> object:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ModelFileError(f"model file {source!r} is not UTF-8 text (corrupted?)") from exc
-    depth = _depth(text)
-    if depth > MAX_DEPTH:
-        raise ModelFileError(
-            f"model file {source!r} nests {depth} levels deep; a model file nests at most {MAX_DEPTH}")
+    too_deep = ModelFileError(f"model file {source!r} nests deeper than {MAX_DEPTH} levels, "
+                              "which no model file does")
     try:
         # numbers beyond a double parse as infinity, which the content hash refuses
-        return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int,
-                          object_pairs_hook=_no_duplicates)
+        document = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int,
+                              object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise too_deep from None
     except _LiteralError as exc:
         raise ModelFileError(f"model file {source!r} holds {exc}") from None
     except ValueError as exc:
         raise ModelFileError(
             f"model file {source!r} is not valid JSON (truncated or corrupted?): {exc}") from None
+    if _deeper_than(document, MAX_DEPTH):  # before anything recursive touches it
+        raise too_deep
+    return document
 
 
 def verify_header(document: object, source: str) -> None:
@@ -290,10 +290,10 @@ def _check_consistency(doc: dict) -> None:
     problems = []
     features = doc["features"]
     coefs = doc["coefficients"]
-    if set(coefs) != set(features):
-        missing = sorted(set(features) - set(coefs))
-        extra = sorted(set(coefs) - set(features))
-        problems.append(f"coefficients do not match features (missing {missing[:5]}, extra {extra[:5]})")
+    if coefs.keys() != set(features):
+        missing = heapq.nsmallest(5, set(features) - coefs.keys())
+        extra = heapq.nsmallest(5, coefs.keys() - set(features))
+        problems.append(f"coefficients do not match features (missing {missing}, extra {extra})")
     numbers = [("intercept", doc["intercept"]), ("power", doc["power"]), ("lambda", doc["lambda"])]
     numbers += [(f"coefficients[{k!r}]", v) for k, v in coefs.items() if not math.isfinite(v)]
     used, names = [], []
