@@ -260,3 +260,54 @@ def test_no_warning_for_seen_levels():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         enc.transform(df)
+
+
+def test_pandas_output_names_and_numpy_by_default():
+    df = _frame()
+    enc = FactorEncoder().fit(df)
+    assert isinstance(enc.transform(df), np.ndarray)  # scikit-learn's convention without set_output
+    out = FactorEncoder().set_output(transform="pandas").fit(df).transform(df)
+    assert isinstance(out, pd.DataFrame)
+    names = list(out.columns)
+    assert names == list(enc.get_feature_names_out())
+    assert names == ["area=A", "area=C", "area=D", "ncd", "age", "conviction=True"]
+    assert [n.split("=", 1)[0] for n in names] == enc.groups_  # the factor is the text before "="
+    assert out.index.equals(df.index)
+    np.testing.assert_array_equal(out.to_numpy(), enc.transform(df))
+    with pytest.raises(ValueError, match="[Ss]parse"):
+        FactorEncoder(sparse_output=True).set_output(transform="pandas").fit_transform(df)
+
+
+def test_pipeline_with_pandas_output_passes_the_names_on():
+    df = _frame(400)
+    rng = np.random.default_rng(1)
+    y = rng.gamma(1.0, 1.0, len(df)) * (rng.random(len(df)) < 0.5)
+    groups = FactorEncoder().fit(df).groups_
+    pipe = make_pipeline(FactorEncoder(), HDTweedie(groups=groups, n_lambdas=10))
+    pipe.set_output(transform="pandas").fit(df, y)
+    enc, est = pipe.steps[0][1], pipe.steps[-1][1]
+    assert list(est.feature_names_in_) == list(enc.get_feature_names_out())
+    plain = make_pipeline(FactorEncoder(), HDTweedie(groups=groups, n_lambdas=10)).fit(df, y)
+    np.testing.assert_allclose(pipe.predict(df), plain.predict(df), rtol=1e-12)
+
+
+def test_codes_that_look_like_numbers_stay_text():
+    df = pd.DataFrame({"district": ["01", "1", "1", "001", "2", "01"]})
+    enc = FactorEncoder(base_levels={"district": "1"}).fit(df)
+    assert enc.levels_["district"] == ["001", "01", "1", "2"]
+    assert list(enc.get_feature_names_out()) == ["district=001", "district=01", "district=2"]
+    Z = enc.transform(pd.DataFrame({"district": ["01", "1", "001"]}))
+    np.testing.assert_array_equal(Z, [[0, 1, 0], [0, 0, 0], [1, 0, 0]])
+    # numbers are still the same level as their text
+    np.testing.assert_array_equal(enc.transform(pd.DataFrame({"district": [1, 2.0]})), [[0, 0, 0], [0, 0, 1]])
+
+
+def test_level_order_does_not_depend_on_the_order_seen():
+    from hdtweedie.scoring._levels import sort_levels
+
+    assert sort_levels(["1", "01", "001"]) == sort_levels(["001", "01", "1"]) == ["001", "01", "1"]
+    assert sort_levels(["10", "9", "x"]) == ["10", "9", "x"]  # text as soon as one level is not a number
+    assert sort_levels(["10", "9", "-1"]) == ["-1", "9", "10"]
+    a = FactorEncoder().fit(pd.DataFrame({"d": ["1", "01"]})).levels_["d"]
+    b = FactorEncoder().fit(pd.DataFrame({"d": ["01", "1"]})).levels_["d"]
+    assert a == b == ["01", "1"]

@@ -66,11 +66,12 @@ def test_file_content_and_schema(tmp_path, encoded_fit):
     assert on_disk == doc
     _schema_validator().validate(on_disk)
     assert isinstance(on_disk["intercept"], float)
-    assert on_disk["format"] == "hdtweedie-model" and on_disk["schema_version"] == "1.0"
+    assert on_disk["format"] == "hdtweedie-model" and on_disk["schema_version"] == "1.1"
     assert (on_disk["model_id"], on_disk["version"]) == ("motor-pp", "2024.1")
     assert on_disk["package"] == {"name": "hdtweedie", "version": "0.1.0"}
     assert on_disk["power"] == 1.4 and on_disk["alpha"] == 1.0
-    assert on_disk["estimator"] == "HDTweedie"
+    assert on_disk["estimator"] == "HDTweedie" and on_disk["relaxed"] is False
+    assert "signature" not in on_disk
     assert on_disk["lambda"] == model.lambdas_[-1] and on_disk["lambda_rule"] == "last"
     stamp = datetime.datetime.strptime(on_disk["created_at"], "%Y-%m-%dT%H:%M:%SZ")
     assert abs((datetime.datetime.utcnow() - stamp).total_seconds()) < 600
@@ -225,7 +226,7 @@ def _mutate(doc, mutation):
 
 
 def _builtin_schema_errors(doc):
-    from hdtweedie.scoring import _schema_errors
+    from hdtweedie.scoring._schema import schema_errors as _schema_errors
 
     schema = model_schema()
     return list(_schema_errors(doc, schema, schema, "$"))

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .scoring import _codes, _numeric, level_key
+from .scoring._levels import as_numeric, level_codes, level_key, sort_levels
 
 __all__ = ["FactorEncoder", "UnseenLevelWarning"]
 
@@ -67,14 +67,6 @@ def _kind(arr):
     return "f"
 
 
-def _sort_levels(keys):
-    """Natural order: numerically when every level is a number, else as text."""
-    try:
-        return sorted(keys, key=float)
-    except ValueError:
-        return sorted(keys)
-
-
 def _discover_levels(values, name):
     arr = values
     if arr.dtype.kind in "biufUS":
@@ -99,7 +91,7 @@ def _discover_levels(values, name):
         raise ValueError(
             f"X: factor {name!r} has missing values; give them an explicit level such as 'Unknown'"
         )
-    return _sort_levels(keys)
+    return sort_levels(keys)
 
 
 class FactorEncoder(TransformerMixin, BaseEstimator):
@@ -109,7 +101,14 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
     level except its base level, whose relativity is 1 by construction.
     Numeric columns pass through unchanged.  ``groups_`` gives one label per
     output column -- the factor's name -- so ``HDTweedie(groups=enc.groups_)``
-    keeps or drops whole factors.
+    keeps or drops whole factors.  Output columns are named ``"factor=level"``
+    for factors and keep their plain names for numeric inputs, so
+    ``make_pipeline(FactorEncoder(), HDTweedieCV(groups="factor"))`` groups
+    the columns of each factor from their names.
+
+    Following scikit-learn, ``transform`` returns a numpy array (also for a
+    DataFrame input); ``set_output(transform="pandas")`` makes it return a
+    DataFrame with the ``get_feature_names_out()`` columns.
 
     Parameters
     ----------
@@ -126,7 +125,9 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         the base level with an :class:`UnseenLevelWarning`.  The policy is
         exported with the model and used by the scorer.
     sparse_output : bool
-        Return a ``scipy.sparse`` CSC matrix instead of a dense array.
+        Return a ``scipy.sparse`` CSC matrix instead of a dense array.  A
+        sparse matrix carries no column names: use ``get_feature_names_out()``
+        for them; ``set_output(transform="pandas")`` cannot be combined with it.
 
     Attributes
     ----------
@@ -154,7 +155,9 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
     -----
     Levels are matched on their canonical text (see
     :func:`hdtweedie.scoring.level_key`): ``3``, ``3.0`` and ``"3"`` are the
-    same level.  Output columns are named ``"factor=level"``.
+    same level, while text is kept as it is, so ``"01"`` and ``"1"`` are two
+    levels.  Read such codes as text (e.g. ``pandas.read_csv(...,
+    dtype={"district": str})``): a number column has already lost the zero.
     """
 
     def __init__(self, factors=None, base_levels=None, handle_unknown="error", sparse_output=False):
@@ -203,7 +206,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
             if name in factors:
                 self._fit_factor(name, cols[name], weights, base_levels.get(name))
             else:
-                x = _numeric(cols[name], name)
+                x = as_numeric(cols[name], name)
                 if not np.all(np.isfinite(x)):
                     raise ValueError(f"X: numeric column {name!r} has NaN or infinite values")
                 self.numeric_ranges_[name] = (float(x.min()), float(x.max()))
@@ -259,7 +262,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
     def _fit_factor(self, name, values, weights, base):
         levels = _discover_levels(values, name)
         index = {lv: i for i, lv in enumerate(levels)}
-        codes = _codes(values, index, name)
+        codes = level_codes(values, index, name)
         totals = np.bincount(codes, weights=weights, minlength=len(levels))
         if base is None:
             base_key = levels[int(np.argmax(totals))]  # first maximum: natural order breaks ties
@@ -297,7 +300,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
                 levels = self.levels_[name]
                 base = self.base_levels_[name]
                 index = {lv: i for i, lv in enumerate(levels)}
-                codes = _codes(cols[name], index, name)
+                codes = level_codes(cols[name], index, name)
                 if np.any(codes == -2):
                     rows = np.flatnonzero(codes == -2)[:5].tolist()
                     raise ValueError(f"X: factor {name!r} has missing values at rows {rows}")
@@ -325,7 +328,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
                 vals_list.append(np.ones(hit.size))
                 pos += k
             else:
-                x = _numeric(cols[name], name)
+                x = as_numeric(cols[name], name)
                 if not np.all(np.isfinite(x)):
                     raise ValueError(f"X: numeric column {name!r} has NaN or infinite values")
                 dense_parts[pos] = x

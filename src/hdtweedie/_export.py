@@ -1,19 +1,25 @@
-"""Write a fitted model as a versioned, hashed JSON file (read by hdtweedie.scoring)."""
+"""Write a fitted model as a versioned, hashed (optionally signed) JSON file read by hdtweedie.scoring."""
 
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .scoring import FORMAT_NAME, SCHEMA_VERSION, content_hash, validate_document
+from .scoring._files import write_shared
+from .scoring._format import (
+    FORMAT_NAME,
+    SCHEMA_VERSION,
+    content_hash,
+    document_text,
+    sign_document,
+    validate_document,
+)
 
 __all__ = ["build_document", "export_model"]
 
@@ -109,17 +115,43 @@ def _numeric_inputs(names, X):
     ]
 
 
+def _training_data(estimator) -> dict | None:
+    """The ``training_data_`` summary an estimator records at fit, in the file's types."""
+    summary = getattr(estimator, "training_data_", None)
+    if summary is None:
+        return None
+    if not isinstance(summary, dict):
+        raise TypeError(f"estimator.training_data_ must be a dict, got {type(summary).__name__}")
+    out = {}
+    for key, kind in (("n_rows", int), ("weight_sum", float), ("exposure_sum", float), ("fingerprint", str)):
+        value = summary.get(key)
+        out[key] = None if value is None else kind(value)
+    for key in ("weight_sum", "exposure_sum"):
+        if out[key] is not None and not (math.isfinite(out[key]) and out[key] >= 0):
+            raise ValueError(f"estimator.training_data_[{key!r}] must be finite and >= 0, got {out[key]!r}")
+    return out
+
+
 def build_document(estimator, s=None, model_id="model", version="1", encoder=None, X=None,
-                   created_at=None):
+                   created_at=None, *, sign_key=None, key_id=None):
     """Build the model document that :func:`export_model` writes.
 
-    Parameters are those of :func:`export_model`; ``created_at`` (a timezone-aware
-    datetime, default now) fixes the timestamp.
+    Parameters
+    ----------
+    estimator, s, model_id, version, encoder, X, sign_key, key_id
+        As in :func:`export_model`.
+    created_at : datetime.datetime, optional
+        Timezone-aware time of export (default now).
 
     Returns
     -------
     dict
-        The document, including its ``sha256``.
+        The document, including its ``sha256`` (and ``signature`` with ``sign_key``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an unfitted or non-finite model, bad names, or an unusable key.
     """
     estimator, encoder = _split_pipeline(estimator, encoder)
     check_is_fitted(estimator, "coef_")
@@ -169,18 +201,28 @@ def build_document(estimator, s=None, model_id="model", version="1", encoder=Non
         "alpha": float(estimator.alpha),
         "lambda": lam,
         "lambda_rule": rule,
+        # coef_ of a relaxed CV fit is the unpenalised refit; an explicit s reads the penalised path
+        "relaxed": bool(getattr(estimator, "relax", False)) and s is None,
         "intercept": intercept,
         "features": names,
         # float() of a float64 keeps every bit; json writes its shortest round-trip text
         "coefficients": {name: float(b) for name, b in zip(names, coef)},
         "inputs": inputs,
     }
+    training = _training_data(estimator)
+    if training is not None:
+        document["training_data"] = training
     document["sha256"] = content_hash(document)
     validate_document(document)  # never write a file the scorer would refuse
+    if sign_key is not None:
+        document = sign_document(document, sign_key, key_id=key_id)
+    elif key_id is not None:
+        raise ValueError(f"key_id={key_id!r} was given without sign_key")
     return document
 
 
-def export_model(estimator, path, s=None, model_id=None, version=None, encoder=None, *, X=None):
+def export_model(estimator, path, s=None, model_id=None, version=None, encoder=None, *, X=None,
+                 sign_key=None, key_id=None):
     """Write a fitted model as one JSON file for :func:`hdtweedie.scoring.load_model`.
 
     Parameters
@@ -204,30 +246,36 @@ def export_model(estimator, path, s=None, model_id=None, version=None, encoder=N
     X : array-like, optional
         Without an encoder: the training matrix, to record the numeric
         training ranges (otherwise they are unknown and a warning is given).
+    sign_key : bytes or Ed25519PrivateKey, optional
+        Sign the file: bytes sign with HMAC-SHA256 (a shared secret of at
+        least 16 bytes), an Ed25519 private key (``cryptography``) with
+        Ed25519.  ``load_model(path, key=...)`` then verifies it.
+    key_id : str, optional
+        Name of the signing key, recorded in the file and covered by the signature.
 
     Returns
     -------
     dict
-        The document written (with its ``sha256``).
+        The document written (with its ``sha256`` and any ``signature``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`build_document`.
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
+    OSError
+        If the file cannot be written; an existing file is then left as it was.
     """
     path = Path(os.fspath(path))
     if model_id is None:
         model_id = path.stem or "model"
     if version is None:
         version = "1"
-    document = build_document(estimator, s=s, model_id=model_id, version=version, encoder=encoder, X=X)
-    text = json.dumps(document, indent=2, allow_nan=False, ensure_ascii=True) + "\n"
+    document = build_document(estimator, s=s, model_id=model_id, version=version, encoder=encoder, X=X,
+                              sign_key=sign_key, key_id=key_id)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(f"path: directory {str(directory)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_shared(path, document_text(document))
     return document

@@ -1,0 +1,449 @@
+"""The loaded model and its verbs: predict, explain, compare, factor_table; loading and signing files."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import warnings
+from types import MappingProxyType
+
+import numpy as np
+
+from ._compare import build_comparison
+from ._engine import Engine, Evaluation, Names, ReadOnly
+from ._errors import ModelFileError, ScoringInputWarning
+from ._files import DEFAULT_MAX_BYTES, read_bounded, write_csv, write_shared
+from ._format import (
+    document_text,
+    parse_document,
+    sign_document,
+    validate_document,
+    verify_header,
+    verify_signature,
+)
+from ._results import Comparison, Explanation, Prediction
+
+__all__ = ["ScoringModel", "load_model", "sign_model_file"]
+
+
+def _read_document(path, max_bytes: int) -> tuple:
+    """Read, parse and check a model file; return ``(document, name)``."""
+    name = os.fspath(path)
+    document = parse_document(read_bounded(name, max_bytes), name)
+    verify_header(document, name)
+    try:
+        validate_document(document)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{name!r}: {exc}") from None
+    return document, name
+
+
+def load_model(path, key=None, *, algorithm=None, max_bytes=DEFAULT_MAX_BYTES):
+    """Load and verify an exported model file.
+
+    The file must be a regular file of at most ``max_bytes`` bytes, valid
+    JSON in the ``hdtweedie-model`` format, carry a supported schema version
+    (1.x), have an intact SHA-256 of its canonical content, match the shipped
+    JSON Schema, be internally consistent, and keep the linear predictor
+    below 700 over its training ranges.
+
+    The SHA-256 detects accidental damage only: anyone who edits the file can
+    recompute it.  To detect deliberate edits, sign files (``export(...,
+    sign_key=...)`` or :func:`sign_model_file`) and load them with ``key``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Model file written by ``export``.
+    key : bytes, Ed25519PublicKey or Ed25519PrivateKey, optional
+        Verify the file's signature: bytes are an HMAC-SHA256 shared secret;
+        an Ed25519 key object (from ``cryptography``) verifies Ed25519.  With
+        a key, an unsigned file, a file signed with the other algorithm, and
+        a wrong signature are refused.  Without one, a signature is not checked.
+    algorithm : {"hmac-sha256", "ed25519"}, optional
+        Needed only to pass a raw 32-byte Ed25519 public key as bytes
+        (bytes otherwise mean an HMAC secret).  The algorithm always comes
+        from the caller, never from the file.
+    max_bytes : int
+        Largest file accepted (default 16 MiB), so that a hostile file cannot
+        exhaust memory or time.
+
+    Returns
+    -------
+    ScoringModel
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a regular file, too large, truncated, corrupted,
+        nested too deeply, tampered with, wrongly signed, of another format or
+        schema version, or its scores could overflow, with a message saying which.
+    ImportError
+        For an Ed25519 key without the ``cryptography`` package.
+    """
+    document, name = _read_document(path, max_bytes)
+    if key is not None:
+        verify_signature(document, key, algorithm, name)
+    return ScoringModel._build(document, name, key is not None)
+
+
+def sign_model_file(path, key, *, key_id=None, algorithm=None, max_bytes=DEFAULT_MAX_BYTES):
+    """Sign a model file in place (replacing any signature), whole or not at all.
+
+    The file is checked as by :func:`load_model` (its hash must be intact)
+    before it is signed; sign only files whose origin you trust.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Model file written by ``export``.
+    key : bytes or Ed25519PrivateKey
+        Bytes sign with HMAC-SHA256 (a shared secret of at least 16 bytes); an
+        Ed25519 private key (from ``cryptography``) signs with Ed25519.
+    key_id : str, optional
+        Name of the key, recorded in the file and covered by the signature.
+    algorithm : {"hmac-sha256", "ed25519"}, optional
+        Needed only for a raw 32-byte Ed25519 private key given as bytes.
+    max_bytes : int
+        As in :func:`load_model`.
+
+    Returns
+    -------
+    dict
+        The signed document written.
+
+    Raises
+    ------
+    ModelFileError
+        If the file does not load.
+    TypeError, ValueError, ImportError
+        For an unusable key or key id.
+    """
+    document, name = _read_document(path, max_bytes)
+    signed = sign_document(document, key, key_id=key_id, algorithm=algorithm)
+    write_shared(name, document_text(signed))
+    return signed
+
+
+def _restore(document: dict, source: str, verified: bool) -> ScoringModel:
+    verify_header(document, source)
+    validate_document(document)
+    return ScoringModel._build(document, source, verified)
+
+
+def _emit(issues: list) -> None:
+    text = "; ".join(i.message for i in issues[:3])
+    if len(issues) > 3:
+        text += f"; and {len(issues) - 3} more"
+    warnings.warn(text, ScoringInputWarning, stacklevel=3)
+
+
+def _frozen_mapping(value: dict | None) -> MappingProxyType | None:
+    return None if value is None else MappingProxyType(dict(value))
+
+
+class ScoringModel(ReadOnly):
+    """An exported hdtweedie model, ready to score.
+
+    Create it with :func:`load_model`.  Instances are immutable (assigning or
+    deleting an attribute raises ``AttributeError``; mappings are read-only
+    views, sequences tuples, arrays not writeable) and safe to share between
+    threads.
+
+    Attributes
+    ----------
+    model_id, version, created_at, package_version, estimator : str
+    power : float
+        Tweedie power of the fit (for reference; scoring uses the log link).
+    lambda_ : float
+        The penalty the coefficients belong to.
+    relaxed : bool or None
+        True when the coefficients are the unpenalised refit of the selected
+        columns (``HDTweedieCV(relax=True)``); None for files that do not say.
+    training_data : mapping or None
+        ``n_rows``, ``weight_sum``, ``exposure_sum`` and ``fingerprint`` of
+        the training data, when recorded.
+    intercept : float
+    coefficients : mapping
+        Feature name to coefficient (read-only).
+    coef : numpy.ndarray
+        Coefficients in ``feature_names`` order (read-only).
+    feature_names : tuple of str
+        Columns of the design matrix, in model order.  These name tuples
+        also compare equal to lists of the same names.
+    input_names : tuple of str
+        Raw inputs of the model (rating factors and numeric inputs).
+    required_inputs : tuple of str
+        The inputs a record must provide: those with a non-zero coefficient.
+        The others (factors the fit dropped) may be left out; their
+        relativity is 1 whatever their value.
+    sha256 : str
+        Content hash of the file.
+    signature : mapping or None
+        ``algorithm`` and ``key_id`` (when recorded) of the file's signature.
+    verified : bool
+        True when the signature was checked with a key at load.
+    source : str
+        The file loaded.
+    document : dict
+        A copy of the verified file content.
+    """
+
+    __slots__ = ("model_id", "version", "created_at", "package_version", "estimator", "power", "lambda_",
+                 "relaxed", "training_data", "intercept", "coefficients", "coef", "feature_names",
+                 "input_names", "required_inputs", "sha256", "signature", "verified", "source",
+                 "_document", "_engine")
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use hdtweedie.scoring.load_model(path) to create a ScoringModel")
+
+    @classmethod
+    def _build(cls, document: dict, source: str, verified: bool) -> ScoringModel:
+        """A model from a checked document (see :func:`load_model`)."""
+        self = object.__new__(cls)
+        document = copy.deepcopy(document)
+        names = Names(document["features"])
+        coef = np.array([float(document["coefficients"][f]) for f in names])
+        coef.flags.writeable = False
+        engine = Engine(float(document["intercept"]), names, coef, document["inputs"])
+        signature = document.get("signature")
+        values = {
+            "model_id": document["model_id"], "version": document["version"],
+            "created_at": document["created_at"], "package_version": document["package"]["version"],
+            "estimator": document["estimator"], "power": float(document["power"]),
+            "lambda_": float(document["lambda"]), "relaxed": document.get("relaxed"),
+            "training_data": _frozen_mapping(document.get("training_data")),
+            "intercept": engine.intercept, "coef": coef, "feature_names": names,
+            "coefficients": MappingProxyType(dict(zip(names, coef.tolist()))),
+            "input_names": Names(t.name for t in engine.terms), "required_inputs": engine.required,
+            "sha256": document["sha256"], "verified": bool(verified), "source": source,
+            "signature": _frozen_mapping(signature and {k: v for k, v in signature.items() if k != "value"}),
+            "_document": document, "_engine": engine,
+        }
+        self._freeze(values)
+        return self
+
+    @property
+    def document(self) -> dict:
+        """A copy of the verified file content (editing it changes nothing)."""
+        return copy.deepcopy(self._document)
+
+    def __reduce__(self):
+        return _restore, (self._document, self.source, self.verified)
+
+    def __repr__(self):
+        n_factors = sum(1 for t in self._engine.terms if t.kind == "factor")
+        return (
+            f"ScoringModel(model_id={self.model_id!r}, version={self.version!r}, "
+            f"{n_factors} factor(s), {len(self._engine.terms) - n_factors} numeric input(s), "
+            f"{len(self.feature_names)} feature(s))"
+        )
+
+    def _evaluate(self, data, exposure=None, unknown=None, errors="raise", keep=False) -> Evaluation:
+        return self._engine.evaluate(data, exposure, unknown, errors, keep)
+
+    def predict(self, X, exposure=None, *, unknown=None, errors="raise", warn=True):
+        """Predict ``exposure * exp(b0 + x . b)``.
+
+        Parameters
+        ----------
+        X : dict, list of dict, DataFrame, dict of columns, or array-like
+            Records of raw inputs (rating factors by level, numeric inputs),
+            one dict per risk or column-wise; or a numeric design matrix
+            with the model's feature columns (``feature_names``) in order.
+            Extra record fields are ignored; a missing input is an error
+            unless the model gives it no weight (see ``required_inputs``).
+        exposure : float, array-like, str or None
+            Exposure per row (default 1), or the name of a record field that
+            holds it.  Must be finite and non-negative numbers (not booleans).
+        unknown : {None, "error", "base"}
+            Treatment of levels not seen in training; ``None`` uses the policy
+            exported with the encoder.  ``"base"`` scores them at the base
+            level with a warning; ``"error"`` makes the row unscorable.
+            Levels of inputs without weight are never flagged.
+        errors : {"raise", "flag"}
+            For rows that cannot be scored (missing, NaN or infinite input,
+            unseen level under ``"error"``, invalid exposure, a prediction
+            that overflows a double): raise ``ValueError`` naming the rows, or
+            give NaN for those rows and list them in ``warnings``.
+        warn : bool
+            Also emit one :class:`ScoringInputWarning` summarising the caveats.
+
+        Returns
+        -------
+        Prediction
+            Array-like predictions with ``warnings`` and ``flagged`` rows;
+            every value is finite or flagged.  Values outside the training
+            ranges are scored and flagged.
+
+        Raises
+        ------
+        ValueError
+            Under ``errors="raise"``, for rows that cannot be scored; for
+            malformed data of any kind.
+        TypeError
+            For data or exposure of the wrong type (``exposure=True``).
+        """
+        ev = self._evaluate(X, exposure, unknown, errors)
+        values = ev.values.copy()
+        values[ev.bad] = np.nan
+        link = ev.link.copy()
+        link[ev.bad] = np.nan
+        if warn and ev.issues:
+            _emit(ev.issues)
+        return Prediction(values, link, ev.exposure, ev.issues)
+
+    def explain(self, record, exposure=None, *, unknown=None):
+        """Split one prediction into a base and a relativity per input.
+
+        Parameters
+        ----------
+        record : dict, pandas Series, one-row DataFrame or design row
+        exposure : float, str or None
+            Exposure (default 1) or the record field holding it.
+        unknown : {None, "error", "base"}
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        Explanation
+            ``base * prod(relativities) == prediction`` (to rounding).
+
+        Raises
+        ------
+        ValueError
+            For more than one record, or a record that cannot be scored.
+        """
+        ev = self._evaluate(record, exposure, unknown, "raise", keep=True)
+        if ev.n != 1:
+            raise ValueError(f"record: explain takes one record, got {ev.n} rows")
+        return self._explanation(ev)
+
+    def _explanation(self, ev: Evaluation) -> Explanation:
+        contributions = []
+        for j, term in enumerate(self._engine.terms):
+            link = float(ev.contrib[0, j])
+            value = ev.shown[j][0]
+            item = {"input": term.name, "kind": term.kind,
+                    "value": value.item() if isinstance(value, np.generic) else value}
+            item["level"] = term.levels[ev.levels[j][0]] if term.kind == "factor" else None
+            item["link"] = link
+            item["relativity"] = math.exp(link)
+            contributions.append(item)
+        e = float(ev.exposure[0])
+        return Explanation(
+            model_id=self.model_id, version=self.version, intercept=self.intercept, exposure=e,
+            base=e * math.exp(self.intercept), contributions=contributions, link=float(ev.link[0]),
+            prediction=float(ev.values[0]), warnings=list(ev.issues),
+        )
+
+    def compare(self, record_a, record_b=None, *, other=None, exposure_a=None, exposure_b=None,
+                unknown=None) -> Comparison:
+        """Compare two predictions and attribute their log-ratio exactly.
+
+        Record A is scored on this model.  Record B is scored on ``other``
+        when given (a second model version), else on this model.  The
+        log-ratio ``log(pred_b / pred_a)`` splits into
+
+        * the *input change*: both records scored on this model, one term per
+          input that differs (and the exposure);
+        * the *model change*: record B on ``other`` minus record B on this
+          model, one term for the intercept and one per input.
+
+        Two different levels unseen in training (both scored at the base
+        level under ``unknown="base"``) are reported in ``changed_inputs``
+        with a link of 0.
+
+        Parameters
+        ----------
+        record_a : dict, Series or design row
+        record_b : same, optional
+            Defaults to ``record_a`` (a pure model comparison with ``other``).
+        other : ScoringModel, optional
+            The model to score record B on.
+        exposure_a, exposure_b : float, str or None
+            Exposures (default 1); ``exposure_b`` defaults to ``exposure_a``.
+            Must be positive so that the ratio is defined.
+        unknown : {None, "error", "base"}
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        Comparison
+
+        Raises
+        ------
+        TypeError
+            If ``other`` is not a ScoringModel.
+        ValueError
+            For records that cannot be scored or a zero exposure.
+        """
+        if other is not None and not isinstance(other, ScoringModel):
+            raise TypeError(f"other must be a ScoringModel (from load_model), got {type(other).__name__}")
+        record_b = record_a if record_b is None else record_b
+        exposure_b = exposure_a if exposure_b is None else exposure_b
+        model_b = self if other is None else other
+        ea = self._evaluate(record_a, exposure_a, unknown, "raise", keep=True)
+        eb = self._evaluate(record_b, exposure_b, unknown, "raise", keep=True)
+        for label, ev in (("record_a", ea), ("record_b", eb)):
+            if ev.n != 1:
+                raise ValueError(f"{label}: compare takes one record, got {ev.n} rows")
+            if not ev.exposure[0] > 0:
+                raise ValueError(f"exposure for {label} must be positive to compare, got {ev.exposure[0]!r}")
+        xa, xb = self._explanation(ea), self._explanation(eb)
+        issues = ea.issues + eb.issues
+        xbb = xb
+        if model_b is not self:
+            ebb = model_b._evaluate(record_b, exposure_b, unknown, "raise", keep=True)
+            xbb = model_b._explanation(ebb)
+            issues += ebb.issues
+        names = list(self.input_names) + [n for n in model_b.input_names if n not in self.input_names]
+        labels = (self._label(), None if model_b is self else model_b._label())
+        return build_comparison((record_a, record_b), names, (xa, xb, xbb), labels,
+                                (self.intercept, model_b.intercept), issues)
+
+    def _label(self) -> str:
+        return f"{self.model_id} version {self.version}"
+
+    def factor_table(self, path=None, *, include_base=True):
+        """Relativities of every level of every factor, for rating engines.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Also write the table as CSV (columns Factor, Level, Relativity;
+            relativities in shortest round-trip form), whole or not at all.
+            Text that a spreadsheet would run as a formula (starting with
+            ``= + - @``, a tab or a carriage return, other than a plain
+            number such as ``-0.5``) is written with a leading ``'``.
+        include_base : bool
+            Start with a row ``("(intercept)", "", exp(b0))``: the base rate
+            per unit exposure that the relativities multiply.
+
+        Returns
+        -------
+        list of dict
+            Rows ``{"Factor", "Level", "Relativity"}``: every level of every
+            factor (the base level has relativity 1.0), and one
+            ``"per unit"`` row per numeric input (the relativity for a
+            one-unit increase).  The text is as in the model, unquoted.
+
+        Raises
+        ------
+        OSError
+            If ``path`` cannot be written; an existing file is then left as it was.
+        """
+        rows = []
+        if include_base:
+            rows.append({"Factor": "(intercept)", "Level": "", "Relativity": math.exp(self.intercept)})
+        for term in self._engine.terms:
+            if term.kind == "factor":
+                rows += [{"Factor": term.name, "Level": lv, "Relativity": math.exp(float(term.table[i]))}
+                         for i, lv in enumerate(term.levels)]
+            else:
+                rows.append({"Factor": term.name, "Level": "per unit", "Relativity": math.exp(term.coef)})
+        if path is not None:
+            write_csv(path, ["Factor", "Level", "Relativity"],
+                      ([r["Factor"], r["Level"], repr(r["Relativity"])] for r in rows))
+        return rows
