@@ -284,6 +284,21 @@ def test_score_flags_unseen_levels_and_refuses_missing_inputs(work, tmp_path):
           ["model input column 'area' not found"])
 
 
+def test_score_needs_no_column_of_a_dropped_factor(work, tmp_path):
+    model = load_model(work["model"])
+    dropped = [name for name in model.input_names if name not in model.required_inputs]
+    assert dropped, "the fixture model should drop at least one noise factor"
+    df = work["df"].head(40).drop(columns=dropped)
+    data = tmp_path / "fewer.csv"
+    df.to_csv(data, index=False)
+    out = tmp_path / "pred.csv"
+    proc = invoke("score", work["model"], data, "--exposure", "exposure", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    pred = pd.read_csv(out)
+    expected = model.predict(work["df"].head(40)[FACTORS], exposure=df["exposure"].to_numpy())
+    np.testing.assert_allclose(pred["prediction"], np.asarray(expected), rtol=1e-12)
+
+
 def test_score_flags_bad_rows_and_scores_the_rest(work, numeric_model, tmp_path):
     """A missing factor, a non-number and a negative exposure flag their rows only."""
     df = work["df"].head(20).copy()

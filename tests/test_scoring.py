@@ -128,7 +128,7 @@ def test_round_trip_dense_inputs(dense):
     np.testing.assert_allclose(model.predict(X, exposure=e), expected, rtol=RTOL, atol=0)
     columns = {f"x{j}": X[:, j] for j in range(X.shape[1])}
     np.testing.assert_allclose(model.predict(columns, exposure=e), expected, rtol=RTOL, atol=0)
-    np.testing.assert_allclose(model.predict(X), est.predict(X), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(model.predict(X), est.predict(X, offset=0), rtol=RTOL, atol=0)
     assert model.estimator == "HDTweedie" and model.lambda_ == est.lambdas_[-1]
     np.testing.assert_array_equal(list(model.coefficients.values()), est.coef_)
 
@@ -150,7 +150,7 @@ def test_round_trip_factor_encoded_inputs(v1):
 
 def test_round_trip_without_exposure_and_with_exposure_column(v1):
     df, e, model = v1["df"], v1["exposure"], v1["model"]
-    np.testing.assert_allclose(model.predict(df), v1["est"].predict(v1["X"]), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(model.predict(df), v1["est"].predict(v1["X"], offset=0), rtol=RTOL, atol=0)
     with_col = df.assign(earned=e)
     np.testing.assert_allclose(model.predict(with_col, exposure="earned"),
                                _estimator_predict(v1, df, e), rtol=RTOL, atol=0)
@@ -176,7 +176,7 @@ def test_round_trip_cross_validated(tmp_path):
     cv.export(tmp_path / "cv_min.json", s="lambda_min", encoder=enc)
     at_min = load_model(tmp_path / "cv_min.json")
     assert at_min.lambda_ == cv.lambda_min_ and at_min.document["lambda_rule"] == "lambda_min"
-    np.testing.assert_allclose(at_min.predict(df), cv.predict(X, s="lambda_min"), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(at_min.predict(df), cv.predict(X, s="lambda_min", offset=0), rtol=RTOL, atol=0)
 
 
 def _record_strategy(conviction=False):
@@ -319,7 +319,7 @@ def test_out_of_range_inputs_are_scored_and_flagged(v1):
     df.loc[df.index[[1, 4]], "age"] = [12.0, 120.0]
     with pytest.warns(ScoringInputWarning, match="age: 2 rows with a value outside the training range"):
         pred = model.predict(df)
-    np.testing.assert_allclose(pred, v1["est"].predict(v1["enc"].transform(df)), rtol=RTOL)
+    np.testing.assert_allclose(pred, v1["est"].predict(v1["enc"].transform(df), offset=0), rtol=RTOL)
     (issue,) = pred.warnings
     assert issue.kind == "out_of_range" and issue.input == "age" and issue.scored
     assert issue.rows.tolist() == [1, 4]
@@ -397,7 +397,7 @@ def test_design_rows_that_are_not_one_hot_are_flagged(v1):
     with pytest.warns(ScoringInputWarning, match="not a one-hot level"):
         pred = v1["model"].predict(X)
     assert pred.flagged.tolist() == [True, False]
-    np.testing.assert_allclose(pred, v1["est"].predict(X), rtol=RTOL)
+    np.testing.assert_allclose(pred, v1["est"].predict(X, offset=0), rtol=RTOL)
 
 
 # -- loading -----------------------------------------------------------------------------------

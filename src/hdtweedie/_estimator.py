@@ -308,7 +308,8 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         w = check_weights(sample_weight, mu.shape[0])
         return d2_score(yc, mu, power, w)
 
-    def export(self, path, s=None, model_id=None, version=None, encoder=None, X=None):
+    def export(self, path, s=None, model_id=None, version=None, encoder=None, X=None, *,
+               sign_key=None, key_id=None):
         """Write the coefficients at ``s`` to a versioned, hashed JSON model file.
 
         Parameters
@@ -325,6 +326,12 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
             factors can be scored.
         X : array-like, optional
             Without an encoder, the training matrix, to record numeric ranges.
+        sign_key : bytes or Ed25519 private key, optional
+            Sign the file: HMAC-SHA256 with a secret of at least 16 bytes, or
+            Ed25519 (needs ``cryptography``).  ``load_model(path, key=...)``
+            then refuses the file if anything in it was changed.
+        key_id : str, optional
+            A name for the key, recorded beside the signature.
 
         Returns
         -------
@@ -334,7 +341,7 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
         from ._export import export_model
 
         return export_model(self, path, s=s, model_id=model_id, version=version,
-                            encoder=encoder, X=X)
+                            encoder=encoder, X=X, sign_key=sign_key, key_id=key_id)
 
     def __sklearn_tags__(self):
         """Sparse input, non-negative targets.

@@ -323,9 +323,8 @@ def fit_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequenc
                               sample_weight=expo if expo is not None else w)
     cv = HDTweedieCV(power=power, alpha=alpha, n_folds=folds, select=select,
                      groups=list(encoder.groups_), random_state=seed, n_jobs=n_jobs, relax=bool(relax))
-    extra = {} if progress is None else {"progress": progress}
     start = time.perf_counter()
-    cv.fit(X, y, sample_weight=w, offset=None if expo is None else np.log(expo), **extra)
+    cv.fit(X, y, sample_weight=w, offset=None if expo is None else np.log(expo), progress=progress)
     return PortfolioFit(cv, encoder, int(X.shape[0]), int(X.shape[1]), time.perf_counter() - start)
 
 

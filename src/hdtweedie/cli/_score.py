@@ -87,15 +87,18 @@ def cmd_score(args: argparse.Namespace, rep: Reporter) -> int:
     tables.refuse_same_file(args.out, [args.data, args.model])
     model = load_model(args.model)
     kinds = {spec["name"]: spec["kind"] for spec in model.document["inputs"]}
-    factors = [name for name in model.input_names if kinds.get(name) == "factor"]
-    df = tables.read_table(args.data, text_columns=factors)
-    tables.require_columns(df, list(model.input_names), "model input", args.data)
+    df = tables.read_table(args.data, text_columns=[
+        name for name in model.input_names if kinds.get(name) == "factor"])
+    tables.require_columns(df, list(model.required_inputs), "model input", args.data)
+    # Inputs the model gives no weight may be absent from the file.
+    present = [name for name in model.input_names if name in df.columns]
+    factors = [name for name in present if kinds.get(name) == "factor"]
     if args.column in df.columns:
         raise UserError(f"{args.data} already has a column {args.column!r}; "
                         "name the prediction column with --column")
-    inputs = df[list(model.input_names)].copy()
+    inputs = df[present].copy()
     not_number = {}
-    for name in model.input_names:
+    for name in present:
         if name not in factors:
             inputs[name], not_number[name] = _numbers(df, name, "model input", args.data)
     exposure = None
