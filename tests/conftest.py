@@ -25,7 +25,10 @@ from hypothesis import HealthCheck, settings
 # --------------------------------------------------------------------------------------
 # Hypothesis profiles
 # --------------------------------------------------------------------------------------
-_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Both start from Hypothesis's own defaults (not from whatever profile is loaded:
+# Hypothesis loads its own "ci" profile when it detects a CI environment).
+_COMMON = dict(parent=settings.get_profile("default"), deadline=None,
+               suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=100, **_COMMON)
 settings.register_profile("ci", max_examples=50, derandomize=True, database=None, print_blob=True,
                           **_COMMON)
