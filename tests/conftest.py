@@ -104,6 +104,30 @@ def make_problem(seed: int, n: int = 40, p: int = 5, power: float = 1.5):
     return X, y, rng
 
 
+def small_data(seed: int = 0, n: int = 12, p: int = 3):
+    """A tiny problem for input-checking tests: normal X, ~30% zero Gamma y, ``y[0] = 1``.
+
+    Parameters
+    ----------
+    seed : int
+        The same seed gives the same arrays.
+    n : int
+        Number of rows.
+    p : int
+        Number of columns.
+
+    Returns
+    -------
+    X : ndarray of shape (n, p)
+    y : ndarray of shape (n,)
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    y = rng.gamma(1.0, 1.0, size=n) * (rng.random(n) < 0.7)
+    y[0] = 1.0
+    return X, y
+
+
 class TweedieData(NamedTuple):
     """Arguments of ``fit``: ``model.fit(d.X, d.y, sample_weight=d.sample_weight, offset=d.offset)``."""
 

@@ -18,18 +18,14 @@ from hypothesis import strategies as st
 
 from hdtweedie import HDTweedie, HDTweedieCV
 
-from conftest import expect_error, isolated_result, names_argument
+from conftest import expect_error, isolated_result, names_argument, small_data
 
 N, P = 12, 3
 NAN, INF = float("nan"), float("inf")
 
 
 def data(seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(N, P))
-    y = rng.gamma(1.0, 1.0, size=N) * (rng.random(N) < 0.7)
-    y[0] = 1.0
-    return X, y
+    return small_data(seed, N, P)
 
 
 # --------------------------------------------------------------------------------------

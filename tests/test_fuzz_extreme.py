@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from hdtweedie import ConvergenceWarning, HDTweedie
 
-from conftest import expect_error, isolated_result, names_argument, portfolio
+from conftest import expect_error, isolated_result, names_argument, portfolio, small_data
 
 N, P = 12, 3
 # Fits compared across scalings use a tight tolerance: their stopping points then
@@ -31,11 +31,7 @@ CAP = 200_000  # passes: a stalled fit reports non-convergence instead of spinni
 
 
 def data(seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(N, P))
-    y = rng.gamma(1.0, 1.0, size=N) * (rng.random(N) < 0.7)
-    y[0] = 1.0
-    return X, y
+    return small_data(seed, N, P)
 
 
 def fit_quietly(model, X, y, **fit_kw):
