@@ -258,12 +258,6 @@ def portfolio(n: int = 400, seed: int = 0) -> Portfolio:
 
 # Fixtures for tests that are not Hypothesis tests.
 @pytest.fixture
-def regression_data() -> TweedieData:
-    """Default :func:`tweedie_data` (40 x 5, power 1.5, seed 0)."""
-    return tweedie_data()
-
-
-@pytest.fixture
 def grouped() -> tuple:
     """Default :func:`grouped_data`."""
     return grouped_data()

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from hdtweedie import ConvergenceWarning, HDTweedie
 
-from conftest import expect_error, isolated_result, names_argument, portfolio, small_data
+from conftest import expect_error, isolated_result, names_argument, portfolio, small_data, tweedie_data
 
 N, P = 12, 3
 # Fits compared across scalings use a tight tolerance: their stopping points then
@@ -224,14 +224,16 @@ def test_extreme_scales(seed, power, x_exp, y_exp, off, weights, sparse):
     assert_transformed_path(got, base, x_scale=cx, y_scale=cy, shift=off, power=power)
 
 
-def test_constant_offset_150_keeps_the_path():
+def test_constant_offset_150_keeps_the_path(motor_portfolio, grouped):
     """A constant offset moves only the intercept (the path is invariant), or is refused."""
-    pf = portfolio()
+    pf = motor_portfolio
     X, y = data()
-    for Xf, yf, off in ((X, y, np.zeros(N)), (pf.X, pf.y, pf.offset)):
-        base = HDTweedie(n_lambdas=20, tol=TIGHT).fit(Xf, yf, offset=off)
+    Xg, yg, groups = grouped
+    for Xf, yf, off, g in ((X, y, np.zeros(N), None), (pf.X, pf.y, pf.offset, pf.groups),
+                           (Xg, yg, np.zeros(len(yg)), groups)):
+        base = HDTweedie(groups=g, n_lambdas=20, tol=TIGHT).fit(Xf, yf, offset=off)
         try:
-            got = HDTweedie(n_lambdas=20, tol=TIGHT).fit(Xf, yf, offset=off + 150.0)
+            got = HDTweedie(groups=g, n_lambdas=20, tol=TIGHT).fit(Xf, yf, offset=off + 150.0)
         except ValueError as exc:
             assert names_argument(str(exc), "offset"), str(exc)
             continue
@@ -242,11 +244,11 @@ def test_constant_offset_150_keeps_the_path():
                                       (1.5, 1e99), (2.0, 1e99)])
 def test_scaled_response_keeps_the_path(power, c):
     """y * c: lambdas scale by c^(2-p), the intercept by log c, coefficients not at all."""
-    X, y = data(4)
-    y = np.maximum(y, 1.0) if power == 2 else y
-    base = HDTweedie(power=power, n_lambdas=20, tol=TIGHT).fit(X, y)
+    d = tweedie_data(n=40, p=5, power=power, seed=4, weights=True, offset=True)
+    kw = dict(sample_weight=d.sample_weight, offset=d.offset)
+    base = HDTweedie(power=power, n_lambdas=20, tol=TIGHT).fit(d.X, d.y, **kw)
     try:
-        got = HDTweedie(power=power, n_lambdas=20, tol=TIGHT).fit(X, y * c)
+        got = HDTweedie(power=power, n_lambdas=20, tol=TIGHT).fit(d.X, d.y * c, **kw)
     except ValueError as exc:
         assert names_argument(str(exc), "y"), str(exc)
         return
@@ -272,13 +274,13 @@ def isolated_cases(group):
 
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("c", [1e20, 1e-13])
-def test_scaled_X_converges_like_unscaled(c, sparse):
+def test_scaled_X_converges_like_unscaled(c, sparse, motor_portfolio):
     """Default settings: X * c converges as the unscaled data does, or X is refused."""
     rec = isolated_result(__name__, "scale", f"X * {c:g}{' csc' if sparse else ''}", timeout=60)
     if rec["outcome"] == "error":
         assert rec["type"] == "ValueError" and names_argument(rec["message"], "X"), rec
         return
-    pf = portfolio()
+    pf = motor_portfolio
     base = HDTweedie(power=1.5).fit(pf.X, pf.y, offset=pf.offset)
     got = SimpleNamespace(status_=rec["status"], lambdas_=np.array(rec["lambdas"]),
                           coef_path_=np.array(rec["coef_path"]),
