@@ -205,3 +205,87 @@ def test_public_api_has_numpydoc_docstrings():
             check_callable(obj, label, problems)
     if problems:
         pytest.fail(f"{len(problems)} docstring problems:\n" + "\n".join(problems), pytrace=False)
+
+
+# The checker itself, on functions written to pass and to fail each rule.
+def _good(a, b=1, *args, **kwargs):
+    """Add.
+
+    Parameters
+    ----------
+    a, b : int
+        Terms.
+    *args : int
+        More terms.
+    **kwargs : dict
+        Ignored.
+
+    Returns
+    -------
+    int
+    """
+    return a + b + sum(args)
+
+
+def _wrong_order(a, b):
+    """Swap.
+
+    Parameters
+    ----------
+    b : int
+    a : int
+
+    Returns
+    -------
+    tuple
+    """
+    return b, a
+
+
+def _no_returns(a):
+    """Double.
+
+    Parameters
+    ----------
+    a : float
+    """
+    return 2 * a
+
+
+def _generator(n):
+    """Count.
+
+    Parameters
+    ----------
+    n : int
+    """
+    yield from range(n)
+
+
+def _returns_none_only(a):
+    """Nothing back.
+
+    Parameters
+    ----------
+    a : object
+    """
+    if a:
+        return None
+
+    def inner():
+        return a  # a nested function's return is not the outer one's
+    inner()
+
+
+@pytest.mark.parametrize("func, expected", [
+    (_good, []),
+    (_wrong_order, ["Parameters documents ['b', 'a'], the signature has ['a', 'b']"]),
+    (_no_returns, ["returns a value but has no Returns section"]),
+    (_generator, ["returns a value but has no Yields section"]),
+    (_returns_none_only, []),
+    (lambda x: x, ["no docstring"]),
+], ids=["good", "order", "returns", "yields", "none", "undocumented"])
+def test_checker_finds_each_problem(func, expected):
+    problems = []
+    check_callable(func, "f", problems)
+    assert [p.removeprefix("f: ") for p in problems] == expected
