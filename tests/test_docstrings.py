@@ -23,10 +23,9 @@ import textwrap
 import warnings
 
 import pytest
+from numpydoc import docscrape  # in the test extra
 
 import hdtweedie
-
-docscrape = pytest.importorskip("numpydoc.docscrape")
 
 # Modules whose import needs an optional dependency of the test extra.
 ENTRY_POINTS = {"hdtweedie.__main__"}
