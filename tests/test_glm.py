@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 import statsmodels.api as sm
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hdtweedie._glm import TweedieGLM
 from hdtweedie._glmfit import aliased_columns
@@ -164,3 +165,17 @@ def test_max_iter_reached_warns():
         warnings.simplefilter("always")
         TweedieGLM(max_iter=1).fit(X, y, w, off)
     assert any("did not converge" in str(c.message) for c in caught)
+
+
+# These checks fit 30 columns on 27 rows of positive weight: an unpenalised GLM is not
+# identifiable there, and is refused.  The Newton refit does not report its step count.
+EXPECTED_FAILED = {
+    "check_sample_weight_equivalence_on_dense_data": "more coefficients than weighted rows",
+    "check_sample_weight_equivalence_on_sparse_data": "more coefficients than weighted rows",
+    "check_non_transformer_estimators_n_iter": "the Newton refit does not report n_iter_",
+}
+
+
+@parametrize_with_checks([TweedieGLM()], expected_failed_checks=lambda est: EXPECTED_FAILED)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

@@ -65,10 +65,8 @@ class TweedieGLM(InferenceMixin, RegressorMixin, BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
 
-    @property
-    def alpha(self) -> float:
-        """1.0: the elastic-net mixing a model file records; without penalty it has no effect."""
-        return 1.0
+    # Model files record the elastic-net mixing; without a penalty it has no effect.
+    alpha = 1.0
 
     def fit(self, X, y, sample_weight=None, offset=None):
         """Fit by Newton's method from the intercept-only start.
