@@ -6,9 +6,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_offset, check_response_signal, check_scalar, check_weights, check_X, check_y
+from ._checks import check_offset, check_scalar, check_weights, check_X, check_y
 from ._distribution import d2_score
-from ._glmfit import check_full_rank, dense_columns, fit_columns
+from ._glmfit import check_data, check_full_rank, dense_columns, fit_columns
 from ._groups import make_groups
 from .inference import InferenceMixin
 
@@ -37,25 +37,25 @@ class TweedieGLM(InferenceMixin, RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
     intercept_ : float
-    group_labels_ : list
-    group_index_ : ndarray of shape (n_features,)
+    coef_ : ndarray of shape (n_features,)
     lambdas_ : ndarray of shape (1,)
         ``[0.0]``: no penalty (what a model file records as lambda).
-    n_features_in_ : int
+    group_labels_, group_index_ : list, ndarray of shape (n_features,)
+        The factors, as for ``HDTweedie``.
     feature_names_in_ : ndarray of str
-        Defined when X is a DataFrame.
+        Set for DataFrame input; ``n_features_in_`` always.
 
     Examples
     --------
+    A Poisson frequency model and its coefficient table:
+
     >>> import numpy as np
     >>> from hdtweedie import TweedieGLM
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(300, 2))
-    >>> y = rng.poisson(np.exp(0.3 * X[:, 0]))
-    >>> model = TweedieGLM(power=1).fit(X, y)
-    >>> list(model.coef_table(X, y).columns[:4])
+    >>> X = np.random.default_rng(0).normal(size=(300, 2))
+    >>> y = np.random.default_rng(1).poisson(np.exp(0.3 * X[:, 0]))
+    >>> table = TweedieGLM(power=1).fit(X, y).coef_table(X, y)
+    >>> list(table.columns[:4])
     ['coef', 'se', 'z_value', 'p_value']
     """
 
@@ -73,13 +73,13 @@ class TweedieGLM(InferenceMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Non-negative response (positive for ``power=2``).
-        sample_weight : array-like of shape (n_samples,), optional
-            Prior weights (non-negative).
-        offset : array-like of shape (n_samples,), optional
-            Added to the linear predictor: log exposure for pricing.
+        X : array-like, DataFrame or sparse matrix, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,)
+            Response, ``>= 0`` (``> 0`` when ``power=2``).
+        sample_weight : array-like, shape (n_samples,), optional
+            Prior weights ``>= 0``: row ``i`` has dispersion ``phi / w_i``.
+        offset : array-like, shape (n_samples,), optional
+            Added to the linear predictor, e.g. log exposure.
 
         Returns
         -------
@@ -95,12 +95,8 @@ class TweedieGLM(InferenceMixin, RegressorMixin, BaseEstimator):
         power = check_scalar(self.power, "power", float, low=1, high=2)
         tol = check_scalar(self.tol, "tol", float, low=0, low_open=True)
         max_iter = check_scalar(self.max_iter, "max_iter", int, low=1)
-        Xc, names = check_X(X, self, reset=True)
-        n, p = Xc.shape
-        yc = check_y(y, n, power)
-        w = check_weights(sample_weight, n)
-        off = check_offset(offset, n)
-        check_response_signal(yc, w)
+        Xc, names, yc, w, off = check_data(X, y, sample_weight, offset, power, self)
+        p = Xc.shape[1]
         gs = make_groups(self.groups, p, names)
         cols = np.arange(p)
         labels = [str(s) for s in names] if names is not None else [f"x{j}" for j in cols]

@@ -5,11 +5,23 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ._checks import check_offset, check_response_signal, check_weights, check_X, check_y
 from ._relax import refit_unpenalized
 
 # A column whose distance from the span of the intercept and the earlier columns is below
 # this fraction of its norm is aliased (R's qr() tolerance in glm.fit).
 RANK_TOL = 1e-7
+
+
+def check_data(X, y, sample_weight, offset, power: float, estimator=None, reset: bool = True,
+               min_samples: int = 2):
+    """Validated ``(X, feature_names, y, w, offset)`` of a GLM fit (``check_X`` and friends)."""
+    Xc, names = check_X(X, estimator, reset=reset, min_samples=min_samples)
+    n = Xc.shape[0]
+    yc = check_y(y, n, power)
+    w = check_weights(sample_weight, n)
+    check_response_signal(yc, w)
+    return Xc, names, yc, w, check_offset(offset, n)
 
 
 def dense_columns(X, cols: np.ndarray) -> np.ndarray:
