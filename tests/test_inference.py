@@ -293,6 +293,8 @@ def test_relaxed_cv_selecting_nothing_gives_the_intercept_only_model():
     table = cv.coef_table(X, y, w, off)
     assert list(table.index) == ["intercept"]
     assert cv.factor_tests(X, y, w, off).empty
+    cv.set_params(relax=np.True_)  # a numpy boolean counts as True
+    assert penalised_solution(cv)[2].sum() == 0
 
 
 def test_lasso_solutions_are_refused():

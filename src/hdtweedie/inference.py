@@ -285,7 +285,7 @@ def penalised_solution(estimator) -> tuple[float, np.ndarray, np.ndarray]:
         towards zero, so standard errors and tests do not apply.
     """
     check_is_fitted(estimator, "coef_")
-    if hasattr(estimator, "lambda_") and getattr(estimator, "relax", False) is True:
+    if hasattr(estimator, "lambda_") and bool(getattr(estimator, "relax", False)):
         coef = np.asarray(estimator.coef_, dtype=np.float64)
         return float(estimator.intercept_), coef, coef != 0
     raise ValueError(
