@@ -39,14 +39,12 @@ import math
 
 import numpy as np
 
-from ._tweedie_special import gammainc, log_gamma_density, log_poisson
+from ._tweedie_special import MAX_BLOCK, gammainc, log_gamma_density, log_poisson, series_sum
 
 __all__ = ["logpdf", "cdf", "ppf", "rvs", "dispersion_mle"]
 
-_LOG_EPS = math.log(1e-17)  # neglected series tail, relative to the sum
 _LOG_FLOOR = -45.0  # Poisson weights below exp(-45) cannot move a probability
 _FUZZ = 1e-7  # R's tolerance for a non-integer Poisson count
-_MAX_BLOCK = 1 << 21  # elements of one vectorised block of series terms
 
 _CHECKS = {
     "q": (lambda a: (a >= 0) & (a <= 1), "in [0, 1]"),
@@ -97,53 +95,12 @@ def _compound_params(mu, phi, p):
 
 
 def _series_logpdf(y, jmax, lam, alpha, tau) -> np.ndarray:
-    """``log f(y)`` for ``y > 0``: the Dunn-Smyth series, outwards from ``round(jmax)``.
+    """``log f(y)`` for ``y > 0``, with the terms in Loader's saddle-point form."""
+    def make_term(sel):
+        ys, ls, als, ts = y[sel, None], lam[sel, None], alpha[sel, None], tau[sel, None]
+        return lambda j, idx: log_poisson(j, ls[idx]) + log_gamma_density(ys[idx], j * als[idx], ts[idx])
 
-    Near the peak the log-terms fall like ``(j - j_max)^2 (1 + alpha) / (2 j_max)``, so a
-    first block of 9 standard deviations usually reaches the tail; rows are walked in
-    groups of similar block width, at most ``_MAX_BLOCK`` terms at a time.
-    """
-    j0 = np.maximum(1.0, np.round(jmax))
-    bucket = np.ceil(np.log2(9 * np.sqrt(j0 / (1 + alpha)) + 4)).astype(np.intp)
-    out = np.empty(y.size)
-    for b in np.unique(bucket):
-        rows = np.flatnonzero(bucket == b)
-        chunk = max(1, _MAX_BLOCK >> int(b))
-        for lo in range(0, rows.size, chunk):
-            sel = rows[lo:lo + chunk]
-            out[sel] = _walk(y[sel], j0[sel], lam[sel], alpha[sel], tau[sel], 1 << int(b))
-    return out
-
-
-def _walk(y, j0, lam, alpha, tau, width0: int) -> np.ndarray:
-    """Log-sum-exp of the series terms, from ``j0`` up and down until the geometric tail bound holds."""
-    def log_term(j, idx):
-        return log_poisson(j, lam[idx, None]) + log_gamma_density(y[idx, None], j * alpha[idx, None],
-                                                                   tau[idx, None])
-
-    n = y.size
-    top = log_term(j0[:, None], np.arange(n))[:, 0]
-    total = np.ones(n)
-    for step in (1, -1):
-        start = j0.copy()
-        idx = np.arange(n) if step > 0 else np.flatnonzero(j0 > 1)
-        width = width0 if step > 0 else int(max(2, min(width0, np.max(j0, initial=3) - 1)))
-        while idx.size:
-            j = start[idx, None] + step * np.arange(1, width + 1)
-            valid = j >= 1
-            lt = np.where(valid, log_term(np.maximum(j, 1.0), idx), -np.inf)
-            new_top = np.maximum(top[idx], lt.max(axis=1))
-            total[idx] = total[idx] * np.exp(top[idx] - new_top) + np.exp(lt - new_top[:, None]).sum(1)
-            top[idx] = new_top
-            with np.errstate(invalid="ignore", divide="ignore"):
-                last, ratio = lt[:, -1], lt[:, -1] - lt[:, -2]
-                tail = last + ratio - np.log(-np.expm1(ratio))
-                done = ~valid[:, -1] | ~np.isfinite(last) | (
-                    (ratio < 0) & (tail < _LOG_EPS + top[idx] + np.log(total[idx])))
-            start[idx] += step * width
-            idx = idx[~done]
-            width = int(min(2 * width, max(8, _MAX_BLOCK // max(idx.size, 1))))
-    return top + np.log(total)
+    return series_sum(np.maximum(1.0, np.round(jmax)), 1 + alpha, make_term)
 
 
 def _poisson_window(lam) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +130,7 @@ def _compound_cdf(y, lam, alpha, tau) -> np.ndarray:
     start = 0
     while start < y.size:
         base = ends[start - 1] if start else 0
-        stop = max(start + 1, int(np.searchsorted(ends, base + _MAX_BLOCK, side="right")))
+        stop = max(start + 1, int(np.searchsorted(ends, base + MAX_BLOCK, side="right")))
         rows = np.repeat(np.arange(start, stop), counts[start:stop])
         n = first[rows] + (np.arange(rows.size) - (np.cumsum(counts[start:stop]) - counts[start:stop])
                            [rows - start])
