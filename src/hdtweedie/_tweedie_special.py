@@ -300,23 +300,30 @@ def _walk(j0, log_term, width0: int, moments: bool) -> np.ndarray:
         idx = np.arange(n) if step > 0 else np.flatnonzero(j0 > 1)
         width = width0 if step > 0 else int(max(2, min(width0, np.max(j0, initial=3) - 1)))
         while idx.size:
-            d = step * np.arange(1, width + 1)
+            d = step * np.arange(1.0, width + 1)
             j = start[idx, None] + d
-            valid = j >= 1
-            lt = np.where(valid, log_term(np.maximum(j, 1.0), idx), -np.inf)
-            new_top = np.maximum(top[idx], lt.max(axis=1))
-            scale = np.exp(top[idx] - new_top)
+            if step > 0:
+                lt = log_term(j, idx)
+                last_valid = np.ones(idx.size, dtype=bool)
+            else:
+                valid = j >= 1
+                lt = np.where(valid, log_term(np.maximum(j, 1.0), idx), -np.inf)
+                last_valid = valid[:, -1]
+            old_top = top[idx]
+            new_top = np.maximum(old_top, lt.max(axis=1))
+            scale = np.exp(old_top - new_top)
             e = np.exp(lt - new_top[:, None])
             total[idx] = total[idx] * scale + e.sum(1)
-            if moments:
-                dj = j - j0[idx, None]
-                s1[idx] = s1[idx] * scale + (e * dj).sum(1)
-                s2[idx] = s2[idx] * scale + (e * dj * dj).sum(1)
+            if moments:  # sums of e (j - j0) and e (j - j0)^2 with j - j0 = off + d
+                off = start[idx] - j0[idx]
+                e0, e1, e2 = e.sum(1), e @ d, e @ (d * d)
+                s1[idx] = s1[idx] * scale + off * e0 + e1
+                s2[idx] = s2[idx] * scale + off * off * e0 + 2 * off * e1 + e2
             top[idx] = new_top
             with np.errstate(invalid="ignore", divide="ignore"):
                 last, ratio = lt[:, -1], lt[:, -1] - lt[:, -2]
                 tail = last + ratio - np.log(-np.expm1(ratio))
-                done = ~valid[:, -1] | ~np.isfinite(last) | (
+                done = ~last_valid | ~np.isfinite(last) | (
                     (ratio < 0) & (tail < _LOG_EPS + top[idx] + np.log(total[idx])))
             start[idx] += step * width
             idx = idx[~done]
