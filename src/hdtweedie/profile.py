@@ -90,27 +90,47 @@ class PowerProfile:
         import matplotlib.pyplot as plt
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(6.4, 4.2))
-        fine = np.linspace(self.powers[0], self.powers[-1], 400)
+            _, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
+        self._draw(ax, self.powers[0], self.powers[-1], legend=True)
+        lo, hi = self.ci
+        span = self.powers[-1] - self.powers[0]
+        if np.isfinite(lo) and np.isfinite(hi) and hi - lo < span / 8:
+            # A narrow interval is invisible at the scale of the grid: zoom in on it, in the
+            # lower corner on the side where the profile falls least.
+            left = self.loglik[0] >= self.loglik[-1]
+            inset = ax.inset_axes([0.06 if left else 0.56, 0.06, 0.38, 0.38])
+            pad = max(hi - lo, 1e-3)
+            self._draw(inset, max(lo - pad, self.powers[0]), min(hi + pad, self.powers[-1]), legend=False)
+            inset.tick_params(labelsize="x-small")
+        ax.set_xlabel("Tweedie power p")
+        ax.set_ylabel("log-likelihood minus its maximum")
+        ax.set_title("Profile likelihood of the Tweedie power")
+        return ax
+
+    def _draw(self, ax, a: float, b: float, legend: bool) -> None:
+        """The profile relative to its maximum, on ``[a, b]``, with the interval and the maximum."""
+        top = self.max_loglik
+        fine = np.linspace(a, b, 400)
         if self.powers.size >= 3:
-            ax.plot(fine, _spline(self.powers, self.loglik)(fine), color="C0", lw=1.5,
+            ax.plot(fine, _spline(self.powers, self.loglik)(fine) - top, color="C0", lw=1.5,
                     label="profile log-likelihood")
-        ax.plot(self.powers, self.loglik, "o", color="C0", ms=4,
-                label=None if self.powers.size >= 3 else "profile log-likelihood")
+        inside = (self.powers >= a) & (self.powers <= b)
+        ax.plot(self.powers[inside], self.loglik[inside] - top, "o", color="C0", ms=4,
+                label="evaluated powers")
         lo, hi = self.ci
         pct = f"{100 * self.conf_level:g}%"
         if np.isfinite(lo) and np.isfinite(hi):
-            ax.axvspan(lo, hi, color="C1", alpha=0.15,
-                       label=f"{pct} interval [{lo:.3f}, {hi:.3f}]")
-        ax.axhline(self.threshold, color="C1", ls="--", lw=1, label=f"{pct} likelihood-ratio level")
+            ax.axvspan(lo, hi, color="C1", alpha=0.2, label=f"{pct} interval [{lo:.3f}, {hi:.3f}]")
+        ax.axhline(self.threshold - top, color="C1", ls="--", lw=1, label=f"{pct} likelihood-ratio level")
         ax.axvline(self.power, color="C3", lw=1, label=f"p = {self.power:.3f}, phi = {self.dispersion:.4g}")
-        span = self.max_loglik - min(self.threshold, float(np.min(self.loglik)))
-        ax.set_ylim(self.max_loglik - 1.08 * span, self.max_loglik + 0.12 * span)
-        ax.set_xlabel("Tweedie power p")
-        ax.set_ylabel("log-likelihood")
-        ax.set_title("Profile likelihood of the Tweedie power")
-        ax.legend(loc="lower center", fontsize="small", framealpha=0.9)
-        return ax
+        low = min(self.threshold - top, float(np.min(self.loglik[inside] - top, initial=0.0)))
+        if not legend:  # the zoom shows the top of the profile down to twice the level
+            low = 2 * (self.threshold - top)
+        ax.set_ylim(1.08 * low, -0.12 * low)
+        ax.set_xlim(a, b)
+        if legend:
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small",
+                      frameon=False)
 
 
 def _chi2_1(level: float) -> float:
@@ -176,9 +196,12 @@ class _Profiler:
     def __call__(self, p: float) -> tuple[float, float]:
         """Log-likelihood and dispersion at power ``p``."""
         if p not in self.seen:
-            near = min(self.seen, key=lambda q: abs(q - p), default=None)
-            b0, b, start = (self.b0, self.b, None) if near is None else (
-                self.seen[near][2], self.seen[near][3], self.seen[near][1])
+            near = sorted(self.seen, key=lambda q: abs(q - p))[:2]
+            b0, b, start = (self.b0, self.b, None) if not near else (
+                self.seen[near[0]][2], self.seen[near[0]][3], self.seen[near[0]][1])
+            if len(near) == 2:  # log phi is smooth in p: extrapolate from the two nearest
+                (q0, q1), (t0, t1) = near, (math.log(self.seen[q][1]) for q in near)
+                start = math.exp(t0 + (t1 - t0) / (q1 - q0) * (p - q0))
             b0, b = refit_unpenalized(self.X, self.y, self.w, self.offset, p, self.cols, b0, b)
             mu = np.exp(self.offset + b0 + self.X @ b)
             k = self.keep
