@@ -144,8 +144,8 @@ def test_plot_shows_profile_interval_and_maximum(ref):
 ])
 def test_bad_input_raises_naming_the_argument(kwargs, error, match):
     rng = np.random.default_rng(0)
-    args = dict(X=rng.integers(0, 2, (50, 3)).astype(float), y=rng.gamma(1.0, 1.0, 50) * (rng.random(50) < 0.7),
-                powers=[1.3, 1.5])
+    y = rng.gamma(1.0, 1.0, 50) * (rng.random(50) < 0.7)
+    args = dict(X=rng.integers(0, 2, (50, 3)).astype(float), y=y, powers=[1.3, 1.5])
     args.update(kwargs)
     with pytest.raises(error, match=match):
         profile_power(**args)
