@@ -63,7 +63,7 @@ def time_r(df, powers, workdir: Path):
     script.write_text(R_SCRIPT)
     out = subprocess.run(["Rscript", str(script), str(csv), ",".join(map(str, powers))],
                          capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout[out.stdout.index('{"seconds"'):])  # after R's progress bar
 
 
 def main(argv=None):
