@@ -246,6 +246,43 @@ def test_dispersion_mle_weights_are_prior_weights():
         tw.dispersion_mle(y[100:], mu[100:], 1.5), rel=1e-9)
 
 
+@pytest.mark.parametrize("p, phi", [(1.05, 2.0), (1.5, 1.7), (1.95, 0.5), (1.5, 2e-5), (1.2, 1e-4)])
+def test_dispersion_newton_derivatives_and_value_are_the_series(p, phi):
+    # Small phi puts the series peak at j ~ 1e5..1e6: Loader's form instead of the lgamma table.
+    from hdtweedie._tweedie_phi import PowerLikelihood
+
+    rng = np.random.default_rng(3)
+    mu, w = np.exp(rng.normal(0.5, 0.6, 60)), rng.uniform(0.5, 2.0, 60)
+    y = tw.rvs(mu, phi / w, p, random_state=4)
+    loglik = PowerLikelihood(y, mu, w, p)
+    t, h = math.log(phi), 1e-3
+    value, slope, curv = loglik(t)
+    # At tiny phi the exponent part, of size sum(lambda) ~ 1e6 here, cancels to 1e3: 1e-10 is rounding.
+    assert value == pytest.approx(np.sum(tw.logpdf(y, mu, phi / w, p)), rel=1e-10)
+    up, down = loglik(t + h)[0], loglik(t - h)[0]
+    scale = abs(curv) + abs(slope) + 1.0
+    assert abs((up - down) / (2 * h) - slope) < 1e-5 * scale
+    assert abs((up - 2 * value + down) / h ** 2 - curv) < 1e-3 * scale
+
+
+@pytest.mark.parametrize("p, phi", [(1.2, 1e-3), (1.5, 3.0), (1.9, 0.8)])
+def test_dispersion_mle_is_the_maximiser_of_the_summed_logpdf(p, phi):
+    from scipy.optimize import minimize_scalar
+
+    rng = np.random.default_rng(5)
+    mu = np.exp(rng.normal(1.0, 0.5, 150))
+    y = tw.rvs(mu, phi, p, random_state=6)
+    got = tw.dispersion_mle(y, mu, p)
+    t = minimize_scalar(lambda t: -np.sum(tw.logpdf(y, mu, math.exp(t), p)),
+                        bracket=(math.log(got) - 0.1, math.log(got) + 0.1), tol=1e-12).x
+    assert got == pytest.approx(math.exp(t), rel=1e-6)
+
+
+def test_dispersion_mle_rejects_an_infinite_response():
+    with pytest.raises(ValueError, match=r"y must be finite, got inf"):
+        tw.dispersion_mle([1.0, np.inf, 2.0], 1.0, 1.5)
+
+
 def test_shapes_scalars_and_inputs_left_alone():
     y = np.array([[0.0], [1.0], [2.5]])
     mu = np.array([1.0, 2.0, 3.0, 4.0])

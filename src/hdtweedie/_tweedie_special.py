@@ -33,6 +33,8 @@ _TAYLOR2 = np.array([
 _STIRLING = np.array([1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156,
                       -3617 / 122400])
 _BD0_TERMS = 10  # |v| < 0.1 in bd0's series: v^20 < 1e-20
+_LOG_EPS = math.log(1e-17)  # neglected series tail, relative to the sum
+MAX_BLOCK = 1 << 21  # elements of one vectorised block of series terms
 
 
 def _horner(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -261,3 +263,73 @@ def gammainc(a, x, log_floor=-750.0) -> tuple[np.ndarray, np.ndarray]:
     p = np.where(lower, small, 1 - small)
     q = np.where(lower, 1 - small, small)
     return p.reshape(shape), q.reshape(shape)
+
+
+def series_sum(j0, spread, make_term, moments: bool = False):
+    """Log-sum of the Dunn-Smyth series terms of each row, outwards from ``j0``.
+
+    ``make_term(sel)`` gives the log-term function ``log_term(j, idx)`` of rows ``sel``.
+    Near the peak the log-terms fall like ``(j - j_max)^2 spread / (2 j_max)``, so a first
+    block of 9 standard deviations usually reaches the tail; rows are walked in groups of
+    similar block width, at most ``MAX_BLOCK`` terms at a time.  With ``moments`` it also
+    returns the mean and variance of ``j`` under the weights ``exp(log_term)``.
+    """
+    bucket = np.ceil(np.log2(9 * np.sqrt(j0 / spread) + 4)).astype(np.intp)
+    out = np.empty((3 if moments else 1, j0.size))
+    for b in np.unique(bucket):
+        rows = np.flatnonzero(bucket == b)
+        chunk = max(1, MAX_BLOCK >> int(b))
+        for lo in range(0, rows.size, chunk):
+            sel = rows[lo:lo + chunk]
+            out[:, sel] = _walk(j0[sel], make_term(sel), 1 << int(b), moments)
+    return tuple(out) if moments else out[0]
+
+
+def _walk(j0, log_term, width0: int, moments: bool) -> np.ndarray:
+    """Log-sum-exp of the series terms, from ``j0`` up and down until the geometric tail bound holds.
+
+    Rows: the log-sum, and (with ``moments``) the mean and variance of ``j``, accumulated
+    about ``j0`` so that a narrow peak at a large ``j`` keeps its variance.
+    """
+    n = j0.size
+    top = log_term(j0[:, None], np.arange(n))[:, 0]
+    total = np.ones(n)
+    s1, s2 = np.zeros(n), np.zeros(n)
+    for step in (1, -1):
+        start = j0.copy()
+        idx = np.arange(n) if step > 0 else np.flatnonzero(j0 > 1)
+        width = width0 if step > 0 else int(max(2, min(width0, np.max(j0, initial=3) - 1)))
+        while idx.size:
+            d = step * np.arange(1.0, width + 1)
+            j = start[idx, None] + d
+            if step > 0:
+                lt = log_term(j, idx)
+                last_valid = np.ones(idx.size, dtype=bool)
+            else:
+                valid = j >= 1
+                lt = np.where(valid, log_term(np.maximum(j, 1.0), idx), -np.inf)
+                last_valid = valid[:, -1]
+            old_top = top[idx]
+            new_top = np.maximum(old_top, lt.max(axis=1))
+            scale = np.exp(old_top - new_top)
+            e = np.exp(lt - new_top[:, None])
+            total[idx] = total[idx] * scale + e.sum(1)
+            if moments:  # sums of e (j - j0) and e (j - j0)^2 with j - j0 = off + d
+                off = start[idx] - j0[idx]
+                e0, e1, e2 = e.sum(1), e @ d, e @ (d * d)
+                s1[idx] = s1[idx] * scale + off * e0 + e1
+                s2[idx] = s2[idx] * scale + off * off * e0 + 2 * off * e1 + e2
+            top[idx] = new_top
+            with np.errstate(invalid="ignore", divide="ignore"):
+                last, ratio = lt[:, -1], lt[:, -1] - lt[:, -2]
+                tail = last + ratio - np.log(-np.expm1(ratio))
+                done = ~last_valid | ~np.isfinite(last) | (
+                    (ratio < 0) & (tail < _LOG_EPS + top[idx] + np.log(total[idx])))
+            start[idx] += step * width
+            idx = idx[~done]
+            width = int(min(2 * width, max(8, MAX_BLOCK // max(idx.size, 1))))
+    logsum = top + np.log(total)
+    if not moments:
+        return logsum[None]
+    mean = s1 / total
+    return np.stack([logsum, j0 + mean, np.maximum(s2 / total - mean * mean, 0.0)])
