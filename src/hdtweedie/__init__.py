@@ -9,13 +9,15 @@ import importlib
 __version__ = "0.1.0"
 
 __all__ = ["HDTweedie", "HDTweedieCV", "TweedieGLM", "FactorEncoder", "ConvergenceWarning",
-           "OffsetWarning", "coef_series", "__version__"]
+           "OffsetWarning", "PowerProfile", "coef_series", "profile_power", "__version__"]
 
 _LAZY = {
     "HDTweedie": "._estimator",
     "coef_series": "._estimator",
     "HDTweedieCV": "._cv",
     "TweedieGLM": "._glm",
+    "profile_power": ".profile",
+    "PowerProfile": ".profile",
     "FactorEncoder": "._encoder",
     "ConvergenceWarning": "._path",
     "OffsetWarning": "._estimator",
