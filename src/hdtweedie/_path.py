@@ -16,12 +16,12 @@ from ._groups import GroupStructure
 ZERO_VARIANCE = 1e-16
 DEFAULT_MAX_ITER = 300_000_000
 MAX_SPARSE_MEAN_RATIO = 1e5
-# Strong sets of at most this many columns are solved in covariance mode (the
-# kernel's limit is 64); 0 forces the residual mode everywhere.
-GRAM_MAX = 64
+# Strong sets of at most this many columns are solved in covariance mode (at most
+# the kernel's limit _cd.GRAM_MAX); 0 forces the residual mode everywhere.
+GRAM_MAX = _cd.GRAM_MAX
 # In covariance mode, sparse strong sets with at least this fraction of entries stored
 # are unpacked into dense row blocks for X_S' H X_S; sparser ones go entry by entry.
-SPARSE_UNPACK_DENSITY = 0.02
+SPARSE_UNPACK_DENSITY = _cd.UNPACK_DENSITY
 
 
 @dataclass
@@ -151,19 +151,8 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
         xm, xs = standardization(X, feature_names)
     else:
         xm, xs = np.zeros(p), np.ones(p)
-    if is_sparse:
-        dense = np.zeros((1, 1), order="F")
-        data, indices, indptr = X.data, X.indices, X.indptr
-        if data.size == 0:  # the kernel needs one addressable element
-            data, indices = np.zeros(1), np.zeros(1, dtype=np.int32)
-    else:
-        dense = (X - xm) / xs if standardize else X
-        dense = np.asfortranarray(dense)
-        data, indices, indptr = np.zeros(1), np.zeros(1, dtype=np.int32), np.zeros(
-            2, dtype=np.int32)
-        xm_k, xs_k = np.zeros(p), np.ones(p)
-    if is_sparse:
-        xm_k, xs_k = xm, xs
+    if not is_sparse:
+        dense = np.asfortranarray((X - xm) / xs if standardize else X)
 
     # At the Poisson and Gamma limits a start at eta = offset can be very far from the
     # optimum (each IRLS step moves the intercept by at most about 1 there), so start
@@ -175,15 +164,16 @@ def solve(X, y, w, offset, power, gs: GroupStructure, pf, alpha, lambdas, n_lamb
     elif power == 2:
         b0_start = float(np.log(np.sum(wn * y * np.exp(-offset))))
 
-    alam = np.zeros(nlam)
-    b0 = np.zeros(nlam)
-    beta = np.zeros((nlam, p))
-    nalam, npass, jerr, lam_max, n_clipped = _cd.solve_path(
-        n, p, dense, data, indices, indptr, xm_k, xs_k, is_sparse,
-        y, wn, offset, float(power), gs.cols, gs.ptr, np.ascontiguousarray(pf, dtype=np.float64),
-        float(alpha), nlam, flmin, ulam if ulam is not None else np.zeros(1), ulam is not None,
-        dfmax, pmax, tol, max_iter, alam, b0, beta, b0_start, GRAM_MAX, SPARSE_UNPACK_DENSITY,
-    )
+    problem = _cd.Problem(y, wn, offset, float(power), gs.cols, gs.ptr, pf, float(alpha))
+    options = _cd.Options(nlam, flmin, ulam, dfmax, pmax, tol, max_iter, b0_start=b0_start,
+                          gram_max=GRAM_MAX, unpack_density=SPARSE_UNPACK_DENSITY)
+    if is_sparse:
+        out = _cd.solve_path_sparse(X.data, X.indices, X.indptr, xm, xs, n, problem, options)
+    else:
+        out = _cd.solve_path_dense(dense, problem, options)
+    alam, b0, beta = out.lambdas, out.intercepts, out.coefs
+    nalam, npass, jerr, lam_max, n_clipped = (out.lambdas.size, out.n_passes, out.status,
+                                              out.lambda_max, out.n_clipped)
     alam = alam[:nalam].copy()
     b0 = b0[:nalam].copy()
     coefs = beta[:nalam].T.copy()
