@@ -111,6 +111,11 @@ cdef extern from "_simd.h":
                         const double *w, const double *eta, double *dsum,
                         double *wsum) noexcept nogil
     enum: HD_BLOCK
+    enum: HD_N_LEVELS
+    const char *const hd_level_names[]
+    int hd_active_level
+    int hd_simd_best() noexcept nogil
+    void hd_simd_select(int level) noexcept nogil
 
 
 cdef inline double _clip_eta(double eta, Work *W) noexcept nogil:
@@ -967,7 +972,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
 
     D.xs = &xs_in[0]
     with nogil:
-        P.scaled = group_scales(D, P.cols, P.gptr, G, P.sexp, P.cexp, &xs_v[0])
+        P.scaled = group_scales(D, P.cols, P.gptr, G, &sexp_v[0], &cexp_v[0], &xs_v[0])
         for g in range(G):
             pf_v[g] = ldexp(pf_raw[g], -P.sexp[g])
         D.xs = &xs_v[0]
@@ -1082,3 +1087,75 @@ def cv_deviance(const double[::1] y, const double[::1] w, const double[:, ::1] e
             hd_cv_deviance(n, m, rho, C_ETA_MAX, &y[0], &w[0], &eta[0, 0], &ds[0], &ws[0])
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(wsum > 0, dsum / np.where(wsum > 0, wsum, 1.0), np.nan)
+
+
+def simd_variants():
+    """The instruction-set levels of the inner loops that this CPU can run.
+
+    Returns
+    -------
+    list of str
+        From the baseline up, e.g. ``["x86-64", "x86-64-v3", "x86-64-v4"]``;
+        ``["generic"]`` for a build without per-level copies (non-x86-64, or
+        built with ``HDTWEEDIE_PORTABLE=1``).
+    """
+    return [hd_level_names[k].decode() for k in range(hd_simd_best() + 1)]
+
+
+def simd_variant():
+    """The instruction-set level the inner loops run at.
+
+    Returns
+    -------
+    str
+        ``"x86-64"`` (SSE2), ``"x86-64-v3"`` (AVX2 + FMA), ``"x86-64-v4"``
+        (AVX-512) or ``"generic"``.
+    """
+    return hd_level_names[hd_active_level].decode()
+
+
+def set_simd_variant(name=None):
+    """Run the inner loops at one level (for testing); None for the best one.
+
+    Parameters
+    ----------
+    name : str or None
+        One of :func:`simd_variants`.  Not thread-safe: call it while no fit runs.
+
+    Returns
+    -------
+    str
+        The level used before.
+
+    Raises
+    ------
+    ValueError
+        If this CPU or build cannot run ``name``.
+    """
+    previous = simd_variant()
+    allowed = simd_variants()
+    if name is None:
+        hd_simd_select(hd_simd_best())
+    elif name in allowed:
+        hd_simd_select(allowed.index(name))
+    else:
+        raise ValueError(f"simd variant {name!r} is not available here; choose one of "
+                         f"{allowed}")
+    return previous
+
+
+def _select_at_import():
+    # HDTWEEDIE_SIMD forces a level, e.g. to compare levels or avoid one.
+    import os
+    import warnings
+
+    name = os.environ.get("HDTWEEDIE_SIMD") or None
+    try:
+        set_simd_variant(name)
+    except ValueError as exc:
+        set_simd_variant(None)
+        warnings.warn(f"HDTWEEDIE_SIMD: {exc}; using {simd_variant()!r}",
+                      RuntimeWarning, stacklevel=2)
+
+
+_select_at_import()
