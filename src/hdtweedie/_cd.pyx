@@ -420,12 +420,12 @@ cdef struct Out:
     int jerr
     int stalled
     double lam_max
-    long steps[4]           # IRLS steps: residual, dense Gram, unpacked CSC Gram, scattered CSC Gram
+    long steps[4]           # IRLS steps: residual, Gram (dense or empty), CSC unpacked, CSC scattered
 
 
 cdef enum:
     STEP_RESIDUAL = 0
-    STEP_DENSE = 1
+    STEP_GRAM = 1
     STEP_UNPACKED = 2
     STEP_SCATTER = 3
 
@@ -512,7 +512,8 @@ cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogi
     for a in range(W.ks):
         W.spos[W.scols[a]] = -1
     W.ks = 0
-    W.gram = ncols_s <= P.gram_max and ncols_s <= C_GRAM_MAX
+    # gram_max = 0 means the residual mode throughout, even for an empty strong set.
+    W.gram = ncols_s <= P.gram_max and ncols_s <= C_GRAM_MAX and P.gram_max > 0
     if W.gram:
         for g in range(P.G):
             if S.strong[g]:
@@ -523,7 +524,9 @@ cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogi
         if D.sparse:
             for a in range(W.ks):
                 nnz_s += D.sp_indptr[W.scols[a] + 1] - D.sp_indptr[W.scols[a]]
-        if D.sparse and nnz_s < P.unpack_density * D.n * W.ks:
+        if W.ks == 0:
+            mode = STEP_GRAM  # nothing to multiply
+        elif D.sparse and nnz_s < P.unpack_density * D.n * W.ks:
             sparse_gram(D, W, S.xhbuf)
             mode = STEP_SCATTER
         elif D.sparse:
@@ -534,7 +537,7 @@ cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogi
         else:
             hd_gram(D.n, W.ks, D.dense, W.scols, W.h, W.v, W.G, C_GRAM_MAX,
                     S.xhbuf, W.gv, S.blockbuf, S.colptr)
-            mode = STEP_DENSE
+            mode = STEP_GRAM
         standardize_gram(D, W, S.xhbuf)
         W.g0 = W.sum_v
     else:
@@ -988,7 +991,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     out.lambda_max = R.lam_max
     out.n_clipped = W.n_clipped
     out.steps = {"residual": int(R.steps[STEP_RESIDUAL]),
-                 "covariance": int(R.steps[STEP_DENSE] + R.steps[STEP_UNPACKED]
+                 "covariance": int(R.steps[STEP_GRAM] + R.steps[STEP_UNPACKED]
                                    + R.steps[STEP_SCATTER]),
                  "sparse_unpacked": int(R.steps[STEP_UNPACKED]),
                  "sparse_scatter": int(R.steps[STEP_SCATTER])}
