@@ -118,16 +118,6 @@ cdef extern from "_simd.h":
     void hd_simd_select(int level) noexcept nogil
 
 
-cdef inline double _clip_eta(double eta, Work *W) noexcept nogil:
-    if eta > C_ETA_MAX:
-        W.n_clipped += 1
-        return C_ETA_MAX
-    if eta < -C_ETA_MAX:
-        W.n_clipped += 1
-        return -C_ETA_MAX
-    return eta
-
-
 cdef inline double raw_dot(Design *D, int j, const double *vec) noexcept nogil:
     """x_j' vec for the raw (unstandardised) column j."""
     cdef int k
@@ -420,7 +410,7 @@ cdef struct Out:
     int jerr
     int stalled
     double lam_max
-    long steps[4]           # IRLS steps: residual, Gram (dense or empty), CSC unpacked, CSC scattered
+    long steps[4]           # IRLS steps per mode, indexed by STEP_*
 
 
 cdef enum:
@@ -558,8 +548,8 @@ cdef int descent(Design *D, Work *W, Path *P, Scratch *S, Out *R, double al, int
 
     Returns 0 when a pass changed nothing by tol or more; otherwise R.jerr is set
     (pmax exceeded, max_iter passes, or a stall at rounding noise)."""
-    cdef int g, k, since_full = 0
-    cdef long since
+    cdef int g, k
+    cdef long since, since_full = 0
     cdef double dif, best, best_full = INF
     cdef const int *cols = P.cols
     while True:  # full pass, then inner passes
@@ -594,7 +584,7 @@ cdef int descent(Design *D, Work *W, Path *P, Scratch *S, Out *R, double al, int
             intercept_step(W, b0, &dif)
             if dif < P.eps:
                 break
-            if R.npass > P.maxit or stalled_long(dif, &best, &since, C_STALL_PASSES):
+            if R.npass > P.maxit or stalled(dif, &best, &since, C_STALL_PASSES):
                 return stop(R, m, R.npass <= P.maxit)
 
 
@@ -604,17 +594,8 @@ cdef inline int stop(Out *R, int m, int stall) noexcept nogil:
     return 1
 
 
-cdef inline int stalled(double dif, double *best, int *since, long limit) noexcept nogil:
+cdef inline int stalled(double dif, double *best, long *since, long limit) noexcept nogil:
     """Count steps without a new smallest change; true once there are limit of them."""
-    if dif < best[0]:
-        best[0] = dif
-        since[0] = 0
-        return 0
-    since[0] += 1
-    return since[0] >= limit
-
-
-cdef inline int stalled_long(double dif, double *best, long *since, long limit) noexcept nogil:
     if dif < best[0]:
         best[0] = dif
         since[0] = 0
@@ -626,7 +607,8 @@ cdef inline int stalled_long(double dif, double *best, long *since, long limit) 
 cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) noexcept nogil:
     """The whole lambda path (ALGORITHM.md); results and counts in R."""
     cdef int G = P.G, p = P.p
-    cdef int g, k, j, m, i, ni = 0, me, any_new, mode, since_irls, over
+    cdef int g, k, j, m, i, ni = 0, me, any_new, mode, over
+    cdef long since_irls
     cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, qsum, gn, maxdiff, shift, b0_old
     cdef double best_irls
     cdef const int *cols = P.cols

@@ -51,7 +51,8 @@ double expm1(double) __attribute__((__simd__("notinbranch")));
 #undef HD_SUFFIX
 #undef HD_TARGET
 #define HD_SUFFIX _v4
-#define HD_TARGET __attribute__((target(HD_V3_FEATURES ",avx512f,avx512bw,avx512cd,avx512dq,avx512vl")))
+#define HD_V4_FEATURES HD_V3_FEATURES ",avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+#define HD_TARGET __attribute__((target(HD_V4_FEATURES)))
 #include "_simd_loops.h"
 #undef HD_SUFFIX
 #undef HD_TARGET

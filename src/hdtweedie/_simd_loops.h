@@ -3,7 +3,8 @@
    this file once per instruction-set level, with HD_FN(name) giving each copy its
    own names and HD_TARGET its target attribute; there is no include guard. */
 
-HD_TARGET static double HD_FN(hd_dot)(int n, const double *x, const double *v)
+HD_TARGET static double
+HD_FN(hd_dot)(int n, const double *x, const double *v)
 {
     double s = 0.0;
 #pragma omp simd reduction(+:s)
@@ -13,7 +14,8 @@ HD_TARGET static double HD_FN(hd_dot)(int n, const double *x, const double *v)
 }
 
 /* v -= d * h * x */
-HD_TARGET static void HD_FN(hd_update)(int n, const double *x, const double *h, double *v, double d)
+HD_TARGET static void
+HD_FN(hd_update)(int n, const double *x, const double *h, double *v, double d)
 {
 #pragma omp simd
     for (int i = 0; i < n; i++)
@@ -21,7 +23,8 @@ HD_TARGET static void HD_FN(hd_update)(int n, const double *x, const double *h, 
 }
 
 /* r += d * x */
-HD_TARGET static void HD_FN(hd_axpy)(int n, const double *x, double *r, double d)
+HD_TARGET static void
+HD_FN(hd_axpy)(int n, const double *x, double *r, double d)
 {
 #pragma omp simd
     for (int i = 0; i < n; i++)
@@ -29,7 +32,8 @@ HD_TARGET static void HD_FN(hd_axpy)(int n, const double *x, double *r, double d
 }
 
 /* sum h * x * x */
-HD_TARGET static double HD_FN(hd_wdot)(int n, const double *h, const double *x, const double *y)
+HD_TARGET static double
+HD_FN(hd_wdot)(int n, const double *h, const double *x, const double *y)
 {
     double s = 0.0;
 #pragma omp simd reduction(+:s)
@@ -38,25 +42,43 @@ HD_TARGET static double HD_FN(hd_wdot)(int n, const double *h, const double *x, 
     return s;
 }
 
-/* Working quantities at eta = r (clipped to [-lim, lim] for the exponentials):
-   r1 = w y exp(-(rho-1) eta), r2 = w exp((2-rho) eta), h = (rho-1) r1 + (2-rho) r2,
-   v = h (z - r) with z = r + (r1 - r2) / h.  Returns the number of clipped rows. */
-HD_TARGET static long HD_FN(hd_working)(int n, double rho, double lim, const double *y, const double *w,
-                       const double *r, double *h, double *v, double *sum_h, double *sum_v)
+/* r1 = w y exp(-(rho-1) eta) and r2 = w exp((2-rho) eta) at one row, eta clipped to
+   [-lim, lim]; a = -(rho-1), b = 2-rho.  Returns 1 if eta was clipped. */
+HD_TARGET static inline int
+HD_FN(hd_r1r2)(double a, double b, double lim, double yi, double wi, double eta,
+               double *r1, double *r2)
+{
+    int clipped = (eta > lim) | (eta < -lim);
+    eta = eta > lim ? lim : (eta < -lim ? -lim : eta);
+    *r1 = wi * yi * exp(a * eta);
+    *r2 = wi * exp(b * eta);
+    return clipped;
+}
+
+/* h = (rho-1) r1 + (2-rho) r2 and v = h (z - r) with z = r + (r1 - r2) / h, one row. */
+HD_TARGET static inline double
+HD_FN(hd_hv)(double rho, double ri, double r1, double r2, double *vi)
+{
+    double hi = (rho - 1.0) * r1 + (2.0 - rho) * r2;
+    double z = ri + (r1 - r2) / hi;
+    *vi = hi > 0.0 ? hi * (z - ri) : 0.0;
+    return hi;
+}
+
+/* Working quantities at eta = r: r1, r2 as above, then h and v (hd_hv), and their
+   sums.  Returns the number of clipped rows. */
+HD_TARGET static long
+HD_FN(hd_working)(int n, double rho, double lim, const double *y, const double *w,
+                  const double *r, double *h, double *v, double *sum_h, double *sum_v)
 {
     long clipped = 0;
     double sh = 0.0, sv = 0.0;
     const double a = -(rho - 1.0), b = 2.0 - rho;
 #pragma omp simd reduction(+:sh, sv, clipped)
     for (int i = 0; i < n; i++) {
-        double eta = r[i];
-        clipped += (eta > lim) | (eta < -lim);
-        eta = eta > lim ? lim : (eta < -lim ? -lim : eta);
-        double r1 = w[i] * y[i] * exp(a * eta);
-        double r2 = w[i] * exp(b * eta);
-        double hi = (rho - 1.0) * r1 + (2.0 - rho) * r2;
-        double z = r[i] + (r1 - r2) / hi;
-        double vi = hi > 0.0 ? hi * (z - r[i]) : 0.0;
+        double r1, r2, vi;
+        clipped += HD_FN(hd_r1r2)(a, b, lim, y[i], w[i], r[i], &r1, &r2);
+        double hi = HD_FN(hd_hv)(rho, r[i], r1, r2, &vi);
         h[i] = hi;
         v[i] = vi;
         sh += hi;
@@ -68,16 +90,15 @@ HD_TARGET static long HD_FN(hd_working)(int n, double rho, double lim, const dou
 }
 
 /* The same from r1, r2 already computed at eta = r (held in h and v on entry). */
-HD_TARGET static void HD_FN(hd_working_from)(int n, double rho, const double *r, double *h, double *v,
-                            double *sum_h, double *sum_v)
+HD_TARGET static void
+HD_FN(hd_working_from)(int n, double rho, const double *r, double *h, double *v,
+                       double *sum_h, double *sum_v)
 {
     double sh = 0.0, sv = 0.0;
 #pragma omp simd reduction(+:sh, sv)
     for (int i = 0; i < n; i++) {
-        double r1 = h[i], r2 = v[i];
-        double hi = (rho - 1.0) * r1 + (2.0 - rho) * r2;
-        double z = r[i] + (r1 - r2) / hi;
-        double vi = hi > 0.0 ? hi * (z - r[i]) : 0.0;
+        double vi;
+        double hi = HD_FN(hd_hv)(rho, r[i], h[i], v[i], &vi);
         h[i] = hi;
         v[i] = vi;
         sh += hi;
@@ -89,25 +110,22 @@ HD_TARGET static void HD_FN(hd_working_from)(int n, double rho, const double *r,
 
 /* q = r1 - r2 at eta = r (minus the loss gradient in eta); returns sum(q).  r1 and
    r2 are kept in r1_out and r2_out for the working quantities that follow. */
-HD_TARGET static double HD_FN(hd_gradient_residual)(int n, double rho, double lim, const double *y,
-                                   const double *w, const double *r, double *q,
-                                   double *r1_out, double *r2_out, long *clipped)
+HD_TARGET static double
+HD_FN(hd_gradient_residual)(int n, double rho, double lim, const double *y,
+                            const double *w, const double *r, double *q, double *r1_out,
+                            double *r2_out, long *clipped)
 {
     double s = 0.0;
     long c = 0;
     const double a = -(rho - 1.0), b = 2.0 - rho;
 #pragma omp simd reduction(+:s, c)
     for (int i = 0; i < n; i++) {
-        double eta = r[i];
-        c += (eta > lim) | (eta < -lim);
-        eta = eta > lim ? lim : (eta < -lim ? -lim : eta);
-        double r1 = w[i] * y[i] * exp(a * eta);
-        double r2 = w[i] * exp(b * eta);
-        double qi = r1 - r2;
+        double r1, r2;
+        c += HD_FN(hd_r1r2)(a, b, lim, y[i], w[i], r[i], &r1, &r2);
         r1_out[i] = r1;
         r2_out[i] = r2;
-        q[i] = qi;
-        s += qi;
+        q[i] = r1 - r2;
+        s += r1 - r2;
     }
     *clipped += c;
     return s;
@@ -117,9 +135,10 @@ HD_TARGET static double HD_FN(hd_gradient_residual)(int n, double rho, double li
    += X_S' diag(h) X_S, xh += X_S' h and xv += X_S' v over one block of m rows, where
    x[a] points at the block's m entries of column a.  buf holds HD_BLOCK * k doubles.
    Blocks keep h x_a and four x_b in cache while the products run. */
-HD_TARGET static void HD_FN(hd_gram_rows)(int m, int k, const double *const *x, const double *hb,
-                         const double *vb, double *G, int ldg, double *xh, double *xv,
-                         double *buf)
+HD_TARGET static void
+HD_FN(hd_gram_rows)(int m, int k, const double *const *x, const double *hb,
+                    const double *vb, double *G, int ldg, double *xh, double *xv,
+                    double *buf)
 {
     for (int a = 0; a < k; a++) {
         const double *xa = x[a];
@@ -160,7 +179,8 @@ HD_TARGET static void HD_FN(hd_gram_rows)(int m, int k, const double *const *x, 
     }
 }
 
-HD_TARGET static void HD_FN(hd_gram_zero)(int k, double *G, int ldg, double *xh, double *xv)
+HD_TARGET static void
+HD_FN(hd_gram_zero)(int k, double *G, int ldg, double *xh, double *xv)
 {
     for (int a = 0; a < k; a++) {
         xh[a] = 0.0;
@@ -171,9 +191,10 @@ HD_TARGET static void HD_FN(hd_gram_zero)(int k, double *G, int ldg, double *xh,
 }
 
 /* Over all rows of the k columns cols of the column-major n-row X; x holds k pointers. */
-HD_TARGET static void HD_FN(hd_gram)(int n, int k, const double *X, const int *cols, const double *h,
-                    const double *v, double *G, int ldg, double *xh, double *xv, double *buf,
-                    const double **x)
+HD_TARGET static void
+HD_FN(hd_gram)(int n, int k, const double *X, const int *cols, const double *h,
+               const double *v, double *G, int ldg, double *xh, double *xv, double *buf,
+               const double **x)
 {
     HD_FN(hd_gram_zero)(k, G, ldg, xh, xv);
     for (int i0 = 0; i0 < n; i0 += HD_BLOCK) {
@@ -187,10 +208,11 @@ HD_TARGET static void HD_FN(hd_gram)(int n, int k, const double *X, const int *c
 /* The same for CSC columns (sorted indices): each block of rows is unpacked into
    dense columns in xbuf (HD_BLOCK * k doubles), which beats multiplying entry by
    entry unless the columns are very sparse.  cursor holds k ints. */
-HD_TARGET static void HD_FN(hd_gram_csc)(int n, int k, const double *data, const int *indices,
-                        const int *indptr, const int *cols, const double *h, const double *v,
-                        double *G, int ldg, double *xh, double *xv, double *buf,
-                        double *xbuf, int *cursor, const double **x)
+HD_TARGET static void
+HD_FN(hd_gram_csc)(int n, int k, const double *data, const int *indices,
+                   const int *indptr, const int *cols, const double *h, const double *v,
+                   double *G, int ldg, double *xh, double *xv, double *buf, double *xbuf,
+                   int *cursor, const double **x)
 {
     HD_FN(hd_gram_zero)(k, G, ldg, xh, xv);
     for (int a = 0; a < k; a++) {
@@ -220,8 +242,9 @@ HD_TARGET static void HD_FN(hd_gram_csc)(int n, int k, const double *data, const
    L = log(y) - eta, each difference of powers is mu^t expm1(t L): accurate
    without cancellation, and no power or log per entry.  Assuming no traps lets
    GCC turn the finite-only sums into vector selects (values are unchanged). */
-HD_NO_TRAPS HD_TARGET static void HD_FN(hd_cv_deviance)(int n, int m, double rho, double lim, const double *y,
-                           const double *w, const double *eta, double *dsum, double *wsum)
+HD_NO_TRAPS HD_TARGET static void
+HD_FN(hd_cv_deviance)(int n, int m, double rho, double lim, const double *y,
+                      const double *w, const double *eta, double *dsum, double *wsum)
 {
     const double t1 = 1.0 - rho, t2 = 2.0 - rho;
     for (int i = 0; i < n; i++) {
