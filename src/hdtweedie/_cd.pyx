@@ -851,6 +851,9 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     cdef Path P
     cdef Scratch S
     cdef Out R
+    if cols.shape[0] != p or gptr[G] != p:
+        raise ValueError(f"the groups must cover the {p} columns once, got {cols.shape[0]} "
+                         f"columns ending at {gptr[G]}")
     for g in range(G):
         kmax = max(kmax, gptr[g + 1] - gptr[g])
     nlam = options.n_lambdas
@@ -1033,10 +1036,8 @@ def solve_path_sparse(const double[::1] data, const int[::1] indices, const int[
         Column j is used as ``(x_j - xm[j]) / xs[j]`` (zeros and ones for raw columns).
     n_rows : int
         Rows of the design.
-    problem : Problem
-        Response, weights, offset, power, groups, penalty factors, alpha.
-    options : Options
-        Lambda grid, limits, tolerance, starting intercept, mode limits.
+    problem, options : Problem, Options
+        As for :func:`solve_path_dense`.
 
     Returns
     -------
@@ -1046,6 +1047,9 @@ def solve_path_sparse(const double[::1] data, const int[::1] indices, const int[
     cdef Design D
     if n_rows != problem.y.shape[0]:
         raise ValueError(f"n_rows is {n_rows}, y has {problem.y.shape[0]} rows")
+    if not xm.shape[0] == xs.shape[0] == indptr.shape[0] - 1:
+        raise ValueError(f"xm and xs need one entry per column ({indptr.shape[0] - 1}), "
+                         f"got {xm.shape[0]} and {xs.shape[0]}")
     D.n = n_rows
     D.sparse = 1
     D.dense = NULL
@@ -1054,6 +1058,7 @@ def solve_path_sparse(const double[::1] data, const int[::1] indices, const int[
     D.sp_indptr = &indptr[0]
     D.xm = &xm[0]
     return _solve(&D, problem, options, xs)
+
 
 def cv_deviance(const double[::1] y, const double[::1] w, const double[:, ::1] eta,
                 double rho):
