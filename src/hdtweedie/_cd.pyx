@@ -33,10 +33,12 @@ cdef double C_UNPACK_DENSITY = 0.02
 # Groups whose columns have a root mean square outside [2^-SCALE_EXP, 2^SCALE_EXP]
 # are solved on columns rescaled by a power of two (exact), see group_scales.
 cdef int C_SCALE_EXP = 10
-# Passes (or IRLS steps) without a new smallest change: the descent has stalled at
-# rounding noise and cannot reach tol.
+# A descent has stalled when its passes (or IRLS steps) go this many times without
+# a new smallest change, and that change is below the rounding noise of the
+# coefficients, STALL_RESOLUTION * max(1, |b0|, |b|): tol is then out of reach.
 cdef long C_STALL_PASSES = 1000
 cdef long C_STALL_STEPS = 100
+cdef double C_STALL_RESOLUTION = 1e-11
 
 BIG = C_BIG
 ETA_MAX = C_ETA_MAX
@@ -46,6 +48,7 @@ UNPACK_DENSITY = C_UNPACK_DENSITY
 SCALE_EXP = C_SCALE_EXP
 STALL_PASSES = C_STALL_PASSES
 STALL_STEPS = C_STALL_STEPS
+STALL_RESOLUTION = C_STALL_RESOLUTION
 
 
 cdef struct Design:
@@ -570,7 +573,8 @@ cdef int descent(Design *D, Work *W, Path *P, Scratch *S, Out *R, double al, int
         intercept_step(W, b0, &dif)
         if dif < P.eps:
             return 0
-        if R.npass > P.maxit or stalled(dif, &best_full, &since_full, C_STALL_STEPS):
+        if R.npass > P.maxit or stalled(dif, &best_full, &since_full, C_STALL_STEPS,
+                                           S, P.p, b0[0]):
             return stop(R, m, R.npass <= P.maxit)
         best = INF
         since = 0
@@ -584,7 +588,8 @@ cdef int descent(Design *D, Work *W, Path *P, Scratch *S, Out *R, double al, int
             intercept_step(W, b0, &dif)
             if dif < P.eps:
                 break
-            if R.npass > P.maxit or stalled(dif, &best, &since, C_STALL_PASSES):
+            if R.npass > P.maxit or stalled(dif, &best, &since, C_STALL_PASSES,
+                                               S, P.p, b0[0]):
                 return stop(R, m, R.npass <= P.maxit)
 
 
@@ -594,14 +599,23 @@ cdef inline int stop(Out *R, int m, int stall) noexcept nogil:
     return 1
 
 
-cdef inline int stalled(double dif, double *best, long *since, long limit) noexcept nogil:
-    """Count steps without a new smallest change; true once there are limit of them."""
+cdef int stalled(double dif, double *best, long *since, long limit, Scratch *S, int p,
+                 double b0) noexcept nogil:
+    """Count steps without a new smallest change dif; true once there are limit of
+    them and dif is at the rounding noise of the coefficients (else count again)."""
+    cdef int j
+    cdef double scale = max(1.0, b0 * b0)
     if dif < best[0]:
         best[0] = dif
         since[0] = 0
         return 0
     since[0] += 1
-    return since[0] >= limit
+    if since[0] < limit:
+        return 0
+    since[0] = 0
+    for j in range(p):
+        scale = max(scale, S.beta[j] * S.beta[j])
+    return dif <= C_STALL_RESOLUTION * C_STALL_RESOLUTION * scale
 
 
 cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) noexcept nogil:
@@ -668,7 +682,7 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             if maxdiff >= P.eps:
                 # Another IRLS step; R checks max_iter only inside the descent, which
                 # a step whose passes all end at once never reaches.
-                if over or stalled(maxdiff, &best_irls, &since_irls, C_STALL_STEPS):
+                if over or stalled(maxdiff, &best_irls, &since_irls, C_STALL_STEPS, S, p, b0):
                     stop(R, m, not over)
                     break
                 continue

@@ -3,10 +3,12 @@
    x86-64 CPU and uses AVX2/FMA or AVX-512 where they exist.  The loops are in
    _simd_loops.h; here they are instantiated and dispatched through a table.
 
-   Levels: 0 = baseline x86-64 (SSE2), 1 = x86-64-v3 (AVX2, FMA, BMI1/2, F16C,
-   LZCNT, MOVBE), 2 = x86-64-v4 (v3 plus AVX-512 F/BW/CD/DQ/VL).  Off x86-64, on
-   compilers without target attributes, or with HD_NO_DISPATCH defined (setup.py:
-   HDTWEEDIE_PORTABLE=1), only the plain copy is built and the level is "generic". */
+   Levels: 0 = baseline x86-64 (SSE2), 1 = x86-64-v3, 2 = x86-64-v4.  The copies
+   are compiled for the parts of those levels that floating-point loops use (v3:
+   AVX2, FMA, BMI1/2; v4: also AVX-512 F/BW/CD/DQ/VL), which every GCC >= 6 and
+   clang can name and test.  Off x86-64, on other compilers, or with HD_NO_DISPATCH
+   defined (setup.py: HDTWEEDIE_PORTABLE=1), only the plain copy is built and the
+   level is "generic". */
 #ifndef HDTWEEDIE_SIMD_H
 #define HDTWEEDIE_SIMD_H
 
@@ -44,7 +46,7 @@ double expm1(double) __attribute__((__simd__("notinbranch")));
 
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(HD_NO_DISPATCH)
 #define HD_DISPATCH 1
-#define HD_V3_FEATURES "avx2,fma,bmi,bmi2,lzcnt,movbe,f16c"
+#define HD_V3_FEATURES "avx2,fma,bmi,bmi2"
 #define HD_SUFFIX _v3
 #define HD_TARGET __attribute__((target(HD_V3_FEATURES)))
 #include "_simd_loops.h"
@@ -101,9 +103,7 @@ static int hd_simd_best(void)
 #ifdef HD_DISPATCH
     __builtin_cpu_init();
     int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-             && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2")
-             && __builtin_cpu_supports("lzcnt") && __builtin_cpu_supports("movbe")
-             && __builtin_cpu_supports("f16c");
+             && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
     int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
              && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq")
              && __builtin_cpu_supports("avx512vl");

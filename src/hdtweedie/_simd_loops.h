@@ -42,19 +42,6 @@ HD_FN(hd_wdot)(int n, const double *h, const double *x, const double *y)
     return s;
 }
 
-/* r1 = w y exp(-(rho-1) eta) and r2 = w exp((2-rho) eta) at one row, eta clipped to
-   [-lim, lim]; a = -(rho-1), b = 2-rho.  Returns 1 if eta was clipped. */
-HD_TARGET static inline int
-HD_FN(hd_r1r2)(double a, double b, double lim, double yi, double wi, double eta,
-               double *r1, double *r2)
-{
-    int clipped = (eta > lim) | (eta < -lim);
-    eta = eta > lim ? lim : (eta < -lim ? -lim : eta);
-    *r1 = wi * yi * exp(a * eta);
-    *r2 = wi * exp(b * eta);
-    return clipped;
-}
-
 /* h = (rho-1) r1 + (2-rho) r2 and v = h (z - r) with z = r + (r1 - r2) / h, one row. */
 HD_TARGET static inline double
 HD_FN(hd_hv)(double rho, double ri, double r1, double r2, double *vi)
@@ -65,8 +52,9 @@ HD_FN(hd_hv)(double rho, double ri, double r1, double r2, double *vi)
     return hi;
 }
 
-/* Working quantities at eta = r: r1, r2 as above, then h and v (hd_hv), and their
-   sums.  Returns the number of clipped rows. */
+/* Working quantities at eta = r (clipped to [-lim, lim] for the exponentials):
+   r1 = w y exp(-(rho-1) eta), r2 = w exp((2-rho) eta), then h and v (hd_hv), and
+   their sums.  Returns the number of clipped rows. */
 HD_TARGET static long
 HD_FN(hd_working)(int n, double rho, double lim, const double *y, const double *w,
                   const double *r, double *h, double *v, double *sum_h, double *sum_v)
@@ -76,8 +64,11 @@ HD_FN(hd_working)(int n, double rho, double lim, const double *y, const double *
     const double a = -(rho - 1.0), b = 2.0 - rho;
 #pragma omp simd reduction(+:sh, sv, clipped)
     for (int i = 0; i < n; i++) {
-        double r1, r2, vi;
-        clipped += HD_FN(hd_r1r2)(a, b, lim, y[i], w[i], r[i], &r1, &r2);
+        double eta = r[i], vi;
+        clipped += (eta > lim) | (eta < -lim);
+        eta = eta > lim ? lim : (eta < -lim ? -lim : eta);
+        double r1 = w[i] * y[i] * exp(a * eta);
+        double r2 = w[i] * exp(b * eta);
         double hi = HD_FN(hd_hv)(rho, r[i], r1, r2, &vi);
         h[i] = hi;
         v[i] = vi;
@@ -120,12 +111,16 @@ HD_FN(hd_gradient_residual)(int n, double rho, double lim, const double *y,
     const double a = -(rho - 1.0), b = 2.0 - rho;
 #pragma omp simd reduction(+:s, c)
     for (int i = 0; i < n; i++) {
-        double r1, r2;
-        c += HD_FN(hd_r1r2)(a, b, lim, y[i], w[i], r[i], &r1, &r2);
+        double eta = r[i];
+        c += (eta > lim) | (eta < -lim);
+        eta = eta > lim ? lim : (eta < -lim ? -lim : eta);
+        double r1 = w[i] * y[i] * exp(a * eta);
+        double r2 = w[i] * exp(b * eta);
+        double qi = r1 - r2;
         r1_out[i] = r1;
         r2_out[i] = r2;
-        q[i] = r1 - r2;
-        s += r1 - r2;
+        q[i] = qi;
+        s += qi;
     }
     *clipped += c;
     return s;
