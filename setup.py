@@ -1,4 +1,14 @@
-"""Build the Cython extension; all metadata lives in pyproject.toml."""
+"""Build the Cython extension; all metadata lives in pyproject.toml.
+
+The inner loops (``_simd_loops.h``) are compiled for baseline x86-64, x86-64-v3
+(AVX2, FMA) and x86-64-v4 (AVX-512) in one portable binary and chosen at import
+by CPU features, so no ``-march`` flag is needed.  Environment switches:
+
+``HDTWEEDIE_PORTABLE=1``
+    Build only the plain copy of the loops (no per-level copies, no dispatch).
+``HDTWEEDIE_NO_LIBMVEC=1``
+    Do not link glibc's vector math library (scalar ``exp`` in the loops).
+"""
 import ctypes.util
 import os
 import platform
@@ -8,14 +18,13 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 # Vectorise the inner loops (omp simd needs no OpenMP runtime; without errno, exp
-# vectorises through glibc's libmvec).  Tuning for this
-# CPU is on by default for x86-64 builds from source; HDTWEEDIE_PORTABLE=1 turns it off.
+# vectorises through glibc's libmvec).
 compile_args = ["-O3", "-fopenmp-simd", "-fno-math-errno"]
-if platform.machine() in ("x86_64", "AMD64") and not os.environ.get("HDTWEEDIE_PORTABLE"):
-    compile_args.append("-march=native")
 
-# glibc's vector math library, for exp in the vectorised loops.
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if os.environ.get("HDTWEEDIE_PORTABLE"):
+    define_macros.append(("HD_NO_DISPATCH", "1"))
+# glibc's vector math library, for exp in the vectorised loops.
 libraries = []
 if (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
         and ctypes.util.find_library("mvec") and not os.environ.get("HDTWEEDIE_NO_LIBMVEC")):
@@ -27,6 +36,7 @@ extensions = [
         "hdtweedie._cd",
         ["src/hdtweedie/_cd.pyx"],
         include_dirs=[np.get_include(), "src/hdtweedie"],
+        depends=["src/hdtweedie/_simd.h", "src/hdtweedie/_simd_loops.h"],
         define_macros=define_macros,
         libraries=libraries,
         extra_compile_args=compile_args,

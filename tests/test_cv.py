@@ -260,9 +260,9 @@ def test_the_python_grid_is_the_grid_the_kernel_walks(n_lambdas):
     data, opts = HDTweedie(n_lambdas=n_lambdas)._check_inputs(X, y, None, None)
     p = X.shape[1]
     wn = data.w / data.w.sum()
-    alam, _, _, _, status, lam_max, _ = _path._run_kernel(
-        data.X, data.y, wn, data.offset, np.zeros(p), np.ones(p), data.groups,
-        data.penalty_factor, opts, 0.0)
-    assert status == 0 and alam.size == n_lambdas
+    out = _path._run_kernel(data.X, data.y, wn, data.offset, np.zeros(p), np.ones(p),
+                            data.groups, data.penalty_factor, opts, 0.0)
+    alam, lam_max = out.lambdas, out.lambda_max
+    assert out.status == 0 and alam.size == n_lambdas
     grid = _path.lambda_grid(lam_max, n_lambdas, opts.lambda_min_ratio)
     np.testing.assert_array_equal(alam[1:], grid[1:])

@@ -7,7 +7,7 @@ weights, contiguous int32 group pointers).  The algorithm is the one in
 ALGORITHM.md (R HDtweedie 1.2); the numbered steps below refer to it.
 """
 
-from libc.math cimport exp, sqrt, fabs, INFINITY
+from libc.math cimport sqrt, fabs, frexp, ldexp, isfinite, INFINITY as INF
 from libc.string cimport memset
 from scipy.linalg.cython_lapack cimport dsyevr
 
@@ -16,19 +16,41 @@ cimport numpy as cnp
 
 cnp.import_array()
 
+# The kernel's constants, defined here once; Python reads the module attributes.
 # The "infinite" first lambda of a default path, as in the reference.
-cdef double BIG = 9.9e30
+cdef double C_BIG = 9.9e30
+# The first default lambda is at least this multiple of the largest starting gradient.
+cdef double C_FIRST_MARGIN = 1e10
 # |eta| beyond this would overflow exp((2-p) eta) or exp(-(p-1) eta).
-cdef double ETA_MAX = 700.0
+cdef double C_ETA_MAX = 700.0
 # A change smaller than this is no change (the reference's threshold).
-cdef double SMALL = 1e-16
+cdef double C_SMALL = 1e-16
 # Largest strong set (in columns) solved in covariance mode.  Forming G costs about
 # k/2 passes over the data, and saves every pass of the descent.
 cdef enum:
-    GRAM_MAX = 64
+    C_GRAM_MAX = 64
 # Sparse strong sets at least this dense (stored fraction) are unpacked block by block
 # for the Gram product; sparser ones are multiplied entry by entry through a scatter.
-cdef double UNPACK_DENSITY = 0.02
+cdef double C_UNPACK_DENSITY = 0.02
+# Groups whose columns have a root mean square outside [2^-SCALE_EXP, 2^SCALE_EXP]
+# are solved on columns rescaled by a power of two (exact), see group_scales.
+cdef int C_SCALE_EXP = 10
+# A descent has stalled when its passes (or IRLS steps) go this many times without
+# a new smallest change, and that change is below the rounding noise of the
+# coefficients, STALL_RESOLUTION * max(1, |b0|, |b|): tol is then out of reach.
+cdef long C_STALL_PASSES = 1000
+cdef long C_STALL_STEPS = 100
+cdef double C_STALL_RESOLUTION = 1e-11
+
+BIG = C_BIG
+ETA_MAX = C_ETA_MAX
+SMALL = C_SMALL
+GRAM_MAX = C_GRAM_MAX
+UNPACK_DENSITY = C_UNPACK_DENSITY
+SCALE_EXP = C_SCALE_EXP
+STALL_PASSES = C_STALL_PASSES
+STALL_STEPS = C_STALL_STEPS
+STALL_RESOLUTION = C_STALL_RESOLUTION
 
 
 cdef struct Design:
@@ -65,7 +87,7 @@ cdef struct Work:
     int ks              # columns in the strong set, in column order
     int *scols          # those columns
     int *spos           # column -> position in scols, or -1
-    double *G           # GRAM_MAX x GRAM_MAX, row-major, symmetric
+    double *G           # C_GRAM_MAX x C_GRAM_MAX, row-major, symmetric
     double *gv          # x_j' v at the current eta, j in scols
     double g0           # sum(v) at the current eta
 
@@ -94,16 +116,11 @@ cdef extern from "_simd.h":
                         const double *w, const double *eta, double *dsum,
                         double *wsum) noexcept nogil
     enum: HD_BLOCK
-
-
-cdef inline double _clip_eta(double eta, Work *W) noexcept nogil:
-    if eta > ETA_MAX:
-        W.n_clipped += 1
-        return ETA_MAX
-    if eta < -ETA_MAX:
-        W.n_clipped += 1
-        return -ETA_MAX
-    return eta
+    enum: HD_N_LEVELS
+    const char *const hd_level_names[]
+    int hd_active_level
+    int hd_simd_best() noexcept nogil
+    void hd_simd_select(int level) noexcept nogil
 
 
 cdef inline double raw_dot(Design *D, int j, const double *vec) noexcept nogil:
@@ -139,7 +156,7 @@ cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
         # gv -= G[:, j] d and sum(v) -= x~_j'h d (W.xh holds x~'h in this mode).
         gcol = W.G + W.spos[j]
         for k in range(W.ks):
-            W.gv[k] -= gcol[k * GRAM_MAX] * d
+            W.gv[k] -= gcol[k * C_GRAM_MAX] * d
         W.g0 -= W.xh[j] * d
         return
     if not D.sparse:
@@ -171,7 +188,7 @@ cdef inline void working_quantities(Design *D, Work *W) noexcept nogil:
         # eta has not moved since the last gradient: reuse its exponentials.
         hd_working_from(D.n, W.rho, W.r, W.h, W.v, &W.sum_h, &W.sum_v)
     else:
-        W.n_clipped += hd_working(D.n, W.rho, ETA_MAX, W.y, W.w, W.r, W.h, W.v,
+        W.n_clipped += hd_working(D.n, W.rho, C_ETA_MAX, W.y, W.w, W.r, W.h, W.v,
                                   &W.sum_h, &W.sum_v)
     W.fresh = 0
 
@@ -179,7 +196,7 @@ cdef inline void working_quantities(Design *D, Work *W) noexcept nogil:
 cdef inline void gradient_residual(Design *D, Work *W, double *qsum) noexcept nogil:
     """q = r1 - r2 at the current r (minus the loss gradient in eta); r1 and r2 are
     left in h and v for the next working quantities."""
-    qsum[0] = hd_gradient_residual(D.n, W.rho, ETA_MAX, W.y, W.w, W.r, W.q, W.h, W.v,
+    qsum[0] = hd_gradient_residual(D.n, W.rho, C_ETA_MAX, W.y, W.w, W.r, W.q, W.h, W.v,
                                    &W.n_clipped)
     W.fresh = 1
 
@@ -209,7 +226,7 @@ cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
         ja = cols[g0 + a]
         if W.gram:
             for b in range(a, k):
-                gram[a * k + b] = W.G[W.spos[ja] * GRAM_MAX + W.spos[cols[g0 + b]]]
+                gram[a * k + b] = W.G[W.spos[ja] * C_GRAM_MAX + W.spos[cols[g0 + b]]]
             continue
         if D.sparse:
             # Scatter h * x_a, then dot with each x_b.
@@ -260,7 +277,7 @@ cdef void sparse_gram(Design *D, Work *W, double *xh_raw) noexcept nogil:
             s = 0.0
             for kk in range(D.sp_indptr[jb], D.sp_indptr[jb + 1]):
                 s += W.scatter[D.sp_indices[kk]] * D.sp_data[kk]
-            W.G[a * GRAM_MAX + b] = s
+            W.G[a * C_GRAM_MAX + b] = s
         for kk in range(D.sp_indptr[ja], D.sp_indptr[ja + 1]):
             W.scatter[D.sp_indices[kk]] = 0.0
 
@@ -276,10 +293,10 @@ cdef void standardize_gram(Design *D, Work *W, double *xh_raw) noexcept nogil:
         ja = W.scols[a]
         for b in range(a + 1):
             jb = W.scols[b]
-            W.G[a * GRAM_MAX + b] = (W.G[a * GRAM_MAX + b] - D.xm[ja] * xh_raw[b]
+            W.G[a * C_GRAM_MAX + b] = (W.G[a * C_GRAM_MAX + b] - D.xm[ja] * xh_raw[b]
                                      - D.xm[jb] * xh_raw[a]
                                      + D.xm[ja] * D.xm[jb] * W.sum_h) / (D.xs[ja] * D.xs[jb])
-            W.G[b * GRAM_MAX + a] = W.G[a * GRAM_MAX + b]
+            W.G[b * C_GRAM_MAX + a] = W.G[a * C_GRAM_MAX + b]
     for a in range(W.ks):
         ja = W.scols[a]
         W.gv[a] = (W.gv[a] - D.xm[ja] * W.sum_v) / D.xs[ja]
@@ -305,7 +322,7 @@ cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
         for k in range(g1 - g0):
             unew[k] = 0.0
     for k in range(g0, g1):
-        if fabs(unew[k - g0] - beta[cols[k]]) > SMALL:
+        if fabs(unew[k - g0] - beta[cols[k]]) > C_SMALL:
             moved = 1
     for k in range(g0, g1):
         j = cols[k]
@@ -329,7 +346,7 @@ cdef void intercept_step(Work *W, double *b0, double *dif) noexcept nogil:
         d0 = W.g0 / W.sum_h
     else:
         d0 = (W.sum_v - W.c * W.sum_h) / W.sum_h
-    if fabs(d0) > SMALL:
+    if fabs(d0) > C_SMALL:
         b0[0] += d0
         if W.gram:
             for k in range(W.ks):
@@ -341,97 +358,551 @@ cdef void intercept_step(Work *W, double *b0, double *dif) noexcept nogil:
             dif[0] = d0 * d0
 
 
-def solve_path(
-    int n, int p,
-    const double[::1, :] X,
-    const double[::1] sp_data, const int[::1] sp_indices, const int[::1] sp_indptr,
-    const double[::1] xm, const double[::1] xs,
-    bint sparse,
-    const double[::1] y, const double[::1] w, const double[::1] offset,
-    double rho,
-    const int[::1] cols, const int[::1] gptr, const double[::1] pf,
-    double alpha,
-    int nlam, double flmin, const double[::1] ulam, bint user_lambda,
-    int dfmax, int pmax, double eps, long maxit,
-    double[::1] alam, double[::1] b0_out, double[:, ::1] beta_out,
-    double b0_start=0.0, int gram_max=GRAM_MAX, double unpack_density=UNPACK_DENSITY,
-):
-    """Solve the whole lambda path.
+cdef struct Path:
+    int p
+    int G
+    const int *cols
+    const int *gptr
+    const double *pf        # per group, for columns rescaled by 2^sexp
+    const double *pf_raw    # as given: which groups are penalised
+    const int *sexp         # per group: its columns are divided by 2^sexp
+    const int *cexp         # the same per column
+    int scaled              # any sexp != 0
+    double alpha
+    int nlam
+    double flmin
+    const double *ulam
+    int user_lambda
+    int dfmax
+    int pmax
+    double eps
+    long maxit
+    int gram_max
+    double unpack_density
 
-    Fills ``alam`` (lambdas used, the first of a default path being 9.9e30),
-    ``b0_out`` and ``beta_out`` (one row per lambda) and returns
-    ``(nalam, npass, jerr, lambda_max, n_clipped)``.
+
+cdef struct Scratch:
+    double *beta
+    double *bold
+    double *unew
+    double *gamma
+    double *gnorm
+    double *ridge
+    int *strong
+    int *in_e
+    int *elist
+    double *gram
+    double *ev
+    double *zd
+    int *isuppz
+    double *lw
+    int lwork
+    int *iw
+    int liwork
+    double *xhbuf
+    double *blockbuf
+    double *xblock
+    int *cursor
+    const double **colptr
+
+
+cdef struct Out:
+    double *alam
+    double *b0
+    double *beta            # n_lambdas x p, row-major
+    int nalam
+    long npass
+    int jerr
+    int stalled
+    double lam_max
+    long steps[4]           # IRLS steps per mode, indexed by STEP_*
+
+
+cdef enum:
+    STEP_RESIDUAL = 0
+    STEP_GRAM = 1
+    STEP_UNPACKED = 2
+    STEP_SCATTER = 3
+
+
+cdef double column_mean_square(Design *D, int j) noexcept nogil:
+    """mean((x_j - m_j)^2) / s_j^2, without overflow or underflow."""
+    cdef int i, k, n = D.n
+    cdef long nnz = 0
+    cdef double s = 0.0, amax = 0.0, m = D.xm[j], x
+    for k in range(2):
+        s = 0.0
+        if not D.sparse:
+            for i in range(n):
+                x = D.dense[<Py_ssize_t>j * n + i] - m
+                if k:
+                    x = x / amax
+                s += x * x
+        else:
+            nnz = D.sp_indptr[j + 1] - D.sp_indptr[j]
+            for i in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
+                x = D.sp_data[i] - m
+                if k:
+                    x = x / amax
+                s += x * x
+            x = m / amax if k else m
+            s += (n - nnz) * x * x
+        if k or (isfinite(s) and s > 1e-280) or s == 0.0:
+            break
+        # Second round on x / max|x| when the plain sum over- or underflows.
+        amax = fabs(m)
+        if not D.sparse:
+            for i in range(n):
+                amax = max(amax, fabs(D.dense[<Py_ssize_t>j * n + i] - m))
+        else:
+            for i in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
+                amax = max(amax, fabs(D.sp_data[i] - m))
+    if k:
+        return (s / n) * (amax / D.xs[j]) * (amax / D.xs[j])
+    return (s / n) / (D.xs[j] * D.xs[j])
+
+
+cdef int group_scales(Design *D, const int *cols, const int *gptr, int G, int *sexp,
+                      int *cexp, double *xs_eff) noexcept nogil:
+    """Power-of-two column scales for groups far from unit scale; returns 1 if any.
+
+    A group whose largest column root mean square lies outside
+    [2^-C_SCALE_EXP, 2^C_SCALE_EXP] is solved on its columns divided by 2^e (rms then
+    in [1/2, 1)), its coefficients multiplied by 2^e, its penalty factor divided by 2^e
+    and its ridge term by 4^e: the same problem, exactly, since powers of two scale
+    without rounding.  The thresholds that are absolute (C_SMALL, tol) then act on
+    unit-scale coefficients, so the path is the same for X and c X.  Groups in the band
+    keep R's iterates.
     """
-    cdef int G = gptr.shape[0] - 1
-    cdef int g, k, j, m, i, ni = 0, nalam = 0, jerr = 0, kmax = 1, me, any_new
-    cdef long npass = 0
-    cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, lam_max = 0.0, dif, b0 = 0.0
-    cdef double thresh, ridge, qsum, gn, maxdiff, shift
-    cdef bint done = False
-    cdef Design D
-    cdef Work W
-
+    cdef int g, k, e, any_scaled = 0
+    cdef double rms, gmax
     for g in range(G):
-        if gptr[g + 1] - gptr[g] > kmax:
-            kmax = gptr[g + 1] - gptr[g]
-    lwork = max(26 * kmax, 1)
-    liwork = max(10 * kmax, 1)
+        gmax = 0.0
+        for k in range(gptr[g], gptr[g + 1]):
+            rms = sqrt(column_mean_square(D, cols[k]))
+            if rms > gmax:
+                gmax = rms
+        e = 0
+        if isfinite(gmax) and gmax > 0.0 and (gmax > ldexp(1.0, C_SCALE_EXP)
+                                              or gmax < ldexp(1.0, -C_SCALE_EXP)):
+            frexp(gmax, &e)
+            any_scaled = 1
+        sexp[g] = e
+        for k in range(gptr[g], gptr[g + 1]):
+            cexp[cols[k]] = e
+            xs_eff[cols[k]] = ldexp(D.xs[cols[k]], e)
+    return any_scaled
 
-    r = np.array(offset, dtype=np.float64) + b0_start
-    v = np.zeros(n)
-    h = np.zeros(n)
-    q = np.zeros(n)
-    xh = np.zeros(p)
-    scatter = np.zeros(n if sparse else 1)
-    beta = np.zeros(p)
-    beta_old = np.zeros(p)
-    unew = np.zeros(kmax)
-    gamma = np.zeros(G)
-    gnorm = np.zeros(G)
-    strong = np.zeros(G, dtype=np.int32)
-    in_e = np.zeros(G, dtype=np.int32)
-    elist = np.zeros(G, dtype=np.int32)
-    gram = np.zeros(kmax * kmax)
-    ev = np.zeros(kmax)
-    zdummy = np.zeros(1)
-    isuppz = np.zeros(2 * kmax, dtype=np.int32)
-    lwork_buf = np.zeros(lwork)
-    iwork = np.zeros(liwork, dtype=np.int32)
-    scols = np.zeros(GRAM_MAX, dtype=np.int32)
-    spos = np.full(p, -1, dtype=np.int32)
-    gmat = np.zeros(GRAM_MAX * GRAM_MAX)
-    gv = np.zeros(GRAM_MAX)
-    xhbuf = np.zeros(GRAM_MAX)
-    blockbuf = np.zeros(HD_BLOCK * GRAM_MAX)
-    xblock = np.zeros(HD_BLOCK * GRAM_MAX if sparse else 1)
-    cursor = np.zeros(GRAM_MAX, dtype=np.int32)
-    colptr = np.zeros(GRAM_MAX, dtype=np.uintp)
-    cdef int[::1] scols_v = scols, spos_v = spos
-    cdef double[::1] gmat_v = gmat, gv_v = gv, xhbuf_v = xhbuf, blockbuf_v = blockbuf
-    cdef double[::1] xblock_v = xblock
-    cdef int[::1] cursor_v = cursor
+
+cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogil:
+    """Steps 2-3 of an IRLS step: working quantities, covariance mode if the strong
+    set is small enough, and gamma per strong group.  Returns the mode (STEP_*)."""
+    cdef int g, k, a, ncols_s = 0, mode = STEP_RESIDUAL
+    cdef long nnz_s = 0
+    cdef const int *cols = P.cols
+    working_quantities(D, W)
+    for g in range(P.G):
+        if S.strong[g]:
+            ncols_s += P.gptr[g + 1] - P.gptr[g]
+    for a in range(W.ks):
+        W.spos[W.scols[a]] = -1
+    W.ks = 0
+    # gram_max = 0 means the residual mode throughout, even for an empty strong set.
+    W.gram = ncols_s <= P.gram_max and ncols_s <= C_GRAM_MAX and P.gram_max > 0
+    if W.gram:
+        for g in range(P.G):
+            if S.strong[g]:
+                for k in range(P.gptr[g], P.gptr[g + 1]):
+                    W.scols[W.ks] = cols[k]
+                    W.spos[cols[k]] = W.ks
+                    W.ks += 1
+        if D.sparse:
+            for a in range(W.ks):
+                nnz_s += D.sp_indptr[W.scols[a] + 1] - D.sp_indptr[W.scols[a]]
+        if W.ks == 0:
+            mode = STEP_GRAM  # nothing to multiply
+        elif D.sparse and nnz_s < P.unpack_density * D.n * W.ks:
+            sparse_gram(D, W, S.xhbuf)
+            mode = STEP_SCATTER
+        elif D.sparse:
+            hd_gram_csc(D.n, W.ks, D.sp_data, D.sp_indices, D.sp_indptr, W.scols,
+                        W.h, W.v, W.G, C_GRAM_MAX, S.xhbuf, W.gv, S.blockbuf, S.xblock,
+                        S.cursor, S.colptr)
+            mode = STEP_UNPACKED
+        else:
+            hd_gram(D.n, W.ks, D.dense, W.scols, W.h, W.v, W.G, C_GRAM_MAX,
+                    S.xhbuf, W.gv, S.blockbuf, S.colptr)
+            mode = STEP_GRAM
+        standardize_gram(D, W, S.xhbuf)
+        W.g0 = W.sum_v
+    else:
+        for g in range(P.G):
+            if S.strong[g]:
+                for k in range(P.gptr[g], P.gptr[g + 1]):
+                    W.xh[cols[k]] = raw_dot(D, cols[k], W.h)
+    for g in range(P.G):
+        if S.strong[g]:
+            S.gamma[g] = group_gamma(D, W, cols, P.gptr[g], P.gptr[g + 1], S.gram, S.ev,
+                                     S.zd, S.isuppz, S.lw, S.lwork, S.iw, S.liwork)
+    return mode
+
+
+cdef int descent(Design *D, Work *W, Path *P, Scratch *S, Out *R, double al, int m,
+                 int *ni, double *b0) noexcept nogil:
+    """Step 4: full passes over the strong set, inner passes over the entered list.
+
+    Returns 0 when a pass changed nothing by tol or more; otherwise R.jerr is set
+    (pmax exceeded, max_iter passes, or a stall at rounding noise)."""
+    cdef int g, k
+    cdef long since, since_full = 0
+    cdef double dif, best, best_full = INF
+    cdef const int *cols = P.cols
+    while True:  # full pass, then inner passes
+        R.npass += 1
+        dif = 0.0
+        for g in range(P.G):
+            if not S.strong[g]:
+                continue
+            if bmd_update(D, W, cols, P.gptr[g], P.gptr[g + 1], S.beta, S.gamma[g],
+                          P.pf[g] * al * P.alpha, S.ridge[g], S.unew, &dif):
+                if S.in_e[g] == 0:
+                    S.in_e[g] = 1
+                    S.elist[ni[0]] = g
+                    ni[0] += 1
+                    if ni[0] > P.pmax:
+                        R.jerr = -10000 - (m + 1)
+                        return 1
+        intercept_step(W, b0, &dif)
+        if dif < P.eps:
+            return 0
+        if R.npass > P.maxit or stalled(dif, &best_full, &since_full, C_STALL_STEPS,
+                                           S, P.p, b0[0]):
+            return stop(R, m, R.npass <= P.maxit)
+        best = INF
+        since = 0
+        while True:  # inner passes over the entered groups
+            R.npass += 1
+            dif = 0.0
+            for k in range(ni[0]):
+                g = S.elist[k]
+                bmd_update(D, W, cols, P.gptr[g], P.gptr[g + 1], S.beta, S.gamma[g],
+                           P.pf[g] * al * P.alpha, S.ridge[g], S.unew, &dif)
+            intercept_step(W, b0, &dif)
+            if dif < P.eps:
+                break
+            if R.npass > P.maxit or stalled(dif, &best, &since, C_STALL_PASSES,
+                                               S, P.p, b0[0]):
+                return stop(R, m, R.npass <= P.maxit)
+
+
+cdef inline int stop(Out *R, int m, int stall) noexcept nogil:
+    R.jerr = -(m + 1)
+    R.stalled = stall
+    return 1
+
+
+cdef int stalled(double dif, double *best, long *since, long limit, Scratch *S, int p,
+                 double b0) noexcept nogil:
+    """Count steps without a new smallest change dif; true once there are limit of
+    them and dif is at the rounding noise of the coefficients (else count again)."""
+    cdef int j
+    cdef double scale = max(1.0, b0 * b0)
+    if dif < best[0]:
+        best[0] = dif
+        since[0] = 0
+        return 0
+    since[0] += 1
+    if since[0] < limit:
+        return 0
+    since[0] = 0
+    for j in range(p):
+        scale = max(scale, S.beta[j] * S.beta[j])
+    return dif <= C_STALL_RESOLUTION * C_STALL_RESOLUTION * scale
+
+
+cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) noexcept nogil:
+    """The whole lambda path (ALGORITHM.md); results and counts in R."""
+    cdef int G = P.G, p = P.p
+    cdef int g, k, j, m, i, ni = 0, me, any_new, mode, over
+    cdef long since_irls
+    cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, qsum, gn, maxdiff, shift, b0_old
+    cdef double best_irls, first
+    cdef const int *cols = P.cols
+    if not P.user_lambda:
+        alf = P.flmin ** (1.0 / (P.nlam - 1.0)) if P.nlam > 1 else 1.0
+    # Gradient norms at the start (b = 0, eta = offset + b0).
+    gradient_residual(D, W, &qsum)
+    first = C_BIG
+    for g in range(G):
+        S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+        # The first default lambda stands for infinity (the null model); data whose
+        # gradients approach it (X or y on extreme scales) need a larger one.
+        if P.pf_raw[g] > C_SMALL and S.gnorm[g] / (P.pf[g] * P.alpha) * C_FIRST_MARGIN > first:
+            first = S.gnorm[g] / (P.pf[g] * P.alpha) * C_FIRST_MARGIN
+
+    for m in range(P.nlam):
+        al0 = al
+        if P.user_lambda:
+            al = P.ulam[m]
+        elif m == 0:
+            al = first
+        elif m == 1:
+            al0 = R.lam_max
+            al = al0 * alf
+        else:
+            al = al * alf
+        tlam = 2.0 * al - al0
+        # Sequential strong rule (no alpha factor: a quirk of the reference).
+        for g in range(G):
+            if S.strong[g] == 0 and S.gnorm[g] > P.pf[g] * tlam:
+                S.strong[g] = 1
+            S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
+        best_irls = INF
+        since_irls = 0
+        while True:  # IRLS
+            over = R.npass > P.maxit
+            b0_old = b0
+            for g in range(G):
+                if S.strong[g]:
+                    for k in range(P.gptr[g], P.gptr[g + 1]):
+                        S.bold[cols[k]] = S.beta[cols[k]]
+            mode = form_working_set(D, W, P, S)
+            R.steps[mode] += 1
+            if descent(D, W, P, S, R, al, m, &ni, &b0):
+                break
+            # Step 5: did any coefficient move by a squared amount >= eps?
+            # The same loop brings eta up to date with the descent's moves.
+            maxdiff = (b0 - b0_old) * (b0 - b0_old)
+            shift = b0 - b0_old
+            for g in range(G):
+                if S.strong[g]:
+                    for k in range(P.gptr[g], P.gptr[g + 1]):
+                        j = cols[k]
+                        gn = S.beta[j] - S.bold[j]
+                        if gn != 0.0:
+                            eta_update(D, W, j, gn, &shift)
+                        if gn * gn > maxdiff:
+                            maxdiff = gn * gn
+            if shift != 0.0:
+                for i in range(D.n):
+                    W.r[i] += shift
+            if maxdiff >= P.eps:
+                # Another IRLS step; R checks max_iter only inside the descent, which
+                # a step whose passes all end at once never reaches.
+                if over or stalled(maxdiff, &best_irls, &since_irls, C_STALL_STEPS, S, p, b0):
+                    stop(R, m, not over)
+                    break
+                continue
+            # Step 6: KKT check over groups outside the strong set.
+            gradient_residual(D, W, &qsum)
+            any_new = 0
+            for g in range(G):
+                if S.strong[g]:
+                    continue
+                S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+                if S.gnorm[g] > al * P.pf[g] * P.alpha:
+                    S.strong[g] = 1
+                    any_new = 1
+            if not any_new:
+                break
+            if over:
+                stop(R, m, 0)
+                break
+            best_irls = INF
+            since_irls = 0
+        if R.jerr != 0:
+            break
+        R.alam[m] = al
+        R.b0[m] = b0
+        for j in range(p):
+            R.beta[<Py_ssize_t>m * p + j] = ldexp(S.beta[j], -P.cexp[j]) if P.scaled else S.beta[j]
+        R.nalam = m + 1
+        if m == 0 and not P.user_lambda:
+            # lambda_max from the gradients at the first (intercept-only) solution.
+            for g in range(G):
+                if P.pf_raw[g] > C_SMALL:
+                    gn = S.gnorm[g] / (P.pf[g] * P.alpha)
+                    if gn > R.lam_max:
+                        R.lam_max = gn
+        # dfmax: from the min(6, nlam)-th lambda on.
+        if m + 1 >= (6 if P.nlam > 6 else P.nlam):
+            me = 0
+            for k in range(ni):
+                g = S.elist[k]
+                for i in range(P.gptr[g], P.gptr[g + 1]):
+                    if fabs(S.beta[cols[i]]) > C_SMALL:
+                        me += 1
+                        break
+            if me > P.dfmax:
+                break
+
+
+cdef class Problem:
+    """The penalised problem in the kernel's terms (the objective of ``HDTweedie``).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_rows,)
+        Response, float64.
+    w : ndarray of shape (n_rows,)
+        Observation weights normalised to sum to one.
+    offset : ndarray of shape (n_rows,)
+        Offset on the linear predictor.
+    power : float
+        Tweedie power.
+    cols, ptr : ndarray of int32
+        Group ``g`` holds the columns ``cols[ptr[g]:ptr[g + 1]]``.
+    pf : ndarray of shape (n_groups,)
+        Penalty factor per group.
+    alpha : float
+        Elastic-net mixing, in (0, 1].
+
+    Raises
+    ------
+    ValueError
+        When the array lengths disagree.
+    """
+
+    cdef readonly object y, w, offset, cols, ptr, pf
+    cdef readonly double power, alpha
+
+    def __init__(self, y, w, offset, double power, cols, ptr, pf, double alpha):
+        self.y = np.ascontiguousarray(y, dtype=np.float64)
+        self.w = np.ascontiguousarray(w, dtype=np.float64)
+        self.offset = np.ascontiguousarray(offset, dtype=np.float64)
+        self.cols = np.ascontiguousarray(cols, dtype=np.int32)
+        self.ptr = np.ascontiguousarray(ptr, dtype=np.int32)
+        self.pf = np.ascontiguousarray(pf, dtype=np.float64)
+        self.power = power
+        self.alpha = alpha
+        n = self.y.shape[0]
+        if self.w.shape[0] != n or self.offset.shape[0] != n:
+            raise ValueError(f"y, w and offset must have one length, got {n}, "
+                             f"{self.w.shape[0]} and {self.offset.shape[0]}")
+        if self.ptr.shape[0] != self.pf.shape[0] + 1:
+            raise ValueError(f"ptr must have len(pf) + 1 = {self.pf.shape[0] + 1} entries, "
+                             f"got {self.ptr.shape[0]}")
+
+
+cdef class Options:
+    """How the kernel runs the path.
+
+    Parameters
+    ----------
+    n_lambdas : int
+        Lambdas of a default path (ignored when ``lambdas`` is given).
+    lambda_factor : float
+        Smallest over largest lambda of a default path.
+    lambdas : ndarray or None
+        User lambdas, decreasing; None for the default path.
+    dfmax, pmax : int
+        Path limits (ALGORITHM.md, *Path limits*).
+    tol : float
+        Largest squared coefficient change of a converged pass.
+    max_iter : int
+        Passes allowed over the whole path.
+    b0_start : float, default 0
+        Starting intercept.
+    gram_max : int, default GRAM_MAX
+        Largest strong set (columns) solved in covariance mode; at most GRAM_MAX.
+    unpack_density : float, default UNPACK_DENSITY
+        Sparse strong sets at least this dense are unpacked for the Gram product.
+    """
+
+    cdef readonly int n_lambdas, dfmax, pmax, gram_max
+    cdef readonly double lambda_factor, tol, b0_start, unpack_density
+    cdef readonly long max_iter
+    cdef readonly object lambdas
+
+    def __init__(self, int n_lambdas, double lambda_factor, lambdas, int dfmax, int pmax,
+                 double tol, long max_iter, double b0_start=0.0, int gram_max=C_GRAM_MAX,
+                 double unpack_density=C_UNPACK_DENSITY):
+        self.lambdas = None if lambdas is None else np.ascontiguousarray(lambdas,
+                                                                         dtype=np.float64)
+        self.n_lambdas = n_lambdas if lambdas is None else self.lambdas.shape[0]
+        self.lambda_factor = lambda_factor
+        self.dfmax = dfmax
+        self.pmax = pmax
+        self.tol = tol
+        self.max_iter = max_iter
+        self.b0_start = b0_start
+        self.gram_max = gram_max
+        self.unpack_density = unpack_density
+
+
+cdef class PathOutput:
+    """What the kernel returns: the path in the input's coordinates, and counts.
+
+    Attributes
+    ----------
+    lambdas, intercepts : ndarray of shape (n_reached,)
+        Lambdas used (the first of a default path is BIG) and intercepts.
+    coefs : ndarray of shape (n_reached, n_columns)
+        One row of coefficients per lambda reached.
+    n_passes : int
+        Passes over the strong set or entered list, whole path.
+    status : int
+        0, ``-k`` (no convergence at the k-th lambda) or ``-10000-k`` (pmax exceeded).
+    stalled : bool
+        With ``status = -k``: the changes stopped shrinking (rounding noise) before
+        reaching ``tol``, ahead of ``max_iter``.
+    lambda_max : float
+        Largest lambda with a non-zero penalised group (default path).
+    n_clipped : int
+        Evaluations where ``|eta|`` exceeded ETA_MAX and was clipped.
+    steps : dict
+        IRLS steps per mode: ``"residual"``, ``"covariance"`` (all covariance-mode
+        steps), and of those on sparse input ``"sparse_unpacked"`` and
+        ``"sparse_scatter"``.
+    """
+
+    cdef readonly object lambdas, intercepts, coefs, steps
+    cdef readonly long n_passes, n_clipped
+    cdef readonly int status
+    cdef readonly bint stalled
+    cdef readonly double lambda_max
+
+
+cdef PathOutput _solve(Design *D, Problem problem, Options options, const double[::1] xs_in):
+    """Shared part of the two layouts: buffers, scales, the path, the output."""
+    cdef const int[::1] cols = problem.cols, gptr = problem.ptr
+    cdef const double[::1] y = problem.y, w = problem.w, pf_raw = problem.pf
+    cdef int n = D.n, p = xs_in.shape[0], G = gptr.shape[0] - 1, g, kmax = 1, nlam
+    cdef Work W
+    cdef Path P
+    cdef Scratch S
+    cdef Out R
+    if cols.shape[0] != p or gptr[G] != p:
+        raise ValueError(f"the groups must cover the {p} columns once, got {cols.shape[0]} "
+                         f"columns ending at {gptr[G]}")
+    for g in range(G):
+        kmax = max(kmax, gptr[g + 1] - gptr[g])
+    nlam = options.n_lambdas
+    r = problem.offset + options.b0_start
+    d = {name: np.zeros(size) for name, size in (
+        ("v", n), ("h", n), ("q", n), ("xh", p), ("scatter", n if D.sparse else 1),
+        ("beta", p), ("bold", p), ("unew", kmax), ("gamma", G), ("gnorm", G), ("ridge", G),
+        ("gram", kmax * kmax), ("ev", kmax), ("zd", 1), ("lw", max(26 * kmax, 1)),
+        ("gmat", C_GRAM_MAX * C_GRAM_MAX), ("gv", C_GRAM_MAX), ("xhbuf", C_GRAM_MAX),
+        ("blockbuf", HD_BLOCK * C_GRAM_MAX),
+        ("xblock", HD_BLOCK * C_GRAM_MAX if D.sparse else 1), ("pf", G),
+        ("alam", nlam), ("b0", nlam), ("beta_out", nlam * p))}
+    i = {name: np.zeros(size, dtype=np.int32) for name, size in (
+        ("strong", G), ("in_e", G), ("elist", G), ("isuppz", 2 * kmax),
+        ("iw", max(10 * kmax, 1)), ("scols", C_GRAM_MAX), ("cursor", C_GRAM_MAX),
+        ("sexp", G), ("cexp", p))}
+    i["spos"] = np.full(p, -1, dtype=np.int32)
+    colptr = np.zeros(C_GRAM_MAX, dtype=np.uintp)
+    xs = np.array(xs_in, dtype=np.float64)
+    ulam = options.lambdas if options.lambdas is not None else np.zeros(1)
+    cdef const double[::1] ulam_v = ulam
     cdef size_t[::1] colptr_v = colptr
-    cdef long nnz_s
-    cdef int ncols_s, a, bb
+    cdef double[::1] r_v = r, xs_v = xs, pf_v = d["pf"]
+    cdef double[::1] v_v = d["v"], h_v = d["h"], q_v = d["q"], xh_v = d["xh"]
+    cdef double[::1] sc_v = d["scatter"], gmat_v = d["gmat"], gv_v = d["gv"]
+    cdef int[::1] scols_v = i["scols"], spos_v = i["spos"], sexp_v = i["sexp"]
+    cdef int[::1] cexp_v = i["cexp"]
 
-    b0 = b0_start
-    cdef double[::1] r_v = r, v_v = v, h_v = h, q_v = q, xh_v = xh, sc_v = scatter
-    cdef double[::1] beta_v = beta, bold_v = beta_old, unew_v = unew
-    cdef double[::1] gamma_v = gamma, gnorm_v = gnorm, gram_v = gram, ev_v = ev, zd_v = zdummy
-    cdef double[::1] lw_v = lwork_buf
-    cdef int[::1] strong_v = strong, in_e_v = in_e, elist_v = elist, isuppz_v = isuppz, iwork_v = iwork
-    cdef int lwork_c = lwork, liwork_c = liwork
-    cdef const int *cols_p = &cols[0]
-    cdef double b0_old
-
-    D.n = n
-    D.sparse = sparse
-    D.dense = &X[0, 0] if not sparse else NULL
-    D.sp_data = &sp_data[0] if sparse else NULL
-    D.sp_indices = &sp_indices[0] if sparse else NULL
-    D.sp_indptr = &sp_indptr[0] if sparse else NULL
-    D.xm = &xm[0]
-    D.xs = &xs[0]
     W.y = &y[0]
     W.w = &w[0]
     W.r = &r_v[0]
@@ -443,7 +914,7 @@ def solve_path(
     W.c = 0.0
     W.sum_h = 0.0
     W.sum_v = 0.0
-    W.rho = rho
+    W.rho = problem.power
     W.n_clipped = 0
     W.fresh = 0
     W.gram = 0
@@ -454,180 +925,160 @@ def solve_path(
     W.gv = &gv_v[0]
     W.g0 = 0.0
 
+    P.p = p
+    P.G = G
+    P.cols = &cols[0]
+    P.gptr = &gptr[0]
+    P.pf = &pf_v[0]
+    P.pf_raw = &pf_raw[0]
+    P.sexp = &sexp_v[0]
+    P.cexp = &cexp_v[0]
+    P.alpha = problem.alpha
+    P.nlam = nlam
+    P.flmin = options.lambda_factor
+    P.ulam = &ulam_v[0]
+    P.user_lambda = options.lambdas is not None
+    P.dfmax = options.dfmax
+    P.pmax = options.pmax
+    P.eps = options.tol
+    P.maxit = options.max_iter
+    P.gram_max = options.gram_max
+    P.unpack_density = options.unpack_density
+
+    S.beta = _dptr(d["beta"])
+    S.bold = _dptr(d["bold"])
+    S.unew = _dptr(d["unew"])
+    S.gamma = _dptr(d["gamma"])
+    S.gnorm = _dptr(d["gnorm"])
+    S.ridge = _dptr(d["ridge"])
+    S.strong = _iptr(i["strong"])
+    S.in_e = _iptr(i["in_e"])
+    S.elist = _iptr(i["elist"])
+    S.gram = _dptr(d["gram"])
+    S.ev = _dptr(d["ev"])
+    S.zd = _dptr(d["zd"])
+    S.isuppz = _iptr(i["isuppz"])
+    S.lw = _dptr(d["lw"])
+    S.lwork = d["lw"].shape[0]
+    S.iw = _iptr(i["iw"])
+    S.liwork = i["iw"].shape[0]
+    S.xhbuf = _dptr(d["xhbuf"])
+    S.blockbuf = _dptr(d["blockbuf"])
+    S.xblock = _dptr(d["xblock"])
+    S.cursor = _iptr(i["cursor"])
+    S.colptr = <const double **>&colptr_v[0]
+
+    R.alam = _dptr(d["alam"])
+    R.b0 = _dptr(d["b0"])
+    R.beta = _dptr(d["beta_out"])
+    R.nalam = 0
+    R.npass = 0
+    R.jerr = 0
+    R.stalled = 0
+    R.lam_max = 0.0
+    for g in range(4):
+        R.steps[g] = 0
+
+    D.xs = &xs_in[0]
     with nogil:
-        if not user_lambda:
-            alf = flmin ** (1.0 / (nlam - 1.0)) if nlam > 1 else 1.0
-        # Gradient norms at the start (b = 0, b0 = 0, eta = offset).
-        gradient_residual(&D, &W, &qsum)
+        P.scaled = group_scales(D, P.cols, P.gptr, G, &sexp_v[0], &cexp_v[0], &xs_v[0])
         for g in range(G):
-            gnorm_v[g] = group_grad_norm(&D, &W, cols_p, gptr[g], gptr[g + 1], qsum)
+            pf_v[g] = ldexp(pf_raw[g], -P.sexp[g])
+        D.xs = &xs_v[0]
+        run_path(D, &W, &P, &S, &R, options.b0_start)
 
-        for m in range(nlam):
-            al0 = al
-            if user_lambda:
-                al = ulam[m]
-            elif m == 0:
-                al = BIG
-            elif m == 1:
-                al0 = lam_max
-                al = al0 * alf
-            else:
-                al = al * alf
-            tlam = 2.0 * al - al0
-            # Sequential strong rule (no alpha factor: a quirk of the reference).
-            for g in range(G):
-                if strong_v[g] == 0 and gnorm_v[g] > pf[g] * tlam:
-                    strong_v[g] = 1
-            thresh = 0.0
-            ridge = al * (1.0 - alpha)
+    cdef PathOutput out = PathOutput.__new__(PathOutput)
+    out.lambdas = d["alam"][:R.nalam].copy()
+    out.intercepts = d["b0"][:R.nalam].copy()
+    out.coefs = d["beta_out"][:R.nalam * p].reshape(R.nalam, p).copy()
+    out.n_passes = R.npass
+    out.status = R.jerr
+    out.stalled = R.stalled
+    out.lambda_max = R.lam_max
+    out.n_clipped = W.n_clipped
+    out.steps = {"residual": int(R.steps[STEP_RESIDUAL]),
+                 "covariance": int(R.steps[STEP_GRAM] + R.steps[STEP_UNPACKED]
+                                   + R.steps[STEP_SCATTER]),
+                 "sparse_unpacked": int(R.steps[STEP_UNPACKED]),
+                 "sparse_scatter": int(R.steps[STEP_SCATTER])}
+    return out
 
-            while True:  # IRLS
-                b0_old = b0
-                for g in range(G):
-                    if strong_v[g]:
-                        for k in range(gptr[g], gptr[g + 1]):
-                            bold_v[cols_p[k]] = beta_v[cols_p[k]]
-                working_quantities(&D, &W)
-                ncols_s = 0
-                for g in range(G):
-                    if strong_v[g]:
-                        ncols_s += gptr[g + 1] - gptr[g]
-                for a in range(W.ks):
-                    spos_v[scols_v[a]] = -1
-                W.ks = 0
-                W.gram = ncols_s <= gram_max and ncols_s <= GRAM_MAX
-                if W.gram:
-                    for g in range(G):
-                        if strong_v[g]:
-                            for k in range(gptr[g], gptr[g + 1]):
-                                scols_v[W.ks] = cols_p[k]
-                                spos_v[cols_p[k]] = W.ks
-                                W.ks += 1
-                    nnz_s = 0
-                    if D.sparse:
-                        for a in range(W.ks):
-                            nnz_s += D.sp_indptr[W.scols[a] + 1] - D.sp_indptr[W.scols[a]]
-                    if D.sparse and nnz_s < unpack_density * n * W.ks:
-                        sparse_gram(&D, &W, &xhbuf_v[0])
-                    elif D.sparse:
-                        hd_gram_csc(n, W.ks, D.sp_data, D.sp_indices, D.sp_indptr, W.scols,
-                                    W.h, W.v, W.G, GRAM_MAX, &xhbuf_v[0], W.gv,
-                                    &blockbuf_v[0], &xblock_v[0], &cursor_v[0],
-                                    <const double **>&colptr_v[0])
-                    else:
-                        hd_gram(n, W.ks, D.dense, W.scols, W.h, W.v, W.G, GRAM_MAX,
-                                &xhbuf_v[0], W.gv, &blockbuf_v[0],
-                                <const double **>&colptr_v[0])
-                    standardize_gram(&D, &W, &xhbuf_v[0])
-                    W.g0 = W.sum_v
-                else:
-                    for g in range(G):
-                        if strong_v[g]:
-                            for k in range(gptr[g], gptr[g + 1]):
-                                xh_v[cols_p[k]] = raw_dot(&D, cols_p[k], W.h)
-                for g in range(G):
-                    if strong_v[g]:
-                        gamma_v[g] = group_gamma(&D, &W, cols_p, gptr[g], gptr[g + 1],
-                                                 &gram_v[0], &ev_v[0], &zd_v[0], &isuppz_v[0],
-                                                 &lw_v[0], lwork_c, &iwork_v[0], liwork_c)
-                while True:  # BMD: full pass then inner passes
-                    npass += 1
-                    dif = 0.0
-                    for g in range(G):
-                        if not strong_v[g]:
-                            continue
-                        thresh = pf[g] * al * alpha
-                        if bmd_update(&D, &W, cols_p, gptr[g], gptr[g + 1], &beta_v[0],
-                                      gamma_v[g], thresh, ridge, &unew_v[0], &dif):
-                            if in_e_v[g] == 0:
-                                in_e_v[g] = 1
-                                elist_v[ni] = g
-                                ni += 1
-                                if ni > pmax:
-                                    jerr = -10000 - (m + 1)
-                                    break
-                    if jerr != 0:
-                        break
-                    intercept_step(&W, &b0, &dif)
-                    if dif < eps:
-                        break
-                    if npass > maxit:
-                        jerr = -(m + 1)
-                        break
-                    while True:  # inner passes over the entered groups
-                        npass += 1
-                        dif = 0.0
-                        for k in range(ni):
-                            g = elist_v[k]
-                            thresh = pf[g] * al * alpha
-                            bmd_update(&D, &W, cols_p, gptr[g], gptr[g + 1], &beta_v[0],
-                                       gamma_v[g], thresh, ridge, &unew_v[0], &dif)
-                        intercept_step(&W, &b0, &dif)
-                        if dif < eps:
-                            break
-                        if npass > maxit:
-                            jerr = -(m + 1)
-                            break
-                    if jerr != 0:
-                        break
-                if jerr != 0:
-                    break
-                # Step 5: did any coefficient move by a squared amount >= eps?
-                # The same loop brings eta up to date with the descent's moves.
-                maxdiff = (b0 - b0_old) * (b0 - b0_old)
-                shift = b0 - b0_old
-                for g in range(G):
-                    if strong_v[g]:
-                        for k in range(gptr[g], gptr[g + 1]):
-                            j = cols_p[k]
-                            gn = beta_v[j] - bold_v[j]
-                            if gn != 0.0:
-                                eta_update(&D, &W, j, gn, &shift)
-                            if gn * gn > maxdiff:
-                                maxdiff = gn * gn
-                if shift != 0.0:
-                    for i in range(n):
-                        W.r[i] += shift
-                if maxdiff >= eps:
-                    continue
-                # Step 6: KKT check over groups outside the strong set.
-                gradient_residual(&D, &W, &qsum)
-                any_new = 0
-                for g in range(G):
-                    if strong_v[g]:
-                        continue
-                    gnorm_v[g] = group_grad_norm(&D, &W, cols_p, gptr[g], gptr[g + 1], qsum)
-                    if gnorm_v[g] > al * pf[g] * alpha:
-                        strong_v[g] = 1
-                        any_new = 1
-                if not any_new:
-                    break
-            if jerr != 0:
-                break
-            alam[m] = al
-            b0_out[m] = b0
-            for j in range(p):
-                beta_out[m, j] = beta_v[j]
-            nalam = m + 1
-            if m == 0 and not user_lambda:
-                # lambda_max from the gradients at the first (intercept-only) solution.
-                for g in range(G):
-                    if pf[g] > SMALL:
-                        gn = gnorm_v[g] / (pf[g] * alpha)
-                        if gn > lam_max:
-                            lam_max = gn
-            # dfmax: from the min(6, nlam)-th lambda on.
-            if m + 1 >= (6 if nlam > 6 else nlam):
-                me = 0
-                for k in range(ni):
-                    g = elist_v[k]
-                    for i in range(gptr[g], gptr[g + 1]):
-                        if fabs(beta_v[cols_p[i]]) > SMALL:
-                            me += 1
-                            break
-                if me > dfmax:
-                    break
-    return nalam, npass, jerr, lam_max, W.n_clipped
+
+cdef inline double *_dptr(cnp.ndarray a):
+    return <double *>cnp.PyArray_DATA(a)
+
+
+cdef inline int *_iptr(cnp.ndarray a):
+    return <int *>cnp.PyArray_DATA(a)
+
+
+def solve_path_dense(const double[::1, :] X, Problem problem, Options options):
+    """Solve the whole lambda path on a dense, column-major design.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_columns)
+        Fortran-ordered float64 design (already standardised if wanted).
+    problem : Problem
+        Response, weights, offset, power, groups, penalty factors, alpha.
+    options : Options
+        Lambda grid, limits, tolerance, starting intercept, mode limits.
+
+    Returns
+    -------
+    PathOutput
+        Coefficients for the columns of ``X``, one row per lambda reached.
+    """
+    cdef Design D
+    if X.shape[0] != problem.y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows, y has {problem.y.shape[0]}")
+    D.n = X.shape[0]
+    D.sparse = 0
+    D.dense = &X[0, 0]
+    D.sp_data = NULL
+    D.sp_indices = NULL
+    D.sp_indptr = NULL
+    xm = np.zeros(X.shape[1])
+    cdef const double[::1] xm_v = xm
+    D.xm = &xm_v[0]
+    return _solve(&D, problem, options, np.ones(X.shape[1]))
+
+
+def solve_path_sparse(const double[::1] data, const int[::1] indices, const int[::1] indptr,
+                      const double[::1] xm, const double[::1] xs, int n_rows,
+                      Problem problem, Options options):
+    """Solve the whole lambda path on CSC columns, standardised implicitly.
+
+    Parameters
+    ----------
+    data, indices, indptr : ndarray
+        CSC arrays (float64, int32, int32; sorted indices, no duplicates).
+    xm, xs : ndarray of shape (n_columns,)
+        Column j is used as ``(x_j - xm[j]) / xs[j]`` (zeros and ones for raw columns).
+    n_rows : int
+        Rows of the design.
+    problem, options : Problem, Options
+        As for :func:`solve_path_dense`.
+
+    Returns
+    -------
+    PathOutput
+        Coefficients for the columns ``(x_j - xm[j]) / xs[j]``, one row per lambda reached.
+    """
+    cdef Design D
+    if n_rows != problem.y.shape[0]:
+        raise ValueError(f"n_rows is {n_rows}, y has {problem.y.shape[0]} rows")
+    if not xm.shape[0] == xs.shape[0] == indptr.shape[0] - 1:
+        raise ValueError(f"xm and xs need one entry per column ({indptr.shape[0] - 1}), "
+                         f"got {xm.shape[0]} and {xs.shape[0]}")
+    D.n = n_rows
+    D.sparse = 1
+    D.dense = NULL
+    D.sp_data = &data[0] if data.shape[0] else NULL
+    D.sp_indices = &indices[0] if indices.shape[0] else NULL
+    D.sp_indptr = &indptr[0]
+    D.xm = &xm[0]
+    return _solve(&D, problem, options, xs)
 
 
 def cv_deviance(const double[::1] y, const double[::1] w, const double[:, ::1] eta,
@@ -644,6 +1095,78 @@ def cv_deviance(const double[::1] y, const double[::1] w, const double[:, ::1] e
     cdef double[::1] ds = dsum, ws = wsum
     if n > 0 and m > 0:
         with nogil:
-            hd_cv_deviance(n, m, rho, ETA_MAX, &y[0], &w[0], &eta[0, 0], &ds[0], &ws[0])
+            hd_cv_deviance(n, m, rho, C_ETA_MAX, &y[0], &w[0], &eta[0, 0], &ds[0], &ws[0])
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(wsum > 0, dsum / np.where(wsum > 0, wsum, 1.0), np.nan)
+
+
+def simd_variants():
+    """The instruction-set levels of the inner loops that this CPU can run.
+
+    Returns
+    -------
+    list of str
+        From the baseline up, e.g. ``["x86-64", "x86-64-v3", "x86-64-v4"]``;
+        ``["generic"]`` for a build without per-level copies (non-x86-64, or
+        built with ``HDTWEEDIE_PORTABLE=1``).
+    """
+    return [hd_level_names[k].decode() for k in range(hd_simd_best() + 1)]
+
+
+def simd_variant():
+    """The instruction-set level the inner loops run at.
+
+    Returns
+    -------
+    str
+        ``"x86-64"`` (SSE2), ``"x86-64-v3"`` (AVX2 + FMA), ``"x86-64-v4"``
+        (AVX-512) or ``"generic"``.
+    """
+    return hd_level_names[hd_active_level].decode()
+
+
+def set_simd_variant(name=None):
+    """Run the inner loops at one level (for testing); None for the best one.
+
+    Parameters
+    ----------
+    name : str or None
+        One of :func:`simd_variants`.  Not thread-safe: call it while no fit runs.
+
+    Returns
+    -------
+    str
+        The level used before.
+
+    Raises
+    ------
+    ValueError
+        If this CPU or build cannot run ``name``.
+    """
+    previous = simd_variant()
+    allowed = simd_variants()
+    if name is None:
+        hd_simd_select(hd_simd_best())
+    elif name in allowed:
+        hd_simd_select(allowed.index(name))
+    else:
+        raise ValueError(f"simd variant {name!r} is not available here; choose one of "
+                         f"{allowed}")
+    return previous
+
+
+def _select_at_import():
+    # HDTWEEDIE_SIMD forces a level, e.g. to compare levels or avoid one.
+    import os
+    import warnings
+
+    name = os.environ.get("HDTWEEDIE_SIMD") or None
+    try:
+        set_simd_variant(name)
+    except ValueError as exc:
+        set_simd_variant(None)
+        warnings.warn(f"HDTWEEDIE_SIMD: {exc}; using {simd_variant()!r}",
+                      RuntimeWarning, stacklevel=2)
+
+
+_select_at_import()

@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 ZERO_VARIANCE = 1e-16
 DEFAULT_MAX_ITER = 300_000_000
 MAX_SPARSE_MEAN_RATIO = 1e5
-# Strong sets of at most this many columns are solved in covariance mode (the
-# kernel's limit is 64); 0 forces the residual mode everywhere.
-GRAM_MAX = 64
+# Strong sets of at most this many columns are solved in covariance mode (at most
+# the kernel's limit _cd.GRAM_MAX); 0 forces the residual mode everywhere.
+GRAM_MAX = _cd.GRAM_MAX
 # In covariance mode, sparse strong sets with at least this fraction of entries stored
 # are unpacked into dense row blocks for X_S' H X_S; sparser ones go entry by entry.
-SPARSE_UNPACK_DENSITY = 0.02
+SPARSE_UNPACK_DENSITY = _cd.UNPACK_DENSITY
 
 
 @dataclass
@@ -46,6 +46,9 @@ class PathResult:
     status: int
     lambda_max: float
     n_clipped: int
+    # IRLS steps per kernel mode, and whether the path ended on a stall.
+    steps: dict = dataclasses.field(default_factory=dict)
+    stalled: bool = False
     # (message, category) pairs not yet emitted (``solve(..., warn=False)``).
     warnings: tuple = ()
 
@@ -61,7 +64,8 @@ class PathResult:
             warnings.warn(message, category, stacklevel=stacklevel + 1)
 
 
-def status_message(status: int, max_iter: int, pmax: int) -> str | None:
+def status_message(status: int, max_iter: int, pmax: int, *, stalled: bool = False,
+                   n_passes: int | None = None) -> str | None:
     """The words for a non-zero status code, or None.
 
     Parameters
@@ -70,6 +74,11 @@ def status_message(status: int, max_iter: int, pmax: int) -> str | None:
         0, ``-k`` or ``-10000-k`` (R's ``jerr``).
     max_iter, pmax : int
         The resolved options, quoted in the message.
+    stalled : bool
+        The kernel ended the path because the changes stopped shrinking at
+        rounding noise above ``tol`` (not because ``max_iter`` ran out).
+    n_passes : int, optional
+        Passes made, quoted when ``stalled``.
 
     Returns
     -------
@@ -83,8 +92,13 @@ def status_message(status: int, max_iter: int, pmax: int) -> str | None:
                 f"pmax={pmax} at the {k}th lambda; solutions for the {k - 1} larger lambdas "
                 f"are returned (status {status})")
     k = -status
-    return (f"convergence for the {k}th lambda was not reached after max_iter={max_iter} "
-            f"passes; solutions for the {k - 1} larger lambdas are returned (status {status})")
+    if stalled:
+        why = (f"the coefficient changes stopped shrinking at rounding noise above tol after "
+               f"{n_passes} passes")
+    else:
+        why = f"convergence was not reached after max_iter={max_iter} passes"
+    return (f"at the {k}th lambda {why}; solutions for the {k - 1} larger lambdas are returned "
+            f"(status {status})")
 
 
 def standardization(X, feature_names):
@@ -246,8 +260,10 @@ def solve(data: FitData, opts: PathOptions, warn: bool = True) -> PathResult:
     # from the intercept-only maximum-likelihood fit.  Inside (1, 2) the reference
     # starts at 0 and so do we.
     b0_start = intercept_only_fit(y, wn, offset, opts.power) if opts.power in (1, 2) else 0.0
-    alam, b0, coefs, npass, jerr, lam_max, n_clipped = _run_kernel(
-        data.X, y, wn, offset, xm, xs, data.groups, data.penalty_factor, kopts, b0_start)
+    out = _run_kernel(data.X, y, wn, offset, xm, xs, data.groups, data.penalty_factor, kopts,
+                      b0_start)
+    alam, b0, coefs = out.lambdas, out.intercepts, out.coefs.T.copy()
+    npass, jerr, lam_max, n_clipped = out.n_passes, out.status, out.lambda_max, out.n_clipped
     nalam = alam.size
     lam_max *= rs.lambda_factor
     if opts.lambdas is not None:
@@ -267,14 +283,17 @@ def solve(data: FitData, opts: PathOptions, warn: bool = True) -> PathResult:
                          "a scale where the Tweedie loss overflows (rescale X or y)")
     held = []
     if jerr != 0:
-        held.append((status_message(jerr, opts.max_iter, opts.pmax), ConvergenceWarning))
+        held.append((status_message(jerr, opts.max_iter, opts.pmax, stalled=out.stalled, n_passes=npass),
+                     ConvergenceWarning))
     if n_clipped:
-        held.append((f"the linear predictor left [-700, 700] in {n_clipped} evaluations and was "
+        held.append((f"the linear predictor left [-{_cd.ETA_MAX:g}, {_cd.ETA_MAX:g}] in {n_clipped} "
+                     f"evaluations and was "
                      f"clipped there to keep exp() finite; the fit is unreliable (rescale X, y "
                      f"or offset)", RuntimeWarning))
     res = PathResult(lambdas=alam, intercepts=b0, coefs=coefs,
                      df=np.count_nonzero(coefs, axis=0), n_passes=npass, status=jerr,
-                     lambda_max=lam_max, n_clipped=n_clipped, warnings=tuple(held))
+                     lambda_max=lam_max, n_clipped=n_clipped, steps=dict(out.steps),
+                     stalled=bool(out.stalled), warnings=tuple(held))
     if warn:
         res.emit_warnings(stacklevel=3)
         res.warnings = ()
@@ -286,38 +305,25 @@ def _run_kernel(X, y: np.ndarray, wn: np.ndarray, offset: np.ndarray, xm: np.nda
                 b0_start: float):
     """The compiled path on the kernel's scale.
 
-    Returns ``(lambdas, intercepts, coefs (p, k), n_passes, status, lambda_max,
-    n_clipped)`` for the ``k`` lambdas reached (the first default lambda is 9.9e30).
+    Returns the kernel's ``PathOutput``: ``lambdas``, ``intercepts``, ``coefs``
+    (k, p) for the ``k`` lambdas reached (the first default lambda is
+    ``_cd.BIG``), ``n_passes``, ``status``, ``lambda_max``, ``n_clipped``,
+    ``steps`` (IRLS steps per kernel mode) and ``stalled``.
     """
     n, p = X.shape
     power, alpha, standardize = opts.power, opts.alpha, opts.standardize
     nlam, flmin, ulam = opts.n_lambdas, opts.lambda_min_ratio, opts.lambdas
     dfmax, pmax, tol, max_iter = opts.dfmax, opts.pmax, opts.tol, opts.max_iter
-    is_sparse = sp.issparse(X)
-    if is_sparse:
-        dense = np.zeros((1, 1), order="F")
-        data, indices, indptr = X.data, X.indices, X.indptr
-        if data.size == 0:  # the kernel needs one addressable element
-            data, indices = np.zeros(1), np.zeros(1, dtype=np.int32)
+    problem = _cd.Problem(y, wn, offset, float(power), gs.cols, gs.ptr,
+                          np.ascontiguousarray(pf, dtype=np.float64), float(alpha))
+    options = _cd.Options(nlam, flmin, ulam, dfmax, pmax, tol, max_iter, b0_start=b0_start,
+                          gram_max=GRAM_MAX, unpack_density=SPARSE_UNPACK_DENSITY)
+    if sp.issparse(X):
+        out = _cd.solve_path_sparse(X.data, X.indices, X.indptr, xm, xs, n, problem, options)
     else:
-        dense = (X - xm) / xs if standardize else X
-        dense = np.asfortranarray(dense)
-        data, indices, indptr = np.zeros(1), np.zeros(1, dtype=np.int32), np.zeros(
-            2, dtype=np.int32)
-        xm_k, xs_k = np.zeros(p), np.ones(p)
-    if is_sparse:
-        xm_k, xs_k = xm, xs
-    alam = np.zeros(nlam)
-    b0 = np.zeros(nlam)
-    beta = np.zeros((nlam, p))
-    nalam, npass, jerr, lam_max, n_clipped = _cd.solve_path(
-        n, p, dense, data, indices, indptr, xm_k, xs_k, is_sparse,
-        y, wn, offset, float(power), gs.cols, gs.ptr, np.ascontiguousarray(pf, dtype=np.float64),
-        float(alpha), nlam, flmin, ulam if ulam is not None else np.zeros(1), ulam is not None,
-        dfmax, pmax, tol, max_iter, alam, b0, beta, b0_start, GRAM_MAX, SPARSE_UNPACK_DENSITY,
-    )
-    return (alam[:nalam].copy(), b0[:nalam].copy(), beta[:nalam].T.copy(), int(npass),
-            int(jerr), float(lam_max), int(n_clipped))
+        out = _cd.solve_path_dense(np.asfortranarray((X - xm) / xs if standardize else X),
+                                   problem, options)
+    return out
 
 
 def default_lambdas(data: FitData, opts: PathOptions) -> np.ndarray | None:

@@ -1,267 +1,157 @@
-/* Inner loops of the kernel, written so the compiler vectorises them
-   (the reductions need `omp simd`: plain C may not reorder a floating-point sum). */
+/* Inner loops of the kernel, compiled once per x86-64 instruction-set level and
+   chosen at run time by CPU features (as numpy does), so that one build runs on any
+   x86-64 CPU and uses AVX2/FMA or AVX-512 where they exist.  The loops are in
+   _simd_loops.h; here they are instantiated and dispatched through a table.
+
+   Levels: 0 = baseline x86-64 (SSE2), 1 = x86-64-v3, 2 = x86-64-v4.  The copies
+   are compiled for the parts of those levels that floating-point loops use (v3:
+   AVX2, FMA, BMI1/2; v4: also AVX-512 F/BW/CD/DQ/VL), which every GCC >= 6 and
+   clang can name and test.  Off x86-64, on other compilers, or with HD_NO_DISPATCH
+   defined (setup.py: HDTWEEDIE_PORTABLE=1), only the plain copy is built and the
+   level is "generic". */
 #ifndef HDTWEEDIE_SIMD_H
 #define HDTWEEDIE_SIMD_H
 
 #include <math.h>
 #include <stddef.h>
 
-/* With glibc's libmvec, declaring exp SIMD-capable lets the `omp simd` loops below
-   call its 2-, 4- or 8-wide versions (setup.py links libmvec where it exists). */
+/* With glibc's libmvec, declaring exp SIMD-capable lets the `omp simd` loops call
+   its 2-, 4- or 8-wide versions, each copy the widest its level allows (setup.py
+   links libmvec where it exists). */
 #ifdef HDTWEEDIE_LIBMVEC
 double exp(double) __attribute__((__simd__("notinbranch")));
 double expm1(double) __attribute__((__simd__("notinbranch")));
 #endif
 
-static inline double hd_dot(int n, const double *x, const double *v)
-{
-    double s = 0.0;
-#pragma omp simd reduction(+:s)
-    for (int i = 0; i < n; i++)
-        s += x[i] * v[i];
-    return s;
-}
-
-/* v -= d * h * x */
-static inline void hd_update(int n, const double *x, const double *h, double *v, double d)
-{
-#pragma omp simd
-    for (int i = 0; i < n; i++)
-        v[i] -= d * (h[i] * x[i]);
-}
-
-/* r += d * x */
-static inline void hd_axpy(int n, const double *x, double *r, double d)
-{
-#pragma omp simd
-    for (int i = 0; i < n; i++)
-        r[i] += d * x[i];
-}
-
-/* sum h * x * x */
-static inline double hd_wdot(int n, const double *h, const double *x, const double *y)
-{
-    double s = 0.0;
-#pragma omp simd reduction(+:s)
-    for (int i = 0; i < n; i++)
-        s += h[i] * x[i] * y[i];
-    return s;
-}
-
-/* Working quantities at eta = r (clipped to [-lim, lim] for the exponentials):
-   r1 = w y exp(-(rho-1) eta), r2 = w exp((2-rho) eta), h = (rho-1) r1 + (2-rho) r2,
-   v = h (z - r) with z = r + (r1 - r2) / h.  Returns the number of clipped rows. */
-static long hd_working(int n, double rho, double lim, const double *y, const double *w,
-                       const double *r, double *h, double *v, double *sum_h, double *sum_v)
-{
-    long clipped = 0;
-    double sh = 0.0, sv = 0.0;
-    const double a = -(rho - 1.0), b = 2.0 - rho;
-#pragma omp simd reduction(+:sh, sv, clipped)
-    for (int i = 0; i < n; i++) {
-        double eta = r[i];
-        clipped += (eta > lim) | (eta < -lim);
-        eta = eta > lim ? lim : (eta < -lim ? -lim : eta);
-        double r1 = w[i] * y[i] * exp(a * eta);
-        double r2 = w[i] * exp(b * eta);
-        double hi = (rho - 1.0) * r1 + (2.0 - rho) * r2;
-        double z = r[i] + (r1 - r2) / hi;
-        double vi = hi > 0.0 ? hi * (z - r[i]) : 0.0;
-        h[i] = hi;
-        v[i] = vi;
-        sh += hi;
-        sv += vi;
-    }
-    *sum_h = sh;
-    *sum_v = sv;
-    return clipped;
-}
-
-/* The same from r1, r2 already computed at eta = r (held in h and v on entry). */
-static void hd_working_from(int n, double rho, const double *r, double *h, double *v,
-                            double *sum_h, double *sum_v)
-{
-    double sh = 0.0, sv = 0.0;
-#pragma omp simd reduction(+:sh, sv)
-    for (int i = 0; i < n; i++) {
-        double r1 = h[i], r2 = v[i];
-        double hi = (rho - 1.0) * r1 + (2.0 - rho) * r2;
-        double z = r[i] + (r1 - r2) / hi;
-        double vi = hi > 0.0 ? hi * (z - r[i]) : 0.0;
-        h[i] = hi;
-        v[i] = vi;
-        sh += hi;
-        sv += vi;
-    }
-    *sum_h = sh;
-    *sum_v = sv;
-}
-
-/* q = r1 - r2 at eta = r (minus the loss gradient in eta); returns sum(q).  r1 and
-   r2 are kept in r1_out and r2_out for the working quantities that follow. */
-static double hd_gradient_residual(int n, double rho, double lim, const double *y,
-                                   const double *w, const double *r, double *q,
-                                   double *r1_out, double *r2_out, long *clipped)
-{
-    double s = 0.0;
-    long c = 0;
-    const double a = -(rho - 1.0), b = 2.0 - rho;
-#pragma omp simd reduction(+:s, c)
-    for (int i = 0; i < n; i++) {
-        double eta = r[i];
-        c += (eta > lim) | (eta < -lim);
-        eta = eta > lim ? lim : (eta < -lim ? -lim : eta);
-        double r1 = w[i] * y[i] * exp(a * eta);
-        double r2 = w[i] * exp(b * eta);
-        double qi = r1 - r2;
-        r1_out[i] = r1;
-        r2_out[i] = r2;
-        q[i] = qi;
-        s += qi;
-    }
-    *clipped += c;
-    return s;
-}
-
-/* Covariance mode: G (lower triangle, row-major with leading dimension ldg)
-   += X_S' diag(h) X_S, xh += X_S' h and xv += X_S' v over one block of m rows, where
-   x[a] points at the block's m entries of column a.  buf holds HD_BLOCK * k doubles.
-   Blocks keep h x_a and four x_b in cache while the products run. */
+/* Rows per block of the covariance-mode products. */
 #define HD_BLOCK 256
-static void hd_gram_rows(int m, int k, const double *const *x, const double *hb,
-                         const double *vb, double *G, int ldg, double *xh, double *xv,
-                         double *buf)
-{
-    for (int a = 0; a < k; a++) {
-        const double *xa = x[a];
-        double *ba = buf + (ptrdiff_t)a * HD_BLOCK;
-        double sh = 0.0, sv = 0.0;
-#pragma omp simd reduction(+:sh, sv)
-        for (int i = 0; i < m; i++) {
-            ba[i] = hb[i] * xa[i];
-            sh += ba[i];
-            sv += xa[i] * vb[i];
-        }
-        xh[a] += sh;
-        xv[a] += sv;
-        int b = 0;
-        for (; b + 3 <= a; b += 4) {
-            const double *x0 = x[b], *x1 = x[b + 1], *x2 = x[b + 2], *x3 = x[b + 3];
-            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-#pragma omp simd reduction(+:s0, s1, s2, s3)
-            for (int i = 0; i < m; i++) {
-                s0 += ba[i] * x0[i];
-                s1 += ba[i] * x1[i];
-                s2 += ba[i] * x2[i];
-                s3 += ba[i] * x3[i];
-            }
-            G[a * ldg + b] += s0;
-            G[a * ldg + b + 1] += s1;
-            G[a * ldg + b + 2] += s2;
-            G[a * ldg + b + 3] += s3;
-        }
-        for (; b <= a; b++) {
-            const double *xb = x[b];
-            double s = 0.0;
-#pragma omp simd reduction(+:s)
-            for (int i = 0; i < m; i++)
-                s += ba[i] * xb[i];
-            G[a * ldg + b] += s;
-        }
-    }
-}
 
-static void hd_gram_zero(int k, double *G, int ldg, double *xh, double *xv)
-{
-    for (int a = 0; a < k; a++) {
-        xh[a] = 0.0;
-        xv[a] = 0.0;
-        for (int b = 0; b <= a; b++)
-            G[a * ldg + b] = 0.0;
-    }
-}
-
-/* Over all rows of the k columns cols of the column-major n-row X; x holds k pointers. */
-static void hd_gram(int n, int k, const double *X, const int *cols, const double *h,
-                    const double *v, double *G, int ldg, double *xh, double *xv, double *buf,
-                    const double **x)
-{
-    hd_gram_zero(k, G, ldg, xh, xv);
-    for (int i0 = 0; i0 < n; i0 += HD_BLOCK) {
-        int m = n - i0 < HD_BLOCK ? n - i0 : HD_BLOCK;
-        for (int a = 0; a < k; a++)
-            x[a] = X + (ptrdiff_t)cols[a] * n + i0;
-        hd_gram_rows(m, k, x, h + i0, v + i0, G, ldg, xh, xv, buf);
-    }
-}
-
-/* The same for CSC columns (sorted indices): each block of rows is unpacked into
-   dense columns in xbuf (HD_BLOCK * k doubles), which beats multiplying entry by
-   entry unless the columns are very sparse.  cursor holds k ints. */
-static void hd_gram_csc(int n, int k, const double *data, const int *indices,
-                        const int *indptr, const int *cols, const double *h, const double *v,
-                        double *G, int ldg, double *xh, double *xv, double *buf,
-                        double *xbuf, int *cursor, const double **x)
-{
-    hd_gram_zero(k, G, ldg, xh, xv);
-    for (int a = 0; a < k; a++) {
-        cursor[a] = indptr[cols[a]];
-        x[a] = xbuf + (ptrdiff_t)a * HD_BLOCK;
-    }
-    for (int i0 = 0; i0 < n; i0 += HD_BLOCK) {
-        int m = n - i0 < HD_BLOCK ? n - i0 : HD_BLOCK, i1 = i0 + m;
-        for (int a = 0; a < k; a++) {
-            double *xa = xbuf + (ptrdiff_t)a * HD_BLOCK;
-            int kk = cursor[a];
-            const int end = indptr[cols[a] + 1];
-            for (int i = 0; i < m; i++)
-                xa[i] = 0.0;
-            for (; kk < end && indices[kk] < i1; kk++)
-                xa[indices[kk] - i0] = data[kk];
-            cursor[a] = kk;
-        }
-        hd_gram_rows(m, k, x, h + i0, v + i0, G, ldg, xh, xv, buf);
-    }
-}
-
-/* Held-out Tweedie deviance along a path, for 1 < rho < 2: for each lambda j,
-   dsum[j] += w_i d(y_i, exp(eta_ij)) and wsum[j] += w_i over the rows where d is
-   finite and |eta_ij| <= lim (R's weighted mean with na.rm; beyond lim, mu or a
-   power of it is not representable).  eta is row-major, n x m.  With
-   L = log(y) - eta, each difference of powers is mu^t expm1(t L): accurate
-   without cancellation, and no power or log per entry.  Assuming no traps lets
-   GCC turn the finite-only sums into vector selects (values are unchanged). */
 #if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-trapping-math")))
+/* Assuming no traps lets GCC turn the finite-only sums of hd_cv_deviance into
+   vector selects (values are unchanged). */
+#define HD_NO_TRAPS __attribute__((optimize("no-trapping-math")))
+#else
+#define HD_NO_TRAPS
 #endif
-static void hd_cv_deviance(int n, int m, double rho, double lim, const double *y,
-                           const double *w, const double *eta, double *dsum, double *wsum)
+
+#define HD_CAT2(a, b) a##b
+#define HD_CAT(a, b) HD_CAT2(a, b)
+#define HD_FN(name) HD_CAT(name, HD_SUFFIX)
+
+#define HD_SUFFIX _base
+#define HD_TARGET
+#include "_simd_loops.h"
+#undef HD_SUFFIX
+#undef HD_TARGET
+
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(HD_NO_DISPATCH)
+#define HD_DISPATCH 1
+#define HD_V3_FEATURES "avx2,fma,bmi,bmi2"
+#define HD_SUFFIX _v3
+#define HD_TARGET __attribute__((target(HD_V3_FEATURES)))
+#include "_simd_loops.h"
+#undef HD_SUFFIX
+#undef HD_TARGET
+#define HD_SUFFIX _v4
+#define HD_V4_FEATURES HD_V3_FEATURES ",avx512f,avx512bw,avx512cd,avx512dq,avx512vl"
+#define HD_TARGET __attribute__((target(HD_V4_FEATURES)))
+#include "_simd_loops.h"
+#undef HD_SUFFIX
+#undef HD_TARGET
+#endif
+
+typedef struct {
+    double (*dot)(int, const double *, const double *);
+    void (*update)(int, const double *, const double *, double *, double);
+    void (*axpy)(int, const double *, double *, double);
+    double (*wdot)(int, const double *, const double *, const double *);
+    long (*working)(int, double, double, const double *, const double *, const double *,
+                    double *, double *, double *, double *);
+    void (*working_from)(int, double, const double *, double *, double *, double *,
+                         double *);
+    double (*gradient_residual)(int, double, double, const double *, const double *,
+                                const double *, double *, double *, double *, long *);
+    void (*gram)(int, int, const double *, const int *, const double *, const double *,
+                 double *, int, double *, double *, double *, const double **);
+    void (*gram_csc)(int, int, const double *, const int *, const int *, const int *,
+                     const double *, const double *, double *, int, double *, double *,
+                     double *, double *, int *, const double **);
+    void (*cv_deviance)(int, int, double, double, const double *, const double *,
+                        const double *, double *, double *);
+} hd_loops;
+
+#define HD_TABLE(s) { hd_dot##s, hd_update##s, hd_axpy##s, hd_wdot##s, hd_working##s, \
+    hd_working_from##s, hd_gradient_residual##s, hd_gram##s, hd_gram_csc##s, \
+    hd_cv_deviance##s }
+
+#ifdef HD_DISPATCH
+static const hd_loops hd_levels[3] = {HD_TABLE(_base), HD_TABLE(_v3), HD_TABLE(_v4)};
+static const char *const hd_level_names[3] = {"x86-64", "x86-64-v3", "x86-64-v4"};
+#define HD_N_LEVELS 3
+#else
+static const hd_loops hd_levels[1] = {HD_TABLE(_base)};
+static const char *const hd_level_names[1] = {"generic"};
+#define HD_N_LEVELS 1
+#endif
+
+static hd_loops hd_active = HD_TABLE(_base);
+static int hd_active_level = 0;
+
+/* The highest level this CPU (and its operating system) supports. */
+static int hd_simd_best(void)
 {
-    const double t1 = 1.0 - rho, t2 = 2.0 - rho;
-    for (int i = 0; i < n; i++) {
-        const double *e = eta + (ptrdiff_t)i * m;
-        const double yi = y[i], wi = w[i];
-        if (yi > 0.0) {
-            const double ly = log(yi);
-#pragma omp simd
-            for (int j = 0; j < m; j++) {
-                const double L = ly - e[j];
-                const double d = 2.0 * (yi * exp(t1 * e[j]) * expm1(t1 * L) / t1
-                                        - exp(t2 * e[j]) * expm1(t2 * L) / t2);
-                const int ok = (d - d == 0.0) & (fabs(e[j]) <= lim);  /* finite */
-                dsum[j] += ok ? wi * d : 0.0;
-                wsum[j] += ok ? wi : 0.0;
-            }
-        } else {
-#pragma omp simd
-            for (int j = 0; j < m; j++) {
-                const double d = 2.0 * exp(t2 * e[j]) / t2;
-                const int ok = (d - d == 0.0) & (fabs(e[j]) <= lim);
-                dsum[j] += ok ? wi * d : 0.0;
-                wsum[j] += ok ? wi : 0.0;
-            }
-        }
-    }
+#ifdef HD_DISPATCH
+    __builtin_cpu_init();
+    int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+             && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+    int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+             && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq")
+             && __builtin_cpu_supports("avx512vl");
+    return v4 ? 2 : (v3 ? 1 : 0);
+#else
+    return 0;
+#endif
 }
+
+/* Use the copies of one level (the caller checks 0 <= level <= hd_simd_best()). */
+static void hd_simd_select(int level)
+{
+    hd_active = hd_levels[level];
+    hd_active_level = level;
+}
+
+static inline double hd_dot(int n, const double *x, const double *v)
+{ return hd_active.dot(n, x, v); }
+static inline void hd_update(int n, const double *x, const double *h, double *v, double d)
+{ hd_active.update(n, x, h, v, d); }
+static inline void hd_axpy(int n, const double *x, double *r, double d)
+{ hd_active.axpy(n, x, r, d); }
+static inline double hd_wdot(int n, const double *h, const double *x, const double *y)
+{ return hd_active.wdot(n, h, x, y); }
+static inline long hd_working(int n, double rho, double lim, const double *y,
+                              const double *w, const double *r, double *h, double *v,
+                              double *sum_h, double *sum_v)
+{ return hd_active.working(n, rho, lim, y, w, r, h, v, sum_h, sum_v); }
+static inline void hd_working_from(int n, double rho, const double *r, double *h, double *v,
+                                   double *sum_h, double *sum_v)
+{ hd_active.working_from(n, rho, r, h, v, sum_h, sum_v); }
+static inline double hd_gradient_residual(int n, double rho, double lim, const double *y,
+                                          const double *w, const double *r, double *q,
+                                          double *r1_out, double *r2_out, long *clipped)
+{ return hd_active.gradient_residual(n, rho, lim, y, w, r, q, r1_out, r2_out, clipped); }
+static inline void hd_gram(int n, int k, const double *X, const int *cols, const double *h,
+                           const double *v, double *G, int ldg, double *xh, double *xv,
+                           double *buf, const double **x)
+{ hd_active.gram(n, k, X, cols, h, v, G, ldg, xh, xv, buf, x); }
+static inline void hd_gram_csc(int n, int k, const double *data, const int *indices,
+                               const int *indptr, const int *cols, const double *h,
+                               const double *v, double *G, int ldg, double *xh, double *xv,
+                               double *buf, double *xbuf, int *cursor, const double **x)
+{ hd_active.gram_csc(n, k, data, indices, indptr, cols, h, v, G, ldg, xh, xv, buf, xbuf,
+                     cursor, x); }
+static inline void hd_cv_deviance(int n, int m, double rho, double lim, const double *y,
+                                  const double *w, const double *eta, double *dsum,
+                                  double *wsum)
+{ hd_active.cv_deviance(n, m, rho, lim, y, w, eta, dsum, wsum); }
 
 #endif
