@@ -18,14 +18,14 @@ float64 array, the layout both solvers work on without copying, so the timings
 measure solving rather than memory reshuffling (``motor_csc`` gives the motor
 design as a CSC sparse matrix instead).
 
-The objective is the one ``HDTweedie`` minimises for the lasso (ALGORITHM.md),
+The objective is the one ``HDTweedie`` minimises for the lasso (docs/architecture.md),
 written with the unit deviance so that it is non-negative and directly
 comparable with glum's::
 
     0.5 * sum_i w_i d(y_i, mu_i) + lambda * ||b||_1,   w = v / sum(v)
 
 where ``d`` is the Tweedie unit deviance.  Half the unit deviance differs from
-the loss in ALGORITHM.md only by a term in ``y`` alone, and glum minimises
+the loss in docs/architecture.md only by a term in ``y`` alone, and glum minimises
 exactly this expression with ``alpha = lambda`` and ``l1_ratio = 1`` (it also
 normalises the weights to sum to one), so the two optima coincide.
 """

@@ -4,7 +4,7 @@
 The kernel does arithmetic only: every input is validated and laid out by
 ``hdtweedie._path`` (Fortran-ordered float64 X or CSC arrays, normalised
 weights, contiguous int32 group pointers).  The algorithm is the one in
-ALGORITHM.md (R HDtweedie 1.2); the numbered steps below refer to it.
+docs/architecture.md (R HDtweedie 1.2); the numbered steps below refer to it.
 """
 
 from libc.math cimport sqrt, fabs, frexp, ldexp, isfinite, INFINITY as INF
@@ -621,7 +621,7 @@ cdef int stalled(double dif, double *best, long *since, long limit, Scratch *S, 
 
 
 cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) noexcept nogil:
-    """The whole lambda path (ALGORITHM.md); results and counts in R."""
+    """The whole lambda path (docs/architecture.md, steps P1-P4); results and counts in R."""
     cdef int G = P.G, p = P.p
     cdef int g, k, j, m, i, ni = 0, me, any_new, mode, over
     cdef long since_irls
@@ -796,7 +796,7 @@ cdef class Options:
     lambdas : ndarray or None
         User lambdas, decreasing; None for the default path.
     dfmax, pmax : int
-        Path limits (ALGORITHM.md, *Path limits*).
+        Path limits (docs/architecture.md, *Path limits*).
     tol : float
         Largest squared coefficient change of a converged pass.
     max_iter : int
