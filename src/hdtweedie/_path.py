@@ -89,15 +89,15 @@ def status_message(status: int, max_iter: int, pmax: int, *, stalled: bool = Fal
     if status <= -10000:
         k = -10000 - status
         return (f"the number of groups with non-zero coefficients along the path exceeds "
-                f"pmax={pmax} at the {k}th lambda; solutions for the {k - 1} larger lambdas "
+                f"pmax={pmax} at lambda {k} of the path; solutions for the first {k - 1} lambdas "
                 f"are returned (status {status})")
     k = -status
     if stalled:
         why = (f"the coefficient changes stopped shrinking at rounding noise above tol after "
-               f"{n_passes} passes")
+               f"{n_passes} passes (before max_iter={max_iter})")
     else:
         why = f"convergence was not reached after max_iter={max_iter} passes"
-    return (f"at the {k}th lambda {why}; solutions for the {k - 1} larger lambdas are returned "
+    return (f"at lambda {k} of the path {why}; solutions for the first {k - 1} lambdas are returned "
             f"(status {status})")
 
 
