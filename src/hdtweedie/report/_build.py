@@ -53,11 +53,12 @@ def _card(model, data: ModelData, n_rows: int, exposure: str | None) -> str:
 
 def _coefficients(model, inf) -> str:
     if inf.coef_table is None:
-        plain = pd.DataFrame({"coef": model.coef, "relativity": np.exp(model.coef)},
-                             index=pd.Index(model.feature_names, name="feature"))
-        plain = pd.concat([pd.DataFrame({"coef": [model.intercept], "relativity": [np.exp(model.intercept)]},
-                                        index=pd.Index(["intercept"], name="feature")), plain])
-        return _p(inf.note, "note") + table(plain)
+        keep = model.coef != 0
+        coef = np.concatenate([[model.intercept], model.coef[keep]])
+        names = ["intercept"] + [f for f, k in zip(model.feature_names, keep) if k]
+        plain = pd.DataFrame({"coef": coef, "relativity": np.exp(coef)}, index=pd.Index(names, name="term"))
+        return (_p(inf.note, "note") + _p("The file's coefficients (features with a zero coefficient "
+                                          "are not listed):") + table(plain))
     ct = inf.coef_table
     level = ct.attrs.get("confidence_level", 0.95)
     text = (f"Unpenalised coefficients with {level:.0%} Wald intervals, computed on the data given at the "
@@ -256,9 +257,8 @@ def write_report(path, model, data, response, exposure=None, benchmark=None, *, 
     ValueError, TypeError, ImportError
         As for :func:`build_report`; nothing is written.
     """
-    from .._atomic import atomic_write
+    from ..scoring._files import write_shared
 
     text = build_report(model, data, response, exposure, benchmark, confidence_level=confidence_level)
-    with atomic_write(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    write_shared(path, text)
     return text
