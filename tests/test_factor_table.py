@@ -7,10 +7,9 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+from signoff_models import FIXTURE, add_level, fixture_document, write_document
 
 from hdtweedie.scoring import ScoringInputWarning, load_model
-
-from signoff_models import FIXTURE, add_level, fixture_document, write_document
 
 ROWS = [{"area": "B", "district": "01", "ncd": "0", "age": 30.0},
         {"area": "A", "district": "2", "ncd": "3", "age": 40.0},
