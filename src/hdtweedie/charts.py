@@ -271,7 +271,8 @@ def factor_chart_data(model, data, actual, exposure=None, *, coef_table=None, fa
     coef_table : pandas.DataFrame, optional
         :func:`hdtweedie.inference.coef_table` output (indexed by feature,
         with ``relativity_lower`` and ``relativity_upper``): adds the fitted
-        relativity's confidence band.
+        relativity's confidence band.  Features with a zero coefficient may
+        be absent (their band is 1, as the base level's).
     factors : list of str, optional
         Factors to tabulate (default: every factor of the model).
 
@@ -325,14 +326,24 @@ def factor_chart_data(model, data, actual, exposure=None, *, coef_table=None, fa
         table["observed"] = one_way["actual_rate"] / base_rate if base_rate > 0 else np.nan
         table["base"] = [lv == spec["base_level"] for lv in levels]
         if coef_table is not None:
-            for lv in levels:
-                feature = spec["features"].get(lv)
-                low, high = (1.0, 1.0) if feature is None else (
-                    coef_table.at[feature, "relativity_lower"], coef_table.at[feature, "relativity_upper"])
-                table.loc[lv, ["fitted_lower", "fitted_upper"]] = [low, high]
+            table[["fitted_lower", "fitted_upper"]] = _band(m, spec, levels, coef_table)
         table["base"] = table["base"].astype(bool)
         table.attrs.update(factor=factor, base_level=spec["base_level"], confidence_level=level)
         out[factor] = table
+    return out
+
+
+def _band(model, spec: dict, levels: list, coef_table) -> np.ndarray:
+    """Interval ends per level: the coef table's, or 1 where the level shares the base's coefficient."""
+    out = np.ones((len(levels), 2))
+    for i, lv in enumerate(levels):
+        feature = spec["features"].get(lv)
+        if feature is None:
+            continue
+        if feature in coef_table.index:
+            out[i] = coef_table.loc[feature, ["relativity_lower", "relativity_upper"]].to_numpy(dtype=float)
+        elif model.coefficients[feature] != 0:
+            raise ValueError(f"coef_table lacks the feature {feature!r}, which has a non-zero coefficient")
     return out
 
 

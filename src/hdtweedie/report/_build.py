@@ -51,7 +51,7 @@ def _card(model, data: ModelData, n_rows: int, exposure: str | None) -> str:
     return _pairs(rows)
 
 
-def _coefficients(model, inf) -> str:
+def _coefficients(model, inf, level: float) -> str:
     if inf.coef_table is None:
         keep = model.coef != 0
         coef = np.concatenate([[model.intercept], model.coef[keep]])
@@ -60,7 +60,6 @@ def _coefficients(model, inf) -> str:
         return (_p(inf.note, "note") + _p("The file's coefficients (features with a zero coefficient "
                                           "are not listed):") + table(plain))
     ct = inf.coef_table
-    level = ct.attrs.get("confidence_level", 0.95)
     text = (f"Unpenalised coefficients with {level:.0%} Wald intervals, computed on the data given at the "
             f"file's coefficients (dispersion {number(ct.attrs.get('dispersion'))}, "
             f"reference distribution {ct.attrs.get('distribution', 'normal')}). Features with a zero "
@@ -225,7 +224,7 @@ def build_report(model, data, response, exposure=None, benchmark=None, *, confid
     inf = model_inference(m, md, confidence_level)
     sections = [
         ("card", "Model card", _card(m, md, len(df), exposure)),
-        ("coefficients", "Coefficients", _coefficients(m, inf)),
+        ("coefficients", "Coefficients", _coefficients(m, inf, confidence_level)),
         ("tests", "Factor tests", _tests(inf)),
         ("fit", "Fit statistics", _fit_statistics(m, md, inf)),
         ("factors", "Factor charts", _factor_charts(m, df, md, inf)),
