@@ -212,9 +212,12 @@ def build_report(model, data, response, exposure=None, benchmark=None, *, confid
     ImportError
         Without matplotlib.
     """
+    from .._checks import check_scalar
     from ..charts import _scoring_model
     from ..diagnostics import _vector
 
+    confidence_level = check_scalar(confidence_level, "confidence_level", float, low=0, high=1,
+                                    low_open=True, high_open=True)
     m = _scoring_model(model)
     df = _read(m, data, response, exposure, benchmark)
     md = model_data(m, df, response, exposure)
