@@ -136,7 +136,7 @@ def test_too_many_user_lambdas_is_a_value_error():
         HDTweedie(lambdas=np.linspace(1, 0, 200_000)).fit(X, y)
 
 
-@pytest.mark.parametrize("n_jobs, exc", [(1.5, TypeError), (True, TypeError), (0, ValueError),
+@pytest.mark.parametrize("n_jobs, exc", [(1.5, ValueError), (True, TypeError), (0, ValueError),
                                          ("2", TypeError)])
 def test_bad_n_jobs_is_refused(n_jobs, exc):
     X, y = make_data()

@@ -25,34 +25,13 @@ from hdtweedie import HDTweedie, HDTweedieCV
 from hdtweedie._cv import FoldFitWarning
 from hdtweedie._path import standardization
 
+from conftest import make_problem
+
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TIGHT = 1e-20
 # Tight fits stop at this many passes rather than spin on rounding noise (default 3e8).
 CAP = 5_000_000
 POWERS = st.sampled_from([1.0, 1.3, 1.5, 1.9, 2.0])
-
-
-def tweedie_response(rng, mu, power):
-    """Poisson counts (p=1), Gamma amounts (p=2), else compound Poisson-Gamma."""
-    if power == 1:
-        return rng.poisson(mu).astype(float)
-    if power == 2:
-        return rng.gamma(2.0, mu / 2.0)
-    counts = rng.poisson(mu ** (2 - power) / (2 - power))
-    shape = (2 - power) / (power - 1)
-    amounts = rng.gamma(np.maximum(counts, 1) * shape, (power - 1) * mu ** (power - 1))
-    return np.where(counts > 0, amounts, 0.0)
-
-
-def make_problem(seed, n=40, p=5, power=1.5):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, p))
-    beta = np.zeros(p)
-    beta[: max(1, p // 2)] = rng.normal(0, 0.5, size=max(1, p // 2))
-    mu = np.exp(0.1 + np.clip(X @ beta, -3, 3))
-    y = tweedie_response(rng, mu, power)
-    y[0] = max(y[0], 0.5)  # a positive response
-    return X, y, rng
 
 
 def assert_same_path(a, b, atol=1e-8, intercept_shift=0.0):

@@ -303,8 +303,10 @@ class HDTweedieCV(_HDTweedieBase):
             raise TypeError(f"relax must be True or False, got {self.relax!r}")
         if self.n_jobs is not None:
             n_jobs = self.n_jobs
-            if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, (bool, np.bool_)):
+            if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, numbers.Real):
                 raise TypeError(f"n_jobs must be None or an integer, got {n_jobs!r}")
+            if not isinstance(n_jobs, numbers.Integral):
+                raise ValueError(f"n_jobs must be a whole number of threads, got {n_jobs!r}")
             if n_jobs == 0:
                 raise ValueError("n_jobs must not be 0 (None or 1: one thread, -1: all cores)")
         if progress is not None and not callable(progress):

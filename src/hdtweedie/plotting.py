@@ -389,7 +389,20 @@ def plot_relativities(model, *, encoder=None, true=None, factors=None,
 
 
 def base_levels(model, encoder=None):
-    """Base level of each factor of a loaded model or an encoder, by name."""
+    """Base level of each factor of a loaded model or an encoder, by name.
+
+    Parameters
+    ----------
+    model : ScoringModel or estimator
+        A loaded model file is read first (its factors carry their base levels).
+    encoder : FactorEncoder, optional
+        Used when ``model`` is not a loaded model file.
+
+    Returns
+    -------
+    dict
+        Factor name to base level (as text); empty when neither says.
+    """
     document = getattr(model, "document", None)
     if isinstance(document, dict):
         return {str(spec["name"]): str(spec["base_level"])

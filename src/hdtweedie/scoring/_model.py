@@ -153,6 +153,12 @@ class ScoringModel(ReadOnly):
     views, sequences tuples, arrays not writeable) and safe to share between
     threads.
 
+    Parameters
+    ----------
+    *args, **kwargs
+        Not accepted: the constructor raises ``TypeError``; a model comes only
+        from a verified file, through :func:`load_model`.
+
     Attributes
     ----------
     model_id, version, created_at, package_version, estimator : str

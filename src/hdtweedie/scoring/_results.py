@@ -108,11 +108,12 @@ class Explanation:
     Attributes
     ----------
     model_id, version : str
-    intercept, exposure, base, link, prediction : float
+    intercept, exposure, base : float
     contributions : list of dict
         One per input, in model order: ``input``, ``kind`` (factor/numeric),
         ``value`` (as given), ``level`` (the level scored, factors only),
         ``link`` (contribution to the linear predictor) and ``relativity``.
+    link, prediction : float
     warnings : list of ScoringIssue
     """
 
