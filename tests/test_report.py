@@ -204,3 +204,24 @@ def test_rows_the_model_cannot_encode_are_named(relaxed):
         build_report(relaxed["path"], df, "incurred", "exposure")
     with pytest.raises(TypeError, match="data must be a DataFrame"):
         build_report(relaxed["path"], df.to_dict("records"), "incurred")
+
+
+def test_an_unpenalised_glm_file_gets_standard_errors(tmp_path):
+    from hdtweedie._glm import TweedieGLM
+    from hdtweedie._encoder import FactorEncoder
+    from hdtweedie.datasets import make_motor_portfolio
+
+    df = make_motor_portfolio(n=2000, random_state=4)
+    encoder = FactorEncoder(factors=["area", "driver_age"])
+    X = encoder.fit_transform(df[["area", "driver_age"]])
+    glm = TweedieGLM(power=1.5).fit(X, df["incurred"], offset=np.log(df["exposure"]))
+    path = tmp_path / "glm.json"
+    glm.export(path, model_id="glm", version="1", encoder=encoder)
+    html = build_report(path, df, "incurred", "exposure")
+    card = next(Page(html).table_in("card", ""))[0]
+    assert card["lambda chosen by"] == ["none: an unpenalised GLM"]
+    shown, header = next(Page(html).table_in("coefficients", "feature"))
+    expected = glm.coef_table(X, df["incurred"], offset=np.log(df["exposure"]))
+    j = header.index("se") - 1
+    assert len(shown) == len(expected)  # the estimator names its columns x0, x1, ...
+    np.testing.assert_allclose([number(row[j]) for row in shown.values()], expected["se"], rtol=6e-4)

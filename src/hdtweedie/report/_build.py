@@ -40,7 +40,8 @@ def _card(model, data: ModelData, n_rows: int, exposure: str | None) -> str:
             ("estimator", model.estimator), ("package version", model.package_version),
             ("SHA-256", model.sha256), ("signature verified", model.verified),
             ("Tweedie power", model.power), ("lambda", model.lambda_),
-            ("lambda chosen by", _RULES.get(doc.get("lambda_rule"), str(doc.get("lambda_rule")))),
+            ("lambda chosen by", "none: an unpenalised GLM" if model.estimator == "TweedieGLM"
+             else _RULES.get(doc.get("lambda_rule"), str(doc.get("lambda_rule")))),
             ("relaxed refit", relaxed), ("features (non-zero)",
                                          f"{len(model.feature_names)} ({int(np.count_nonzero(model.coef))})"),
             ("data rows", n_rows),

@@ -144,10 +144,8 @@ def model_inference(model, data: ModelData, confidence_level: float = 0.95) -> I
     """
     if not unpenalised(model):
         return Inference(None, None, None, SHRUNK_NOTE)
-    try:
-        from .. import inference
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return Inference(None, None, None, "Standard errors need hdtweedie.inference.")
+    from .. import inference
+
     owner = {}
     for spec in model.document["inputs"]:
         for feature in (spec["features"].values() if spec["kind"] == "factor" else [spec["feature"]]):
