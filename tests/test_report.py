@@ -207,8 +207,8 @@ def test_rows_the_model_cannot_encode_are_named(relaxed):
 
 
 def test_an_unpenalised_glm_file_gets_standard_errors(tmp_path):
-    from hdtweedie._glm import TweedieGLM
     from hdtweedie._encoder import FactorEncoder
+    from hdtweedie._glm import TweedieGLM
     from hdtweedie.datasets import make_motor_portfolio
 
     df = make_motor_portfolio(n=2000, random_state=4)

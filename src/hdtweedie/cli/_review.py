@@ -43,8 +43,10 @@ def cmd_factor_table(args: argparse.Namespace, rep: Reporter) -> int:
     model = load_model(args.model)
     options = {"decimals": args.decimals, "names": _renames(args.rename)}
     if args.se_from is not None:
-        from ..report._stats import model_data, model_inference
+        from ..report._stats import SHRUNK_NOTE, model_data, model_inference, unpenalised
 
+        if not unpenalised(model):
+            raise UserError(f"--se-from: {SHRUNK_NOTE}")
         df = _data(model, args.se_from, args.response, args.exposure)
         inf = model_inference(model, model_data(model, df, args.response, args.exposure))
         if inf.coef_table is None:
