@@ -45,7 +45,7 @@ def _add_demo(sub, common) -> None:
                        description="Build the synthetic motor portfolio, fit HDTweedieCV with one "
                                    "group per rating factor and log exposure as offset, print the "
                                    "selected factors and fitted vs. true relativities, and write "
-                                   "the model, factor table and plots.")
+                                   "the model, factor table, plots and sign-off report.")
     p.add_argument("--out", default="hdtweedie-demo", metavar="DIR",
                    help="folder for the outputs (default: hdtweedie-demo)")
     p.add_argument("--n", type=int_at_least("--n", 500), default=100_000,
@@ -60,7 +60,7 @@ def _add_demo(sub, common) -> None:
                         "selected factors without penalty")
     p.add_argument("--n-jobs", type=int, default=-1,
                    help="CV folds fitted in parallel (joblib; default -1: all cores)")
-    p.add_argument("--no-plots", action="store_true", help="do not draw the plots")
+    p.add_argument("--no-plots", action="store_true", help="do not draw the plots or write report.html")
     p.add_argument("--no-data", action="store_true", help="do not write the portfolio as portfolio.csv")
     p.set_defaults(func=cmd_demo)
 
