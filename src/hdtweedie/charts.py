@@ -295,7 +295,7 @@ def factor_chart_data(model, data, actual, exposure=None, *, coef_table=None, fa
     TypeError
         For a ``data`` that is not a DataFrame or a ``model`` of the wrong type.
     """
-    from .diagnostics import actual_vs_expected
+    from .diagnostics import _vector, actual_vs_expected
 
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
@@ -305,8 +305,8 @@ def factor_chart_data(model, data, actual, exposure=None, *, coef_table=None, fa
     unknown = [f for f in chosen if f not in specs]
     if unknown:
         raise ValueError(f"factors: {unknown} are not factors of the model (factors: {list(specs)})")
-    actual = _values(data, actual, "actual")
-    e = np.ones(len(data)) if exposure is None else _values(data, exposure, "exposure")
+    actual = _vector(actual, "actual", len(data), data)
+    e = np.ones(len(data)) if exposure is None else _vector(exposure, "exposure", len(data), data)
     expected = np.asarray(m.predict(data, exposure=e, warn=False), dtype=float)
     fitted = {}
     for row in m.factor_table(include_base=False):
@@ -345,15 +345,6 @@ def _band(model, spec: dict, levels: list, coef_table) -> np.ndarray:
         elif model.coefficients[feature] != 0:
             raise ValueError(f"coef_table lacks the feature {feature!r}, which has a non-zero coefficient")
     return out
-
-
-def _values(data: pd.DataFrame, value, name: str):
-    """A column of ``data`` named by ``value``, or ``value`` itself."""
-    if isinstance(value, str):
-        if value not in data.columns:
-            raise ValueError(f"{name}: column {value!r} is not in data (columns: {list(data.columns)[:20]})")
-        return data[value].to_numpy()
-    return value
 
 
 def _key(value):
