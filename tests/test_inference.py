@@ -12,7 +12,6 @@ from scipy import stats
 from hdtweedie import HDTweedie, HDTweedieCV
 from hdtweedie._glm import TweedieGLM
 from hdtweedie.inference import (
-    InferenceMixin,
     coef_table,
     factor_tests,
     fit_statistics,
@@ -250,12 +249,7 @@ def test_singular_active_design_names_the_columns():
 
 
 # -- the hook for the lasso estimators ---------------------------------------------------------
-class _CV(InferenceMixin, HDTweedieCV):
-    pass
-
-
-class _Path(InferenceMixin, HDTweedie):
-    pass
+_CV, _Path = HDTweedieCV, HDTweedie
 
 
 def _portfolio(n=3000):

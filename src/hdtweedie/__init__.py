@@ -8,13 +8,14 @@ import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["HDTweedie", "HDTweedieCV", "FactorEncoder", "ConvergenceWarning", "OffsetWarning",
-           "coef_series", "__version__"]
+__all__ = ["HDTweedie", "HDTweedieCV", "TweedieGLM", "FactorEncoder", "ConvergenceWarning",
+           "OffsetWarning", "coef_series", "__version__"]
 
 _LAZY = {
     "HDTweedie": "._estimator",
     "coef_series": "._estimator",
     "HDTweedieCV": "._cv",
+    "TweedieGLM": "._glm",
     "FactorEncoder": "._encoder",
     "ConvergenceWarning": "._path",
     "OffsetWarning": "._estimator",

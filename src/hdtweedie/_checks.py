@@ -348,3 +348,33 @@ def check_response_signal(y, w):
     if not np.any((y > 0) & (w > 0)):
         raise ValueError("y is zero in every row with a positive weight; the Tweedie "
                          "intercept would tend to -infinity, so the model cannot be fitted")
+
+
+def check_data(X, y, sample_weight, offset, power: float, estimator=None, reset: bool = True,
+               min_samples: int = 2):
+    """Validate the data of a fit: ``(X, feature_names, y, w, offset)``.
+
+    Parameters
+    ----------
+    X, y, sample_weight, offset
+        As given to ``fit``.
+    power : float
+        The checked Tweedie power (``y > 0`` is required at 2).
+    estimator : estimator, optional
+        Receives ``n_features_in_``/``feature_names_in_`` when ``reset``.
+    reset : bool
+        Set the estimator's input attributes (fit) or check them (predict).
+    min_samples : int
+        Fewest rows accepted.
+
+    Returns
+    -------
+    tuple
+        ``(X, feature_names, y, w, offset)``, each checked and converted.
+    """
+    Xc, names = check_X(X, estimator, reset=reset, min_samples=min_samples)
+    n = Xc.shape[0]
+    yc = check_y(y, n, power)
+    w = check_weights(sample_weight, n)
+    check_response_signal(yc, w)
+    return Xc, names, yc, w, check_offset(offset, n)

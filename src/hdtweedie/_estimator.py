@@ -9,11 +9,12 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _path
-from ._checks import check_offset, check_response_signal, check_weights, check_X, check_y
+from ._checks import check_data, check_offset, check_weights, check_X, check_y
 from ._distribution import d2_score
 from ._fingerprint import training_summary
 from ._groups import make_groups, resolve_penalty_factor
 from ._options import FitData, PathOptions, check_path_options, check_power
+from .inference import InferenceMixin
 
 
 class OffsetWarning(UserWarning):
@@ -99,7 +100,7 @@ def coef_series(model, s=None):
                      name="coef")
 
 
-class _HDTweedieBase(RegressorMixin, BaseEstimator):
+class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
     """Parameters, validation and prediction shared by the path and CV estimators."""
 
     def __init__(self, power=1.5, groups=None, alpha=1.0, n_lambdas=100, lambda_min_ratio=None,
@@ -128,12 +129,8 @@ class _HDTweedieBase(RegressorMixin, BaseEstimator):
     def _check_inputs(self, X, y, sample_weight, offset) -> tuple[FitData, PathOptions]:
         """Validate the data and every hyper-parameter of the path, once."""
         power = check_power(self.power)
-        Xc, names = check_X(X, self, reset=True)
+        Xc, names, yc, w, off = check_data(X, y, sample_weight, offset, power, self)
         n, p = Xc.shape
-        yc = check_y(y, n, power)
-        w = check_weights(sample_weight, n)
-        off = check_offset(offset, n)
-        check_response_signal(yc, w)
         gs = make_groups(self.groups, p, names)
         pf = resolve_penalty_factor(self.penalty_factor, gs)
         opts = check_path_options(self.get_params(deep=False), n, p, gs.n_groups)

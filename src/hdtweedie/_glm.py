@@ -6,10 +6,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_offset, check_scalar, check_weights, check_X, check_y
+from ._checks import check_data, check_offset, check_scalar, check_weights, check_X, check_y
 from ._distribution import d2_score
-from ._glmfit import check_data, check_full_rank, dense_columns, fit_columns
+from ._glmfit import check_full_rank, dense_columns, fit_columns
 from ._groups import make_groups
+from ._options import check_power
 from .inference import InferenceMixin
 
 
@@ -92,7 +93,7 @@ class TweedieGLM(InferenceMixin, RegressorMixin, BaseEstimator):
         TypeError
             For inputs or parameters of the wrong type.
         """
-        power = check_scalar(self.power, "power", float, low=1, high=2)
+        power = check_power(self.power)
         tol = check_scalar(self.tol, "tol", float, low=0, low_open=True)
         max_iter = check_scalar(self.max_iter, "max_iter", int, low=1)
         Xc, names, yc, w, off = check_data(X, y, sample_weight, offset, power, self)
@@ -152,7 +153,7 @@ class TweedieGLM(InferenceMixin, RegressorMixin, BaseEstimator):
         float
         """
         mu = self.predict(X, offset=offset)
-        power = check_scalar(self.power, "power", float, low=1, high=2)
+        power = check_power(self.power)
         return d2_score(check_y(y, mu.shape[0], power), mu, power,
                         check_weights(sample_weight, mu.shape[0]))
 

@@ -5,23 +5,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import check_offset, check_response_signal, check_weights, check_X, check_y
+from ._distribution import intercept_only_fit
 from ._relax import refit_unpenalized
 
 # A column whose distance from the span of the intercept and the earlier columns is below
 # this fraction of its norm is aliased (R's qr() tolerance in glm.fit).
 RANK_TOL = 1e-7
-
-
-def check_data(X, y, sample_weight, offset, power: float, estimator=None, reset: bool = True,
-               min_samples: int = 2):
-    """Validated ``(X, feature_names, y, w, offset)`` of a GLM fit (``check_X`` and friends)."""
-    Xc, names = check_X(X, estimator, reset=reset, min_samples=min_samples)
-    n = Xc.shape[0]
-    yc = check_y(y, n, power)
-    w = check_weights(sample_weight, n)
-    check_response_signal(yc, w)
-    return Xc, names, yc, w, check_offset(offset, n)
 
 
 def dense_columns(X, cols: np.ndarray) -> np.ndarray:
@@ -80,12 +69,12 @@ def fit_columns(X, y: np.ndarray, w: np.ndarray, offset: np.ndarray, power: floa
     """Maximum-likelihood intercept and coefficients over columns ``cols`` of X.
 
     Newton's method (``_relax.refit_unpenalized``) from ``start`` = ``(intercept, coef)``,
-    by default the intercept-only solution without the offset's effects and zero
-    coefficients.  Returns ``(intercept, coef)`` with zeros outside ``cols``.
+    by default the intercept-only maximum-likelihood fit and zero coefficients.
+    Returns ``(intercept, coef)`` with zeros outside ``cols``.
     """
     cols = np.asarray(cols, dtype=np.intp)
     if start is None:
-        b0 = float(np.log(np.sum(w * y) / np.sum(w * np.exp(offset))))
+        b0 = intercept_only_fit(y, w, offset, power)
         b = np.zeros(X.shape[1])
     else:
         b0, b = start

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_scalar
+from ._checks import check_data, check_scalar
 from ._distribution import unit_deviance
-from ._glmfit import check_data, check_full_rank, dense_columns, fit_columns
+from ._glmfit import check_full_rank, dense_columns, fit_columns
 
 # A solution whose Newton step on the caller's data exceeds this many standard errors is not
 # the maximum-likelihood fit of that data (different data, or an unconverged fit).
