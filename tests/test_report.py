@@ -225,3 +225,11 @@ def test_an_unpenalised_glm_file_gets_standard_errors(tmp_path):
     j = header.index("se") - 1
     assert len(shown) == len(expected)  # the estimator names its columns x0, x1, ...
     np.testing.assert_allclose([number(row[j]) for row in shown.values()], expected["se"], rtol=6e-4)
+
+
+def test_text_from_the_data_is_escaped(relaxed):
+    odd = np.arange(len(relaxed["df"])) % 2 == 1
+    df = relaxed["df"].assign(channel=np.where(odd, "<b>web</b>", "broker & co"))
+    html = build_report(relaxed["path"], df, "incurred", "exposure")
+    assert "<b>web</b>" not in html and "&lt;b&gt;web&lt;/b&gt;" in html and "broker &amp; co" in html
+    assert Page(html).sections == SECTIONS
