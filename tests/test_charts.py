@@ -103,3 +103,119 @@ def test_charts_reject_what_is_not_their_table(book):
         ae_chart(lift_table(book["incurred"], book["expected"]))
     with pytest.raises(ValueError, match="benchmark_rate"):
         double_lift_chart(lift_table(book["incurred"], book["expected"]))
+
+
+# -- factor charts -------------------------------------------------------------------------------
+
+def _factor_book(tmp_path, n_district=3, n=4000, seed=3):
+    """The schema 1.0 fixture model (district widened to ``n_district`` levels) and data for it."""
+    from signoff_models import add_level, fixture_document, write_document
+
+    from hdtweedie.scoring import load_model
+
+    doc = fixture_document()
+    for k in range(n_district - 3):
+        doc = add_level(doc, "district", f"{k + 10:02d}", 0.01 * (k % 7 - 3))
+    model = load_model(write_document(doc, tmp_path / "wide.json"))
+    rng = np.random.default_rng(seed)
+    levels = {s["name"]: s["levels"] for s in doc["inputs"] if s["kind"] == "factor"}
+    df = pd.DataFrame({name: rng.choice(lv, n) for name, lv in levels.items()})
+    df["age"] = rng.uniform(20, 75, n)
+    df["exposure"] = rng.uniform(0.2, 1.0, n)
+    df["claims"] = np.asarray(model.predict(df, exposure=df["exposure"].to_numpy())) * rng.gamma(2.0, 0.5, n)
+    return model, df
+
+
+def test_factor_chart_data_matches_its_sources(tmp_path):
+    from hdtweedie.charts import factor_chart_data
+
+    model, df = _factor_book(tmp_path)
+    tables = factor_chart_data(model, df, "claims", "exposure")
+    assert list(tables) == ["area", "district", "ncd"]
+    area = tables["area"]
+    assert list(area.index) == ["A", "B", "C"] and area.attrs["base_level"] == "A"
+    fitted = {r["Level"]: r["Relativity"] for r in model.factor_table() if r["Factor"] == "area"}
+    np.testing.assert_allclose(area["fitted"], [fitted[lv] for lv in area.index], rtol=1e-15)
+    sums = df.groupby("area")[["claims", "exposure"]].sum()
+    rate = sums["claims"] / sums["exposure"]
+    np.testing.assert_allclose(area["observed"], (rate / rate["A"]).loc[area.index], rtol=1e-12)
+    np.testing.assert_allclose(area["exposure"], sums["exposure"].loc[area.index], rtol=1e-12)
+    assert area["base"].tolist() == [True, False, False] and area["fitted_lower"].isna().all()
+
+
+def test_factor_chart_data_takes_the_band_from_a_coef_table(tmp_path):
+    from hdtweedie.charts import factor_chart_data
+
+    model, df = _factor_book(tmp_path)
+    names = ["intercept", *model.feature_names]
+    coef = np.r_[model.intercept, model.coef]
+    ct = pd.DataFrame({"coef": coef, "se": 0.1, "relativity": np.exp(coef),
+                       "relativity_lower": np.exp(coef - 0.2), "relativity_upper": np.exp(coef + 0.2)},
+                      index=names)
+    ct.attrs["confidence_level"] = 0.9
+    ncd = factor_chart_data(model, df, "claims", "exposure", coef_table=ct, factors=["ncd"])["ncd"]
+    base = ncd.attrs["base_level"]
+    assert ncd.loc[base, ["fitted_lower", "fitted_upper"]].tolist() == [1.0, 1.0]
+    np.testing.assert_allclose(ncd.loc["0", "fitted_lower"], ct.at["ncd=0", "relativity_lower"])
+    assert ncd.attrs["confidence_level"] == 0.9
+
+
+def test_factor_chart_data_keeps_an_ordered_categorical_order(tmp_path):
+    from hdtweedie.charts import factor_chart_data
+
+    model, df = _factor_book(tmp_path)
+    df["ncd"] = pd.Categorical(df["ncd"], categories=["3", "2", "1", "0"], ordered=True)
+    assert factor_chart_data(model, df, "claims", "exposure")["ncd"].index.tolist() == ["3", "2", "1", "0"]
+
+
+def test_factor_chart_data_refuses_bad_input(tmp_path):
+    from hdtweedie.charts import factor_chart_data
+
+    model, df = _factor_book(tmp_path)
+    with pytest.raises(ValueError, match=r"factors: \['postcode'\] are not factors"):
+        factor_chart_data(model, df, "claims", factors=["postcode"])
+    with pytest.raises(ValueError, match="actual: column 'loss' is not in data"):
+        factor_chart_data(model, df, "loss")
+    with pytest.raises(TypeError, match="data must be a pandas DataFrame"):
+        factor_chart_data(model, df.to_dict("records"), "claims")
+    with pytest.raises(ValueError, match="not seen in training"):
+        factor_chart_data(model, df.assign(area="Z"), "claims")
+
+
+def test_factor_chart_draws_the_table(tmp_path):
+    from hdtweedie.charts import factor_chart, factor_chart_data
+
+    model, df = _factor_book(tmp_path)
+    table = factor_chart_data(model, df, "claims", "exposure")["ncd"]
+    fig = factor_chart(table)
+    saved(fig, tmp_path, "factor")
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["Fitted relativity"].get_ydata(), table["fitted"])
+    np.testing.assert_allclose(lines["Observed (one-way)"].get_ydata(), table["observed"])
+    base = int(np.flatnonzero(table["base"])[0])
+    assert lines["Base level"].get_xdata().tolist() == [base]
+    bars = fig.axes[1].patches
+    np.testing.assert_allclose([b.get_height() for b in bars], table["exposure"])
+    bold = [t.get_text() for t in ax.get_xticklabels() if t.get_fontweight() == "bold"]
+    assert bold == [table.attrs["base_level"]]
+
+
+def test_factor_chart_labels_all_of_fifty_levels(tmp_path):
+    from hdtweedie.charts import factor_chart, factor_chart_data
+
+    model, df = _factor_book(tmp_path, n_district=50, n=6000)
+    table = factor_chart_data(model, df, "claims", "exposure")["district"]
+    assert len(table) == 50
+    fig = factor_chart(table)
+    saved(fig, tmp_path, "fifty")
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == list(table.index)
+    assert fig.get_size_inches()[0] >= 15
+
+
+def test_factor_chart_rejects_other_tables(book):
+    from hdtweedie.charts import factor_chart
+
+    with pytest.raises(ValueError, match="lacks column"):
+        factor_chart(lift_table(book["incurred"], book["expected"], book["exposure"]))

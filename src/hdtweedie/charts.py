@@ -9,12 +9,14 @@ Figure, ready for ``fig.savefig("chart.png")`` or display in a notebook.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
 from .diagnostics import gini, lorenz_curve
 
-__all__ = ["lift_chart", "double_lift_chart", "lorenz_chart", "ae_chart"]
+__all__ = ["lift_chart", "double_lift_chart", "lorenz_chart", "ae_chart", "factor_chart", "factor_chart_data"]
 
 # Beyond this many levels the A/E chart labels only every k-th one.
 _MAX_LABELS = 25
@@ -146,16 +148,18 @@ def _level_label(level) -> str:
     return str(level)
 
 
-def _label_levels(ax, labels: list[str]) -> None:
-    """Tick every level, or every k-th beyond ``_MAX_LABELS``; turn long or many labels."""
+def _label_levels(ax, labels: list[str], most: int = _MAX_LABELS) -> np.ndarray:
+    """Tick every level, or every k-th beyond ``most``; turn long or many labels; return the ticks."""
     n = len(labels)
-    step = max(1, int(np.ceil(n / _MAX_LABELS)))
+    step = max(1, int(np.ceil(n / most)))
     ticks = np.arange(0, n, step)
     ax.set_xticks(ticks)
     longest = max(len(s) for s in labels)
     turn = n > 12 or longest * n > 60
     ax.set_xticklabels([labels[i] for i in ticks], rotation=60 if turn else 0,
-                       ha="right" if turn else "center", rotation_mode="anchor")
+                       ha="right" if turn else "center", rotation_mode="anchor",
+                       fontsize="small" if n > 30 else None)
+    return ticks
 
 
 def ae_chart(ae_table, *, ax=None):
@@ -211,5 +215,208 @@ def ae_chart(ae_table, *, ax=None):
     handles, labels = ax.get_legend_handles_labels()
     bar_handles, bar_labels = bars.get_legend_handles_labels()
     ax.legend(handles + bar_handles, labels + bar_labels, loc="upper left", ncol=2, fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    return ax.figure
+
+
+# -- factor charts -------------------------------------------------------------------------------
+
+_FACTOR_COLUMNS = ["exposure", "fitted", "fitted_lower", "fitted_upper", "observed", "base"]
+# Every level keeps its label up to this many levels; beyond, every k-th.
+_MAX_FACTOR_LABELS = 60
+
+
+def _scoring_model(model):
+    """A ScoringModel from a model, a model file, or a fitted estimator (with its encoder)."""
+    from .scoring import ScoringModel, load_model
+
+    if isinstance(model, ScoringModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model)
+    if hasattr(model, "export") and hasattr(model, "coef_"):
+        from ._export import build_document
+        from .scoring._model import _restore
+
+        return _restore(build_document(model, encoder=getattr(model, "encoder_", None)), "<estimator>", False)
+    raise TypeError(f"model must be a ScoringModel, a model file or a fitted estimator, got "
+                    f"{type(model).__name__}")
+
+
+def _level_order(spec: dict, column) -> list:
+    """The model's levels, in the data's order when it is an ordered categorical."""
+    from .scoring import level_key
+
+    levels = list(spec["levels"])
+    dtype = getattr(column, "dtype", None)
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered:
+        rank = {level_key(c): i for i, c in enumerate(dtype.categories)}
+        levels.sort(key=lambda lv: rank.get(lv, len(rank)))
+    return levels
+
+
+def factor_chart_data(model, data, actual, exposure=None, *, coef_table=None, factors=None):
+    """Per-level tables for :func:`factor_chart`: exposure, fitted and observed relativities.
+
+    Parameters
+    ----------
+    model : ScoringModel, str, os.PathLike or fitted estimator
+        The model (a file is loaded; an estimator is exported in memory).
+    data : pandas.DataFrame
+        Rows holding every input of the model and the ``actual`` column.
+    actual : str or array-like of shape (n,)
+        Observed amount per row (claim count or loss, not divided by exposure).
+    exposure : str or array-like of shape (n,), optional
+        Exposure per row (default 1).
+    coef_table : pandas.DataFrame, optional
+        :func:`hdtweedie.inference.coef_table` output (indexed by feature,
+        with ``relativity_lower`` and ``relativity_upper``): adds the fitted
+        relativity's confidence band.  Features with a zero coefficient may
+        be absent (their band is 1, as the base level's).
+    factors : list of str, optional
+        Factors to tabulate (default: every factor of the model).
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        One table per factor, indexed by level in the model's level order
+        (the data's order for an ordered categorical), with columns
+        ``exposure``, ``fitted``, ``fitted_lower``, ``fitted_upper`` (NaN
+        without ``coef_table``; 1 at the base level), ``observed`` (the
+        one-way actual rate of the level over that of the base level, NaN for
+        levels without exposure) and ``base``.  ``attrs`` holds ``factor``,
+        ``base_level`` and ``confidence_level``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown factor, rows the model cannot encode, or bad
+        ``actual``/``exposure`` values (as in :mod:`hdtweedie.diagnostics`).
+    TypeError
+        For a ``data`` that is not a DataFrame or a ``model`` of the wrong type.
+    """
+    from .diagnostics import _vector, actual_vs_expected
+
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    m = _scoring_model(model)
+    specs = {s["name"]: s for s in m.document["inputs"] if s["kind"] == "factor"}
+    chosen = list(specs) if factors is None else list(factors)
+    unknown = [f for f in chosen if f not in specs]
+    if unknown:
+        raise ValueError(f"factors: {unknown} are not factors of the model (factors: {list(specs)})")
+    actual = _vector(actual, "actual", len(data), data)
+    e = np.ones(len(data)) if exposure is None else _vector(exposure, "exposure", len(data), data)
+    expected = np.asarray(m.predict(data, exposure=e, warn=False), dtype=float)
+    fitted = {}
+    for row in m.factor_table(include_base=False):
+        fitted.setdefault(row["Factor"], {})[row["Level"]] = row["Relativity"]
+    keys = data[chosen].apply(lambda s: s.map(_key)) if chosen else data[[]]
+    ae = actual_vs_expected(keys, chosen, actual, expected, e, power=m.power) if chosen else {}
+    level = coef_table.attrs.get("confidence_level", 0.95) if coef_table is not None else None
+    out = {}
+    for factor in chosen:
+        spec = specs[factor]
+        levels = _level_order(spec, data[factor])
+        table = pd.DataFrame(index=pd.Index(levels, name=factor), columns=_FACTOR_COLUMNS, dtype=float)
+        one_way = ae[factor].reindex(levels)
+        table["exposure"] = one_way["exposure"].fillna(0.0)
+        table["fitted"] = [fitted[factor][lv] for lv in levels]
+        base_rate = one_way["actual_rate"].get(spec["base_level"], np.nan)
+        table["observed"] = one_way["actual_rate"] / base_rate if base_rate > 0 else np.nan
+        table["base"] = [lv == spec["base_level"] for lv in levels]
+        if coef_table is not None:
+            table[["fitted_lower", "fitted_upper"]] = _band(m, spec, levels, coef_table)
+        table["base"] = table["base"].astype(bool)
+        table.attrs.update(factor=factor, base_level=spec["base_level"], confidence_level=level)
+        out[factor] = table
+    return out
+
+
+def _band(model, spec: dict, levels: list, coef_table) -> np.ndarray:
+    """Interval ends per level: the coef table's, or 1 where the level shares the base's coefficient."""
+    out = np.ones((len(levels), 2))
+    for i, lv in enumerate(levels):
+        feature = spec["features"].get(lv)
+        if feature is None:
+            continue
+        if feature in coef_table.index:
+            out[i] = coef_table.loc[feature, ["relativity_lower", "relativity_upper"]].to_numpy(dtype=float)
+        elif model.coefficients[feature] != 0:
+            raise ValueError(f"coef_table lacks the feature {feature!r}, which has a non-zero coefficient")
+    return out
+
+
+def _key(value):
+    from .scoring import level_key
+
+    return level_key(value)
+
+
+def factor_chart(table, *, ax=None):
+    """Fitted and observed relativities of one factor's levels, over their exposure.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One table from :func:`factor_chart_data` (or any table indexed by
+        level with columns ``exposure``, ``fitted``, ``observed``, ``base``
+        and optionally ``fitted_lower``, ``fitted_upper``).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is made when omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Exposure bars (right axis), the fitted relativity with its
+        confidence band when given, the observed one-way relativity, a
+        reference line at 1 and the base level marked, levels in the
+        table's order; all labels shown up to 60 levels.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``table`` is not such a table.
+    """
+    _check_table(table, "table", ["exposure", "fitted", "observed", "base"])
+    n = len(table)
+    ax = _axes(ax, (max(7.0, min(18.0, 0.3 * n + 3)), 5.0))
+    x = np.arange(n)
+    bars = ax.twinx()
+    base = table["base"].to_numpy(dtype=bool)
+    bars.bar(x, table["exposure"], width=0.8, label="Exposure",
+             color=np.where(base, "#9fb6cd", "#dbe4ee"), edgecolor=np.where(base, "#44607e", "none"))
+    bars.set_ylabel("Exposure")
+    bars.set_ylim(0, 3.0 * max(float(table["exposure"].max()), 1e-12))  # bars stay below the lines
+    ax.set_zorder(bars.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    fitted = table["fitted"].to_numpy(dtype=float)
+    values = [fitted, table["observed"].to_numpy(dtype=float)]
+    level = table.attrs.get("confidence_level")
+    if {"fitted_lower", "fitted_upper"} <= set(table.columns) and table["fitted_lower"].notna().any():
+        low, high = table["fitted_lower"].to_numpy(dtype=float), table["fitted_upper"].to_numpy(dtype=float)
+        ax.fill_between(x, low, high, color="C0", alpha=0.18, linewidth=0, step=None,
+                        label=f"Fitted, {level or 0.95:.0%} interval")
+        values += [low, high]
+    ax.plot(x, fitted, "o-", color="C0", markersize=4, linewidth=1.6, label="Fitted relativity")
+    ax.plot(x, values[1], "s--", color="C3", markersize=4, linewidth=1, label="Observed (one-way)")
+    ax.plot(x[base], fitted[base], "D", color="black", markersize=7, label="Base level", zorder=5)
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+    finite = np.concatenate([v[np.isfinite(v)] for v in values] + [np.array([1.0])])
+    bottom, top = finite.min(), finite.max()
+    span = max(top - bottom, 0.05)
+    ax.set_ylim(max(0.0, bottom - 0.08 * span), top + 0.3 * span)  # headroom for the legend
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylabel("Relativity (base level = 1)")
+    name = table.attrs.get("factor", table.index.name)
+    ax.set_xlabel(str(name) if name is not None else "Level")
+    ax.set_title(f"Relativities of {name}" if name is not None else "Relativities")
+    ticks = _label_levels(ax, [_level_label(v) for v in table.index], _MAX_FACTOR_LABELS)
+    for tick, i in zip(ax.get_xticklabels(), ticks):
+        if base[i]:
+            tick.set_fontweight("bold")
+    handles, names = ax.get_legend_handles_labels()
+    bar_handles, bar_names = bars.get_legend_handles_labels()
+    ax.legend(handles + bar_handles, names + bar_names, loc="upper left", ncol=3, fontsize="small")
     ax.grid(axis="y", alpha=0.3)
     return ax.figure

@@ -2,7 +2,8 @@
 
 :func:`analyse` compares what a fit selected and the relativities it found
 with the true effects of :func:`hdtweedie.datasets.make_motor_portfolio`;
-:func:`save_plots` writes the demo's three figures.
+:func:`save_plots` writes the demo's three figures and :func:`save_report`
+its sign-off report.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from ._atomic import atomic_write
 
-__all__ = ["DemoAnalysis", "analyse", "relativity_errors", "save_plots", "BIG_EFFECT"]
+__all__ = ["DemoAnalysis", "analyse", "relativity_errors", "save_plots", "save_report", "BIG_EFFECT"]
 
 #: A level counts as having a clear effect when its true relativity differs from 1 by more than this.
 BIG_EFFECT = 0.10
@@ -165,3 +166,28 @@ def save_plots(cv, model, true_table, out_dir: str | os.PathLike) -> list[str]:
     _save(ax.figure, out_dir / "cv.png")
     _save(plot_relativities(model, true=true_table), out_dir / "relativities.png")
     return ["path.png", "cv.png", "relativities.png"]
+
+
+def save_report(model, df, out_dir: str | os.PathLike) -> list[str]:
+    """Write ``report.html``, the sign-off report of the model on the portfolio, whole or not at all.
+
+    Parameters
+    ----------
+    model : ScoringModel
+        The exported model, loaded.
+    df : pandas.DataFrame
+        The portfolio (``incurred`` and ``exposure`` columns).
+    out_dir : str or path-like
+        An existing folder.
+
+    Returns
+    -------
+    list of str
+        ``["report.html"]``; empty when matplotlib is not installed.
+    """
+    if not _use_agg():
+        return []
+    from .report import write_report
+
+    write_report(Path(out_dir) / "report.html", model, df, "incurred", "exposure")
+    return ["report.html"]

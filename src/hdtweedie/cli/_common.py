@@ -199,24 +199,40 @@ def load_model(path: str | os.PathLike):
         raise UserError(one_line(exc)) from None
 
 
-def factor_table_csv(model) -> str:
+def factor_names(model) -> list[str]:
+    """The model's rating factors (read as text from data files).
+
+    Parameters
+    ----------
+    model : ScoringModel
+
+    Returns
+    -------
+    list of str
+    """
+    return [spec["name"] for spec in model.document["inputs"] if spec["kind"] == "factor"]
+
+
+def factor_table_csv(model, **options) -> str:
     """The model's factor table as CSV text, formatted by the scorer's own writer.
 
     Parameters
     ----------
     model : ScoringModel
         A loaded model.
+    **options
+        Passed to :meth:`~hdtweedie.scoring.ScoringModel.factor_table`.
 
     Returns
     -------
     str
-        Header ``Factor,Level,Relativity`` and one line per row.
+        Header ``Factor,Level,Relativity`` (plus ``SE,LowerCI,UpperCI``) and one line per row.
     """
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "factors.csv"
-        model.factor_table(path=path)
+        model.factor_table(path=path, **options)
         return path.read_text(encoding="utf-8")
 
 

@@ -155,6 +155,9 @@ def cmd_demo(args: argparse.Namespace, rep: Reporter) -> int:
         if not plots:
             rep.say("plots skipped: matplotlib is not installed (pip install hdtweedie[plot])")
         written += plots
+        if plots:
+            with rep.step("writing the sign-off report"):
+                written += demo.save_report(model, df, out_dir)
     if not args.no_data:
         with rep.step("writing portfolio.csv"):
             tables.write_table(df, out_dir / "portfolio.csv")

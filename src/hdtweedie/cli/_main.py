@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from ._common import Parser, UsageError, UserError, float_in, int_at_least, one_line
 from ._fit import cmd_demo, cmd_fit
 from ._report import PROG, Reporter
-from ._score import cmd_compare, cmd_explain, cmd_factor_table, cmd_score
+from ._review import cmd_diff_models, cmd_factor_table, cmd_report
+from ._score import cmd_compare, cmd_explain, cmd_score
 
 #: Exit status of a user error (bad data, bad file) and of a bad command line.
 EXIT_ERROR = 1
@@ -44,7 +45,7 @@ def _add_demo(sub, common) -> None:
                        description="Build the synthetic motor portfolio, fit HDTweedieCV with one "
                                    "group per rating factor and log exposure as offset, print the "
                                    "selected factors and fitted vs. true relativities, and write "
-                                   "the model, factor table and plots.")
+                                   "the model, factor table, plots and sign-off report.")
     p.add_argument("--out", default="hdtweedie-demo", metavar="DIR",
                    help="folder for the outputs (default: hdtweedie-demo)")
     p.add_argument("--n", type=int_at_least("--n", 500), default=100_000,
@@ -59,7 +60,7 @@ def _add_demo(sub, common) -> None:
                         "selected factors without penalty")
     p.add_argument("--n-jobs", type=int, default=-1,
                    help="CV folds fitted in parallel (joblib; default -1: all cores)")
-    p.add_argument("--no-plots", action="store_true", help="do not draw the plots")
+    p.add_argument("--no-plots", action="store_true", help="do not draw the plots or write report.html")
     p.add_argument("--no-data", action="store_true", help="do not write the portfolio as portfolio.csv")
     p.set_defaults(func=cmd_demo)
 
@@ -141,11 +142,50 @@ def _add_explain_compare(sub, common) -> None:
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(func=cmd_compare)
 
+
+
+def _add_review(sub, common) -> None:
     p = sub.add_parser("factor-table", parents=[common],
-                       help="print or write the relativities of every factor level")
+                       help="print or write the relativities of every factor level",
+                       description="The relativity of every level of every factor as CSV for a rating "
+                                   "engine; with --se-from, Emblem's layout Factor,Level,Relativity,SE,"
+                                   "LowerCI,UpperCI (standard errors of an unpenalised model on that data).")
     p.add_argument("model", metavar="MODEL.json")
     p.add_argument("--out", metavar="FILE.csv", help="write CSV here instead of printing it")
+    p.add_argument("--se-from", metavar="DATA", help="data to compute standard errors on (the training data)")
+    p.add_argument("--response", metavar="COL", help="response column of --se-from")
+    p.add_argument("--exposure", metavar="COL", help="exposure column of --se-from")
+    p.add_argument("--decimals", type=int_at_least("--decimals", 0), metavar="N",
+                   help="round the numbers to N decimals")
+    p.add_argument("--rename", metavar="OLD=NEW,...", help="factor names to write, e.g. area=PostcodeArea")
+    p.add_argument("--policies", metavar="FILE",
+                   help="policies to be rated: fail, writing nothing, if the table lacks a level they use")
     p.set_defaults(func=cmd_factor_table)
+
+    p = sub.add_parser("diff-models", parents=[common], help="list the relativity changes between two models",
+                       description="Every factor level's old and new relativity and the change, levels "
+                                   "beyond the threshold flagged, factors added or dropped, and the change "
+                                   "of the base rate: a rate review's change log.")
+    p.add_argument("old", metavar="OLD.json")
+    p.add_argument("new", metavar="NEW.json")
+    p.add_argument("--threshold", type=float_in("--threshold", 0.0, math.inf), default=0.05,
+                   help="flag relative changes beyond this (default: 0.05, i.e. 5%%)")
+    p.add_argument("--format", choices=("markdown", "csv"), default="markdown",
+                   help="output format (default: markdown)")
+    p.add_argument("--out", metavar="FILE", help="write here instead of printing")
+    p.set_defaults(func=cmd_diff_models)
+
+    p = sub.add_parser("report", parents=[common], help="write an HTML sign-off report of a model on data",
+                       description="One self-contained HTML page: model card, coefficients with "
+                                   "intervals, factor tests, fit statistics, factor charts, A/E by every "
+                                   "column, lift, double lift (with --benchmark), Lorenz curve and Gini.")
+    p.add_argument("model", metavar="MODEL.json")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("--response", required=True, metavar="COL", help="response column (loss amount)")
+    p.add_argument("--exposure", metavar="COL", help="exposure column")
+    p.add_argument("--benchmark", metavar="COL", help="column of benchmark predictions, for the double lift")
+    p.add_argument("--out", required=True, metavar="REPORT.html", help="the HTML file to write")
+    p.set_defaults(func=cmd_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit(sub, common)
     _add_score(sub, common)
     _add_explain_compare(sub, common)
+    _add_review(sub, common)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``hdtweedie score``, ``explain``, ``compare`` and ``factor-table``: use an exported model."""
+"""``hdtweedie score``, ``explain`` and ``compare``: use an exported model."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from .. import tables
-from ._common import UserError, factor_table_csv, load_json_arg, load_model, one_line, write_text
+from ._common import UserError, factor_names, load_json_arg, load_model, one_line
 from ._report import Reporter
 
 _ISSUE_WORDS = {
@@ -86,13 +86,11 @@ def cmd_score(args: argparse.Namespace, rep: Reporter) -> int:
         raise UserError(f"cannot tell the format of {args.out} from its name: use .csv or .parquet")
     tables.refuse_same_file(args.out, [args.data, args.model])
     model = load_model(args.model)
-    kinds = {spec["name"]: spec["kind"] for spec in model.document["inputs"]}
-    df = tables.read_table(args.data, text_columns=[
-        name for name in model.input_names if kinds.get(name) == "factor"])
+    df = tables.read_table(args.data, text_columns=factor_names(model))
     tables.require_columns(df, list(model.required_inputs), "model input", args.data)
     # Inputs the model gives no weight may be absent from the file.
     present = [name for name in model.input_names if name in df.columns]
-    factors = [name for name in present if kinds.get(name) == "factor"]
+    factors = [name for name in present if name in factor_names(model)]
     if args.column in df.columns:
         raise UserError(f"{args.data} already has a column {args.column!r}; "
                         "name the prediction column with --column")
@@ -206,18 +204,3 @@ def cmd_compare(args: argparse.Namespace, rep: Reporter) -> int:
     b = load_json_arg(args.b, "--b")
     return _print_result(args, rep, lambda: model.compare(a, b, other=other, exposure_a=args.exposure),
                          "compare the records")
-
-
-def cmd_factor_table(args: argparse.Namespace, rep: Reporter) -> int:
-    """Run ``hdtweedie factor-table``; return the exit status."""
-    if args.out is not None:
-        tables.refuse_same_file(args.out, [args.model])
-    model = load_model(args.model)
-    text = factor_table_csv(model)
-    if args.out is None:
-        rep.out.write(text)
-        rep.out.flush()
-    else:
-        write_text(args.out, text)
-        rep.say(f"factor table ({len(text.splitlines()) - 1} rows) written to {args.out}")
-    return 0

@@ -11,8 +11,10 @@ from types import MappingProxyType
 import numpy as np
 
 from ._compare import build_comparison
+from ._design import design_matrix
 from ._engine import Engine, Evaluation, Names, ReadOnly
 from ._errors import ModelFileError, ScoringInputWarning
+from ._factors import BASIC_HEADER, SE_HEADER, check_policies, factor_rows, rename_map
 from ._files import DEFAULT_MAX_BYTES, read_bounded, write_csv, write_shared
 from ._format import (
     document_text,
@@ -412,44 +414,103 @@ class ScoringModel(ReadOnly):
     def _label(self) -> str:
         return f"{self.model_id} version {self.version}"
 
-    def factor_table(self, path=None, *, include_base=True):
+    def design_matrix(self, records, *, unknown=None):
+        """The design matrix of records: one column per feature, in ``feature_names`` order.
+
+        The encoding is the one :meth:`predict` scores with (one-hot columns
+        of the non-base levels, numeric inputs as given), so that
+        ``exp(intercept + design_matrix(X) @ coef)`` equals ``predict(X)``.
+        Use it to compute statistics of a model file on data, such as
+        standard errors of its coefficients.
+
+        Parameters
+        ----------
+        records : dict, list of dict, DataFrame, dict of columns, or array-like
+            As for :meth:`predict`, but every input must be given (even one
+            without weight), and every row must be encodable.
+        unknown : {None, "error", "base"}
+            Levels not seen in training: ``None`` follows the file's policy;
+            ``"base"`` encodes them as the base level with a warning.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_rows, n_features)
+            A new float64 array.
+
+        Raises
+        ------
+        ValueError
+            For a missing input, a missing, NaN or infinite value, or an unseen
+            level (unless encoded as the base level), naming the input and rows.
+        TypeError
+            For records of the wrong type.
+        """
+        X, based = design_matrix(self._engine, records, unknown)
+        if based:
+            warnings.warn(f"{based} row(s) with a level not seen in training were encoded as the base level",
+                          ScoringInputWarning, stacklevel=2)
+        return X
+
+    def factor_table(self, path=None, *, include_base=True, standard_errors=None, confidence_level=0.95,
+                     decimals=None, names=None, policies=None):
         """Relativities of every level of every factor, for rating engines.
 
         Parameters
         ----------
         path : str or os.PathLike, optional
-            Also write the table as CSV (columns Factor, Level, Relativity;
-            relativities in shortest round-trip form), whole or not at all.
+            Also write the table as CSV (columns Factor, Level, Relativity,
+            and SE, LowerCI, UpperCI with ``standard_errors``; numbers in
+            shortest round-trip form), whole or not at all.
             Text that a spreadsheet would run as a formula (starting with
             ``= + - @``, a tab or a carriage return, other than a plain
             number such as ``-0.5``) is written with a leading ``'``.
         include_base : bool
             Start with a row ``("(intercept)", "", exp(b0))``: the base rate
             per unit exposure that the relativities multiply.
+        standard_errors : mapping or pandas Series, optional
+            Standard error of every feature's coefficient on the log scale
+            (such as ``coef_table["se"]``, whose ``"intercept"`` entry is
+            used for the intercept row).  Adds ``SE`` (0 for base levels),
+            ``LowerCI`` and ``UpperCI`` (``exp(b -/+ z * SE)``).
+        confidence_level : float
+            Coverage of the interval, in (0, 1) (default 0.95).
+        decimals : int, optional
+            Round every number to this many decimals (0 to 15).
+        names : mapping, optional
+            New names of some inputs, e.g. ``{"area": "PostcodeArea"}`` for
+            an engine that matches factor names exactly.
+        policies : records or DataFrame, optional
+            Policies to be rated with the table: every level of a factor
+            column found there (by input name or new name) must be in the
+            table, otherwise nothing is written and the missing levels are named.
 
         Returns
         -------
         list of dict
-            Rows ``{"Factor", "Level", "Relativity"}``: every level of every
+            Rows ``{"Factor", "Level", "Relativity"}`` (plus ``"SE"``,
+            ``"LowerCI"``, ``"UpperCI"``): every level of every
             factor (the base level has relativity 1.0), and one
             ``"per unit"`` row per numeric input (the relativity for a
             one-unit increase).  The text is as in the model, unquoted.
 
         Raises
         ------
+        ValueError
+            For a standard error missing or negative, an unusable
+            ``confidence_level``, ``decimals`` or ``names``, or policies with
+            levels the table lacks.
+        TypeError
+            For arguments of the wrong type.
         OSError
             If ``path`` cannot be written; an existing file is then left as it was.
         """
-        rows = []
-        if include_base:
-            rows.append({"Factor": "(intercept)", "Level": "", "Relativity": math.exp(self.intercept)})
-        for term in self._engine.terms:
-            if term.kind == "factor":
-                rows += [{"Factor": term.name, "Level": lv, "Relativity": math.exp(float(term.table[i]))}
-                         for i, lv in enumerate(term.levels)]
-            else:
-                rows.append({"Factor": term.name, "Level": "per unit", "Relativity": math.exp(term.coef)})
+        renamed = rename_map(self._engine, names)
+        rows = factor_rows(self._engine, include_base=include_base, standard_errors=standard_errors,
+                           confidence_level=confidence_level, decimals=decimals, names=renamed)
+        if policies is not None:
+            check_policies(self._engine, policies, renamed)
         if path is not None:
-            write_csv(path, ["Factor", "Level", "Relativity"],
-                      ([r["Factor"], r["Level"], repr(r["Relativity"])] for r in rows))
+            header = SE_HEADER if standard_errors is not None else BASIC_HEADER
+            write_csv(path, header, ([r[h] if isinstance(r[h], str) else repr(r[h]) for h in header]
+                                     for r in rows))
         return rows
