@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import threading
 import warnings
@@ -17,9 +18,10 @@ from ._distribution import mean_deviance_path, unit_deviance, weighted_nanmean
 from ._estimator import _PARAMS_DOC, HDTweedie, _HDTweedieBase
 from ._fingerprint import training_summary
 from ._options import FitData, PathOptions
+from ._power_cv import check_power_grid, fold_loglik_path, solution_dispersion
 from ._relax import refit_unpenalized
 
-LOSSES = ("deviance", "mse", "mae")
+LOSSES = ("deviance", "mse", "mae", "loglik")
 SELECTIONS = ("lambda_1se", "lambda_min")
 
 
@@ -202,14 +204,25 @@ class HDTweedieCV(_HDTweedieBase):
     with the observation weights, and folds are combined weighted by their
     total weight.  The objective is that of :class:`HDTweedie`.
 
+    ``power`` may also be a list of powers in (1, 2], or ``"auto"`` for
+    1.1, 1.2, ..., 1.9: the path is fitted at each power, each with its own
+    default lambda grid (or the user ``lambdas``), on the same folds, all in
+    one joblib call; the power whose best lambda has the smallest held-out
+    ``loss="loglik"`` is chosen, and the attributes below then describe the
+    fit at that power.
+
     Parameters
     ----------{_PARAMS_DOC}
     n_folds : int, default=5
         Number of random folds (at least 3); ignored when ``fold_ids`` is given.
     fold_ids : array-like of shape (n_samples,), default=None
         Fold label of each row (at least 3 distinct labels).
-    loss : {{"deviance", "mse", "mae"}}, default="deviance"
-        Held-out loss: Tweedie unit deviance, squared or absolute error.
+    loss : {{"deviance", "mse", "mae", "loglik"}}, default=None
+        Held-out loss: Tweedie unit deviance, squared or absolute error, or
+        minus the Tweedie log-likelihood per row with the dispersion estimated
+        on each training fold at each lambda (see :mod:`hdtweedie._power_cv`).
+        ``None``: ``"deviance"`` for one power, ``"loglik"`` for several (the
+        only loss that can compare powers).
     select : {{"lambda_1se", "lambda_min"}}, default="lambda_1se"
         Which lambda ``coef_``, ``intercept_``, ``predict`` and ``score`` use.
     relax : bool, default=False
@@ -250,12 +263,28 @@ class HDTweedieCV(_HDTweedieBase):
         Coefficients at ``lambda_`` (refitted without penalty when ``relax``).
     intercept_ : float
     path_ : HDTweedie
-        The fit on the full data.
+        The fit on the full data (at ``power_``).
+    power_ : float
+        The power of the model: ``power``, or the one chosen from the list.
+    dispersion_ : float or None
+        Maximum-likelihood dispersion ``phi`` of the training rows at the
+        selected solution (``coef_``, ``intercept_``; row ``i`` has dispersion
+        ``phi / w_i``); None at ``power_ = 1``.
+    loss_ : str
+        The loss used (``loss``, its default resolved).
+    powers_ : ndarray of shape (n_powers,)
+        With a list of powers: the powers compared, increasing.
+    cv_loglik_ : ndarray of shape (n_powers, n_lambdas)
+        With a list of powers: mean held-out log-likelihood per row (minus
+        ``cv_mean_`` at the chosen power) at each power and lambda of its
+        grid; NaN past the lambdas reached.
+    cv_lambdas_ : ndarray of shape (n_powers, n_lambdas)
+        With a list of powers: the lambda grid of each power, NaN-padded.
     """
 
     def __init__(self, power=1.5, groups=None, alpha=1.0, n_lambdas=100, lambda_min_ratio=None,
                  lambdas=None, penalty_factor=None, dfmax=None, pmax=None, standardize=False,
-                 tol=1e-8, max_iter=None, n_folds=5, fold_ids=None, loss="deviance",
+                 tol=1e-8, max_iter=None, n_folds=5, fold_ids=None, loss=None,
                  select="lambda_1se", relax=False, n_jobs=None, random_state=None,
                  verbose=0):
         super().__init__(power=power, groups=groups, alpha=alpha, n_lambdas=n_lambdas,
@@ -294,9 +323,14 @@ class HDTweedieCV(_HDTweedieBase):
         ids[perm] = base
         return ids, k
 
-    def _check_cv_params(self, progress) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+    def _check_cv_params(self, progress, grid) -> str:
+        """Check the CV parameters; return the loss, its default resolved."""
+        loss = self.loss if self.loss is not None else "deviance" if grid is None else "loglik"
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES} or None, got {self.loss!r}")
+        if grid is not None and loss != "loglik":
+            raise ValueError(f"loss={loss!r} cannot compare powers (the deviance's scale depends "
+                             f"on the power); with a list of powers loss must be 'loglik' or None")
         if self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {SELECTIONS}, got {self.select!r}")
         if not isinstance(self.relax, (bool, np.bool_)):
@@ -312,6 +346,56 @@ class HDTweedieCV(_HDTweedieBase):
         if progress is not None and not callable(progress):
             raise TypeError(f"progress must be None or a callable progress(done, total), got "
                             f"{progress!r}")
+        return loss
+
+    def _check_grid_inputs(self, X, y, sample_weight, offset, grid) -> tuple[FitData, list]:
+        """The data (checked for the largest power) and the path options at each power."""
+        if grid is None:
+            data, opts = self._check_inputs(X, y, sample_weight, offset)
+            return data, [opts]
+        powers = self.power
+        try:  # the path options differ only in the power
+            self.power = float(grid[-1])
+            data, opts = self._check_inputs(X, y, sample_weight, offset)
+        finally:
+            self.power = powers
+        return data, [dataclasses.replace(opts, power=float(p)) for p in grid]
+
+    def _run_folds(self, data: FitData, opts_list: list, folds: list, loss: str, progress):
+        """The full path and the folds' loss paths at each power, in one parallel call.
+
+        Returns ``[(full path, fold results), ...]`` per power; a power whose grid is known
+        once lambda_max is (the default grid) runs its full path beside its folds.
+        """
+        k = len(folds)
+        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose)
+        tracker = _Progress(progress, total=len(opts_list) * (k + 1))
+        fold_job = delayed(tracker.wrap(fold_loglik_path if loss == "loglik" else fold_loss_path))
+        extra = () if loss == "loglik" else (loss,)
+
+        def fold_jobs(opts, lambdas):
+            fold_opts = opts.with_lambdas(lambdas)
+            return [fold_job(data, fold_opts, train, test, *extra) for train, test in folds]
+
+        full_job = delayed(tracker.wrap(_path.solve))
+        grids = [_path.default_lambdas(data, o) if o.lambdas is None else None for o in opts_list]
+        jobs = []
+        for opts, grid in zip(opts_list, grids):
+            jobs += [full_job(data, opts, warn=False)] + (fold_jobs(opts, grid) if grid is not None else [])
+        out = iter(parallel(jobs))
+        runs = []
+        for grid in grids:
+            full = next(out)
+            runs.append([full, None if grid is None else [next(out) for _ in range(k)]])
+        # User lambdas, or a full path that stopped early: folds on the full path's own grid.
+        redo = [i for i, (full, res) in enumerate(runs) if full.lambdas.size
+                and (res is None or not np.array_equal(full.lambdas, grids[i]))]
+        tracker.add_jobs(k * sum(runs[i][1] is not None for i in redo))
+        jobs = [job for i in redo for job in fold_jobs(opts_list[i], runs[i][0].lambdas)]
+        out = iter(parallel(jobs) if jobs else [])
+        for i in redo:
+            runs[i][1] = [next(out) for _ in range(k)]
+        return runs
 
     def fit(self, X, y, sample_weight=None, offset=None, *, progress=None):
         """Fit the full path, then K folds on its lambda grid, and choose lambda.
@@ -336,52 +420,79 @@ class HDTweedieCV(_HDTweedieBase):
         TypeError, ValueError
             On bad data or hyper-parameters, naming the argument.
         """
-        self._check_cv_params(progress)
-        data, opts = self._check_inputs(X, y, sample_weight, offset)
+        grid = check_power_grid(self.power)
+        loss = self._check_cv_params(progress, grid)
+        data, opts_list = self._check_grid_inputs(X, y, sample_weight, offset, grid)
+        if loss == "loglik" and opts_list[0].power == 1:
+            raise ValueError("loss='loglik' needs a power in (1, 2]: at power 1 the dispersion "
+                             "has no maximum-likelihood estimate")
         fold_ids, k = self._make_folds(data.n_samples)
         folds = [(np.flatnonzero(fold_ids != i), np.flatnonzero(fold_ids == i))
                  for i in range(k)]
-        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose)
-        tracker = _Progress(progress, total=k + 1)
-        fold_job = delayed(tracker.wrap(fold_loss_path))
-
-        def fold_jobs(lambdas):
-            fold_opts = opts.with_lambdas(lambdas)
-            return [fold_job(data, fold_opts, train, test, self.loss) for train, test in folds]
-
-        # The folds need the full fit's lambda grid.  A default grid is known once
-        # lambda_max is (one intercept-only solve), so the full path can then run
-        # beside the folds instead of before them.
-        full_job = tracker.wrap(_path.solve)
-        grid = _path.default_lambdas(data, opts) if opts.lambdas is None else None
+        runs = self._run_folds(data, opts_list, folds, loss, progress)
+        on_rows = data.w if loss != "loglik" else (data.w > 0).astype(np.float64)
+        fold_weights = np.array([on_rows[test].sum() for _, test in folds])
+        curves = []
+        for opts, (full, results) in zip(opts_list, runs):
+            if grid is None:
+                full.emit_warnings(stacklevel=2)
+            if results is None:  # its path reached no lambda
+                if grid is None:
+                    self._store_path(data, opts, full)  # raises, saying why
+                curves.append(None)
+                continue
+            where = "" if grid is None else f" at power {opts.power:g}"
+            for i, (_, _, msg) in enumerate(results):
+                if msg is not None:
+                    warnings.warn(f"CV fold {i + 1} of {k} could not be fitted{where} ({msg}); "
+                                  f"its losses are NaN", FoldFitWarning, stacklevel=2)
+            fold_losses = np.vstack([r[0] for r in results])
+            try:
+                curves.append((fold_losses, cv_summary(fold_losses, fold_weights, full.lambdas)))
+            except ValueError:
+                if grid is None:
+                    raise
+                curves.append(None)
+        best = self._best_power(curves, grid)
         if grid is not None:
-            out = parallel([delayed(full_job)(data, opts, warn=False)] + fold_jobs(grid))
-            full, results = out[0], out[1:]
-        else:
-            full, results = full_job(data, opts, warn=False), None
-        full.emit_warnings(stacklevel=2)
+            runs[best][0].emit_warnings(stacklevel=2)
+        self._store_selection(data, opts_list[best], runs[best][0], curves[best], fold_ids, loss)
+        if grid is not None:
+            n = max(f.lambdas.size for f, _ in runs)
+            pad = np.full((grid.size, n), np.nan)
+            self.powers_ = grid
+            self.cv_loglik_, self.cv_lambdas_ = pad.copy(), pad
+            for i, ((f, _), curve) in enumerate(zip(runs, curves)):
+                self.cv_lambdas_[i, :f.lambdas.size] = f.lambdas
+                if curve is not None:
+                    self.cv_loglik_[i, :f.lambdas.size] = -curve[1][0]
+        return self
+
+    @staticmethod
+    def _best_power(curves: list, grid) -> int:
+        """Position of the power whose best lambda has the smallest mean CV loss."""
+        best = [np.nanmin(c[1][0]) if c is not None else np.inf for c in curves]
+        if not np.isfinite(np.min(best)):
+            # a single power raised already; here every power of the list failed
+            raise ValueError(f"power: no power of {list(grid)} could be cross-validated (every "
+                             f"path or fold failed)")
+        return int(np.argmin(best))
+
+    def _store_selection(self, data: FitData, opts: PathOptions, full, curve, fold_ids,
+                         loss: str) -> None:
+        """Set the fitted attributes from the full path and CV curve of one power."""
+        fold_losses, (cvm, cvsd, lam_min, lam_1se) = curve
         summary = training_summary(data)
-        path = HDTweedie(**{name: getattr(self, name) for name in HDTweedie._get_param_names()})
+        params = {name: getattr(self, name) for name in HDTweedie._get_param_names()}
+        path = HDTweedie(**dict(params, power=opts.power))
         path._store_path(data, opts, full, summary)
         path.n_features_in_ = self.n_features_in_
         if data.feature_names is not None:
             path.feature_names_in_ = data.feature_names
-        lambdas = full.lambdas
-        if results is None or not np.array_equal(lambdas, grid):
-            # User lambdas, or a full path that stopped early: folds on its own grid.
-            if results is not None:
-                tracker.add_jobs(k)
-            results = parallel(fold_jobs(lambdas))
-        fold_losses = np.vstack([r[0] for r in results])
-        for i, (_, _, msg) in enumerate(results):
-            if msg is not None:
-                warnings.warn(f"CV fold {i + 1} of {k} could not be fitted ({msg}); its "
-                              f"losses are NaN", FoldFitWarning, stacklevel=2)
-        fold_weights = np.array([data.w[test].sum() for _, test in folds])
-        cvm, cvsd, lam_min, lam_1se = cv_summary(fold_losses, fold_weights, lambdas)
-
         self._store_path(data, opts, full, summary)
         self.path_ = path
+        self.power_ = opts.power
+        self.loss_ = loss
         self.fold_ids_ = fold_ids
         self.fold_losses_ = fold_losses
         self.cv_mean_ = cvm
@@ -399,7 +510,8 @@ class HDTweedieCV(_HDTweedieBase):
             self.intercept_, self.coef_ = refit_unpenalized(
                 data.X, data.y, data.w, data.offset, opts.power, cols, self.intercept_,
                 self.coef_)
-        return self
+        self.dispersion_ = solution_dispersion(data.X, data.y, data.w, data.offset, opts.power,
+                                               self.intercept_, self.coef_, stacklevel=3)
 
     def _resolve_s(self, s):
         check_is_fitted(self, "lambda_")

@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._checks import check_offset, check_weights, check_X, check_y
+from ._power_cv import solution_dispersion
 from .scoring._files import write_shared
 from .scoring._format import (
     FORMAT_NAME,
-    SCHEMA_VERSION,
     content_hash,
     document_text,
+    schema_version_for,
     sign_document,
     validate_document,
 )
@@ -132,13 +134,33 @@ def _training_data(estimator) -> dict | None:
     return out
 
 
+def _dispersion(estimator, s, X, y, sample_weight, offset, power: float, intercept: float,
+                coef: np.ndarray) -> float | None:
+    """The ML dispersion of the exported solution: the fitted one, or from the training data."""
+    fitted = getattr(estimator, "dispersion_", None)
+    if s is None and fitted is not None:
+        return float(fitted)
+    if y is None:
+        if sample_weight is not None or offset is not None:
+            raise ValueError("sample_weight and offset are used only with y (to estimate the "
+                             "dispersion); y was not given")
+        return None
+    if X is None:
+        raise ValueError("y was given without X: the dispersion needs the training design matrix")
+    Xc, _ = check_X(X, estimator, reset=False, min_samples=1)
+    n = Xc.shape[0]
+    return solution_dispersion(Xc, check_y(y, n, power), check_weights(sample_weight, n),
+                               check_offset(offset, n), power, intercept, coef, stacklevel=4)
+
+
 def build_document(estimator, s=None, model_id="model", version="1", encoder=None, X=None,
-                   created_at=None, *, sign_key=None, key_id=None):
+                   created_at=None, *, y=None, sample_weight=None, offset=None, sign_key=None,
+                   key_id=None):
     """Build the model document that :func:`export_model` writes.
 
     Parameters
     ----------
-    estimator, s, model_id, version, encoder, X, sign_key, key_id
+    estimator, s, model_id, version, encoder, X, y, sample_weight, offset, sign_key, key_id
         As in :func:`export_model`.
     created_at : datetime.datetime, optional
         Timezone-aware time of export (default now).
@@ -161,6 +183,9 @@ def build_document(estimator, s=None, model_id="model", version="1", encoder=Non
     lam, rule, intercept, coef = _select(estimator, s)
     if not math.isfinite(intercept) or not np.all(np.isfinite(coef)):
         raise ValueError(f"the coefficients at lambda {lam!r} are not finite; nothing to export")
+    # A CV estimator's power parameter may be the list it chose power_ from.
+    power = float(getattr(estimator, "power_", estimator.power))
+    phi = _dispersion(estimator, s, X, y, sample_weight, offset, power, intercept, coef)
 
     fitted_names = getattr(estimator, "feature_names_in_", None)
     if encoder is not None:
@@ -176,7 +201,7 @@ def build_document(estimator, s=None, model_id="model", version="1", encoder=Non
         names = [str(f) for f in fitted_names] if fitted_names is not None else [
             f"x{i}" for i in range(coef.shape[0])
         ]
-        if X is None:
+        if X is None and y is None:
             warnings.warn(
                 "export: training ranges of the numeric inputs are unknown, so the scorer cannot "
                 "flag out-of-range inputs; pass encoder= or X= (the training matrix)",
@@ -190,13 +215,13 @@ def build_document(estimator, s=None, model_id="model", version="1", encoder=Non
     stamp = created_at or datetime.datetime.now(datetime.timezone.utc)
     document = {
         "format": FORMAT_NAME,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": None,  # set below, from the fields present
         "model_id": model_id,
         "version": version,
         "created_at": stamp.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "package": {"name": "hdtweedie", "version": _package_version()},
         "estimator": type(estimator).__name__,
-        "power": float(estimator.power),
+        "power": power,
         "link": "log",
         "alpha": float(estimator.alpha),
         "lambda": lam,
@@ -212,6 +237,9 @@ def build_document(estimator, s=None, model_id="model", version="1", encoder=Non
     training = _training_data(estimator)
     if training is not None:
         document["training_data"] = training
+    if phi is not None:
+        document["dispersion"] = phi
+    document["schema_version"] = schema_version_for(document)
     document["sha256"] = content_hash(document)
     validate_document(document)  # never write a file the scorer would refuse
     if sign_key is not None:
@@ -222,7 +250,7 @@ def build_document(estimator, s=None, model_id="model", version="1", encoder=Non
 
 
 def export_model(estimator, path, s=None, model_id=None, version=None, encoder=None, *, X=None,
-                 sign_key=None, key_id=None):
+                 y=None, sample_weight=None, offset=None, sign_key=None, key_id=None):
     """Write a fitted model as one JSON file for :func:`hdtweedie.scoring.load_model`.
 
     Parameters
@@ -244,8 +272,16 @@ def export_model(estimator, path, s=None, model_id=None, version=None, encoder=N
         factors, levels, base levels and numeric training ranges so records
         of raw rating factors can be scored.
     X : array-like, optional
-        Without an encoder: the training matrix, to record the numeric
-        training ranges (otherwise they are unknown and a warning is given).
+        The training design matrix (the columns the model was fitted on).
+        Without an encoder it records the numeric training ranges (otherwise
+        they are unknown and a warning is given); with ``y`` it gives the
+        dispersion.
+    y, sample_weight, offset : array-like, optional
+        The training response, weights and offset: with ``X``, the file
+        records the maximum-likelihood dispersion ``phi`` of the exported
+        solution (row ``i`` has dispersion ``phi / w_i``).  Not needed for an
+        estimator that keeps ``dispersion_`` (``HDTweedieCV``, at its selected
+        solution, ``s=None``); at power 1 no dispersion is recorded.
     sign_key : bytes or Ed25519PrivateKey, optional
         Sign the file: bytes sign with HMAC-SHA256 (a shared secret of at
         least 16 bytes), an Ed25519 private key (``cryptography``) with
@@ -273,7 +309,8 @@ def export_model(estimator, path, s=None, model_id=None, version=None, encoder=N
     if version is None:
         version = "1"
     document = build_document(estimator, s=s, model_id=model_id, version=version, encoder=encoder, X=X,
-                              sign_key=sign_key, key_id=key_id)
+                              y=y, sample_weight=sample_weight, offset=offset, sign_key=sign_key,
+                              key_id=key_id)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(f"path: directory {str(directory)!r} does not exist")

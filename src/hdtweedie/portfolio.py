@@ -18,8 +18,8 @@ import numpy as np
 
 from .tables import numeric_values, require_columns
 
-__all__ = ["ColumnChoice", "PortfolioFit", "choose_columns", "column_values", "fit_portfolio",
-           "selected_groups", "selection_summary"]
+__all__ = ["ColumnChoice", "EncodedPortfolio", "PortfolioFit", "choose_columns", "column_values",
+           "encode_portfolio", "fit_portfolio", "selected_groups", "selection_summary"]
 
 #: Spearman correlation with the response above which a column is taken as derived from it.
 RANK_CORRELATION_LIMIT = 0.98
@@ -254,8 +254,75 @@ def choose_columns(df, *, response: str, exposure: str | None = None, weights: s
     return ColumnChoice(tuple(chosen_f), tuple(chosen_n), left_out)
 
 
+@dataclass(frozen=True)
+class EncodedPortfolio:
+    """A portfolio table as the arrays of a fit.
+
+    Attributes
+    ----------
+    X : scipy.sparse matrix
+        One-hot rating factors and numeric inputs, one group per input.
+    y : numpy.ndarray
+        The response.
+    sample_weight, offset : numpy.ndarray or None
+        The weights, and ``log(exposure)``.
+    encoder : FactorEncoder
+        The fitted encoder that made ``X``.
+    """
+
+    X: object
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    offset: np.ndarray | None
+    encoder: object
+
+
+def encode_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequence[str] = (),
+                     exposure: str | None = None, weights: str | None = None,
+                     source: str = "data") -> EncodedPortfolio:
+    """Check the columns of a portfolio and encode its inputs with one group per input.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The portfolio.
+    response, factors, numeric, exposure, weights, source
+        As in :func:`fit_portfolio`.
+
+    Returns
+    -------
+    EncodedPortfolio
+
+    Raises
+    ------
+    ValueError
+        No inputs; a response, exposure, weight or numeric value is missing,
+        negative or not finite; the response is zero on every row.
+    TypeError
+        One of those columns is not numeric.
+    """
+    from ._encoder import FactorEncoder
+
+    if not factors and not numeric:
+        raise ValueError("no input columns: give --factors and/or --numeric")
+    y = column_values(df, response, "response", source, nonnegative=True)
+    if not np.any(y > 0):
+        raise ValueError(f"response column {response!r} in {source} is zero on every row")
+    expo = None if exposure is None else column_values(df, exposure, "exposure", source, positive=True)
+    w = None if weights is None else column_values(df, weights, "weights", source, nonnegative=True)
+    for col in numeric:
+        column_values(df, col, "numeric", source)
+    # One-hot columns are mostly zeros: the sparse kernel is faster on them.
+    encoder = FactorEncoder(factors=list(factors), sparse_output=True)
+    # Base levels default to the level with the most exposure (or weight).
+    X = encoder.fit_transform(df[list(factors) + list(numeric)],
+                              sample_weight=expo if expo is not None else w)
+    return EncodedPortfolio(X, y, w, None if expo is None else np.log(expo), encoder)
+
+
 def fit_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequence[str] = (),
-                  exposure: str | None = None, weights: str | None = None, power: float = 1.5,
+                  exposure: str | None = None, weights: str | None = None,
+                  power: float | str | Sequence[float] = 1.5,
                   alpha: float = 1.0, folds: int = 5, select: str = "lambda_1se", seed: int = 0,
                   n_jobs: int | None = None, relax: bool = False,
                   progress: Callable[[int, int], None] | None = None,
@@ -274,8 +341,11 @@ def fit_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequenc
         exposure or weight) and numeric inputs, e.g. from :func:`choose_columns`.
     exposure, weights : str, optional
         Exposure column (positive) and observation weight column.
-    power, alpha : float
-        Tweedie power in [1, 2] and elastic-net mixing in (0, 1].
+    power : float, "auto" or sequence of float
+        Tweedie power in [1, 2]; or powers in (1, 2] (``"auto"``: 1.1, ...,
+        1.9) to choose from by held-out log-likelihood (see ``HDTweedieCV``).
+    alpha : float
+        Elastic-net mixing in (0, 1].
     folds : int
         Cross-validation folds.
     select : {"lambda_1se", "lambda_min"}
@@ -288,7 +358,7 @@ def fit_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequenc
         Refit the selected inputs without penalty.
     progress : callable, optional
         ``progress(done, total)`` after each CV job (the full path and each
-        fold), possibly from worker threads.
+        fold, at each power), possibly from worker threads.
     source : str
         The table's name in messages.
 
@@ -299,33 +369,21 @@ def fit_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequenc
     Raises
     ------
     ValueError
-        No inputs; a response, exposure, weight or numeric value is missing,
-        negative or not finite; the response is zero on every row.
+        As :func:`encode_portfolio`, and for a bad power.
     TypeError
-        One of those columns is not numeric.
+        As :func:`encode_portfolio`.
     """
     from . import HDTweedieCV
-    from ._encoder import FactorEncoder
 
-    if not factors and not numeric:
-        raise ValueError("no input columns: give --factors and/or --numeric")
-    y = column_values(df, response, "response", source, nonnegative=True)
-    if not np.any(y > 0):
-        raise ValueError(f"response column {response!r} in {source} is zero on every row")
-    expo = None if exposure is None else column_values(df, exposure, "exposure", source, positive=True)
-    w = None if weights is None else column_values(df, weights, "weights", source, nonnegative=True)
-    for col in numeric:
-        column_values(df, col, "numeric", source)
-    # One-hot columns are mostly zeros: the sparse kernel is faster on them.
-    encoder = FactorEncoder(factors=list(factors), sparse_output=True)
-    # Base levels default to the level with the most exposure (or weight).
-    X = encoder.fit_transform(df[list(factors) + list(numeric)],
-                              sample_weight=expo if expo is not None else w)
+    data = encode_portfolio(df, response=response, factors=factors, numeric=numeric,
+                            exposure=exposure, weights=weights, source=source)
     cv = HDTweedieCV(power=power, alpha=alpha, n_folds=folds, select=select,
-                     groups=list(encoder.groups_), random_state=seed, n_jobs=n_jobs, relax=bool(relax))
+                     groups=list(data.encoder.groups_), random_state=seed, n_jobs=n_jobs,
+                     relax=bool(relax))
     start = time.perf_counter()
-    cv.fit(X, y, sample_weight=w, offset=None if expo is None else np.log(expo), progress=progress)
-    return PortfolioFit(cv, encoder, int(X.shape[0]), int(X.shape[1]), time.perf_counter() - start)
+    cv.fit(data.X, data.y, sample_weight=data.sample_weight, offset=data.offset, progress=progress)
+    return PortfolioFit(cv, data.encoder, int(data.X.shape[0]), int(data.X.shape[1]),
+                        time.perf_counter() - start)
 
 
 def selected_groups(est) -> list:
@@ -358,10 +416,17 @@ def selection_summary(cv) -> dict:
     -------
     dict
         ``lambda``, ``select`` (how it was chosen), ``loss``, ``cv_mean`` and
-        ``cv_std`` at that lambda, ``selected`` and ``dropped`` group labels.
+        ``cv_std`` at that lambda, ``selected`` and ``dropped`` group labels,
+        ``power`` and ``dispersion`` (None when not estimated), and
+        ``powers``: the powers compared (None for one power).
     """
     selected = selected_groups(cv)
     pos = int(np.argmin(np.abs(np.asarray(cv.lambdas_) - cv.lambda_)))
-    return {"lambda": float(cv.lambda_), "select": cv.select, "loss": getattr(cv, "loss", "deviance"),
+    powers = getattr(cv, "powers_", None)
+    return {"lambda": float(cv.lambda_), "select": cv.select,
+            "loss": getattr(cv, "loss_", getattr(cv, "loss", None)) or "deviance",
+            "power": float(getattr(cv, "power_", cv.power)),
+            "dispersion": getattr(cv, "dispersion_", None),
+            "powers": None if powers is None else [float(p) for p in powers],
             "cv_mean": float(cv.cv_mean_[pos]), "cv_std": float(cv.cv_std_[pos]),
             "selected": selected, "dropped": [g for g in cv.group_labels_ if g not in selected]}

@@ -15,7 +15,8 @@ def _fit(rep: Reporter, df, source: str, **options) -> portfolio.PortfolioFit:
     """:func:`hdtweedie.portfolio.fit_portfolio` with a progress line on a terminal."""
     factors, numeric = options["factors"], options["numeric"]
     rep.detail(f"encoding {len(factors)} factor(s) and {len(numeric)} numeric input(s)")
-    with rep.step(f"fitting path + {options['folds']}-fold CV ({len(df):,} rows)") as step:
+    at = "" if isinstance(options["power"], float) else " at each power"
+    with rep.step(f"fitting path + {options['folds']}-fold CV{at} ({len(df):,} rows)") as step:
         return portfolio.fit_portfolio(df, source=source, progress=step.jobs if rep.live else None,
                                        **options)
 
@@ -35,8 +36,14 @@ def _report_columns(rep: Reporter, choice: portfolio.ColumnChoice, inferred: boo
 def _print_fit_summary(rep: Reporter, fit: portfolio.PortfolioFit) -> None:
     summary = portfolio.selection_summary(fit.cv)
     rep.say(f"rows: {fit.rows:,}   encoded columns: {fit.columns}   fit time: {fit.fit_seconds:.1f} s")
+    if summary["powers"] is not None:
+        rep.say(f"chosen power: {summary['power']:g} (of {', '.join(f'{p:g}' for p in summary['powers'])}, "
+                f"by held-out log-likelihood)")
+    if summary["dispersion"] is not None:
+        rep.say(f"dispersion phi (maximum likelihood): {summary['dispersion']:.6g}")
+    loss = "minus log-likelihood per row" if summary["loss"] == "loglik" else summary["loss"]
     rep.say(f"selected lambda ({summary['select']}): {summary['lambda']:.6g}   "
-            f"CV {summary['loss']}: {summary['cv_mean']:.6g} +/- {summary['cv_std']:.2g}")
+            f"CV {loss}: {summary['cv_mean']:.6g} +/- {summary['cv_std']:.2g}")
     for kind in ("selected", "dropped"):
         labels = summary[kind]
         rep.say(f"{kind} factors ({len(labels)}): {', '.join(map(str, labels)) or 'none'}")

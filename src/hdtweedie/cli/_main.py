@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 
 from ._common import Parser, UsageError, UserError, float_in, int_at_least, one_line
 from ._fit import cmd_demo, cmd_fit
+from ._power import add_profile_power, power_option
 from ._report import PROG, Reporter
 from ._review import cmd_diff_models, cmd_factor_table, cmd_report
 from ._score import cmd_compare, cmd_explain, cmd_score
@@ -84,8 +85,10 @@ def _add_fit(sub, common) -> None:
                    help="comma-separated numeric inputs (one group each)")
     p.add_argument("--exclude", action="append", metavar="COLS",
                    help="comma-separated columns never used as inputs")
-    p.add_argument("--power", type=float_in("--power", 1.0, 2.0), default=1.5,
-                   help="Tweedie power in [1, 2] (default: 1.5)")
+    p.add_argument("--power", type=power_option, default=1.5, metavar="P|auto|P1,P2,...",
+                   help="Tweedie power in [1, 2] (default: 1.5); 'auto' or a comma-separated list "
+                        "of powers in (1, 2] chooses the power with lambda by held-out "
+                        "log-likelihood ('auto': 1.1,1.2,...,1.9)")
     p.add_argument("--alpha", type=float_in("--alpha", 0.0, 1.0, low_open=True), default=1.0,
                    help="elastic-net mixing in (0, 1]; 1 is the group lasso (default: 1)")
     p.add_argument("--folds", type=int_at_least("--folds", 3), default=5,
@@ -207,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_score(sub, common)
     _add_explain_compare(sub, common)
     _add_review(sub, common)
+    add_profile_power(sub, common)
     return parser
 
 

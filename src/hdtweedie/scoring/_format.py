@@ -41,6 +41,7 @@ __all__ = [
     "document_text",
     "model_schema",
     "parse_document",
+    "schema_version_for",
     "sign_document",
     "signed_content",
     "validate_document",
@@ -49,7 +50,9 @@ __all__ = [
 ]
 
 FORMAT_NAME = "hdtweedie-model"
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"  # the newest version written; see schema_version_for
+# Optional fields by the schema version that added them.
+_ADDED_FIELDS = {"1.1": ("relaxed", "training_data", "signature"), "1.2": ("dispersion",)}
 _SUPPORTED_MAJOR = "1"
 MAX_DEPTH = 16  # a valid model file nests 4 levels deep
 MAX_LINK = 700.0  # exp(709.8) is the largest double; keep room for the exposure
@@ -81,6 +84,24 @@ def canonical_json(document: dict) -> str:
     str
     """
     return _dumps({k: v for k, v in document.items() if k not in _UNHASHED})
+
+
+def schema_version_for(document: dict) -> str:
+    """The oldest schema version that has every field of ``document``.
+
+    A file without the fields of a newer version stays readable by older scorers,
+    which refuse unknown fields.
+
+    Parameters
+    ----------
+    document : dict
+
+    Returns
+    -------
+    str
+    """
+    used = [v for v, fields in _ADDED_FIELDS.items() if any(f in document for f in fields)]
+    return max(used + ["1.1"], key=lambda v: tuple(map(int, v.split("."))))
 
 
 def document_text(document: dict) -> str:
@@ -295,6 +316,7 @@ def _check_consistency(doc: dict) -> None:
         extra = heapq.nsmallest(5, coefs.keys() - set(features))
         problems.append(f"coefficients do not match features (missing {missing}, extra {extra})")
     numbers = [("intercept", doc["intercept"]), ("power", doc["power"]), ("lambda", doc["lambda"])]
+    numbers += [("dispersion", doc["dispersion"])] if "dispersion" in doc else []
     numbers += [(f"coefficients[{k!r}]", v) for k, v in coefs.items() if not math.isfinite(v)]
     used, names = [], []
     for spec in doc["inputs"]:

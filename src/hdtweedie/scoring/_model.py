@@ -24,6 +24,7 @@ from ._format import (
     verify_header,
     verify_signature,
 )
+from ._intervals import PredictionInterval, prediction_interval, prob_zero, sample
 from ._results import Comparison, Explanation, Prediction
 
 __all__ = ["ScoringModel", "load_model", "sign_model_file"]
@@ -164,6 +165,11 @@ class ScoringModel(ReadOnly):
     model_id, version, created_at, package_version, estimator : str
     power : float
         Tweedie power of the fit (for reference; scoring uses the log link).
+    dispersion : float or None
+        Maximum-likelihood dispersion ``phi`` of the fit, when recorded: a
+        risk of prior weight ``w`` has ``Y ~ Tweedie(prediction, phi / w,
+        power)``.  Needed by :meth:`predict_interval`, :meth:`prob_zero` and
+        :meth:`sample`.
     lambda_ : float
         The penalty the coefficients belong to.
     relaxed : bool or None
@@ -201,7 +207,7 @@ class ScoringModel(ReadOnly):
     __slots__ = ("model_id", "version", "created_at", "package_version", "estimator", "power", "lambda_",
                  "relaxed", "training_data", "intercept", "coefficients", "coef", "feature_names",
                  "input_names", "required_inputs", "sha256", "signature", "verified", "source",
-                 "_document", "_engine")
+                 "dispersion", "_document", "_engine")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("use hdtweedie.scoring.load_model(path) to create a ScoringModel")
@@ -221,6 +227,7 @@ class ScoringModel(ReadOnly):
             "created_at": document["created_at"], "package_version": document["package"]["version"],
             "estimator": document["estimator"], "power": float(document["power"]),
             "lambda_": float(document["lambda"]), "relaxed": document.get("relaxed"),
+            "dispersion": float(document["dispersion"]) if "dispersion" in document else None,
             "training_data": _frozen_mapping(document.get("training_data")),
             "intercept": engine.intercept, "coef": coef, "feature_names": names,
             "coefficients": MappingProxyType(dict(zip(names, coef.tolist()))),
@@ -301,6 +308,95 @@ class ScoringModel(ReadOnly):
         if warn and ev.issues:
             _emit(ev.issues)
         return Prediction(values, link, ev.exposure, ev.issues)
+
+    # -- the distribution of the outcome (see hdtweedie.scoring._intervals) --------------------
+    def predict_interval(self, records, exposure=None, level=0.9, *, weight=None,
+                         unknown=None) -> PredictionInterval:
+        """Equal-tailed prediction interval of each risk's outcome ``Y``.
+
+        ``Y ~ Tweedie(prediction, dispersion / weight, power)``: the exposure
+        scales the mean (it is the offset of the fit), the weight is the prior
+        weight the row would have had at fit.
+
+        Parameters
+        ----------
+        records : dict, list of dict, DataFrame, dict of columns, or array-like
+            As in :meth:`predict`.
+        exposure : float, array-like, str or None
+            As in :meth:`predict`.
+        level : float
+            Coverage in (0, 1): the bounds are the ``(1 - level) / 2`` and
+            ``(1 + level) / 2`` quantiles.
+        weight : float or array-like, optional
+            Prior weight per row, finite and > 0 (default 1).  For a pure
+            premium model fitted with ``sample_weight=exposure``, pass the
+            exposure here.
+        unknown : {None, "error", "base"}
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        PredictionInterval
+            ``lower``, ``upper``, ``mean``, ``dispersion`` per row and ``level``.
+
+        Raises
+        ------
+        ModelFileError
+            If the file records no dispersion.
+        ValueError, TypeError
+            For rows that cannot be scored, or a bad level, weight or exposure.
+        """
+        return prediction_interval(self, records, exposure, level, weight, unknown)
+
+    def prob_zero(self, records, exposure=None, *, weight=None, unknown=None):
+        """Probability of no claim cost, ``P(Y = 0) = exp(-lambda)``, per risk.
+
+        ``lambda = mu^(2-p) / (phi (2-p))`` is the expected claim count of the
+        compound Poisson form (``mu`` the prediction, ``phi`` the dispersion
+        over the weight).
+
+        Parameters
+        ----------
+        records, exposure, weight, unknown
+            As in :meth:`predict_interval`.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Raises
+        ------
+        ModelFileError, ValueError, TypeError
+            As :meth:`predict_interval`.
+        """
+        return prob_zero(self, records, exposure, weight, unknown)
+
+    def sample(self, records, n, exposure=None, random_state=None, *, weight=None, unknown=None):
+        """Simulate ``n`` outcomes of each risk (claim simulation).
+
+        Parameters
+        ----------
+        records : dict, list of dict, DataFrame, dict of columns, or array-like
+            As in :meth:`predict`.
+        n : int
+            Draws per risk, at least 1.
+        exposure : float, array-like, str or None
+            As in :meth:`predict`.
+        random_state : None, int, numpy SeedSequence or Generator
+            Seed of the draws.
+        weight, unknown
+            As in :meth:`predict_interval`.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_rows, n)
+
+        Raises
+        ------
+        ModelFileError, ValueError, TypeError
+            As :meth:`predict_interval`, and for a bad ``n`` or seed.
+        """
+        return sample(self, records, n, exposure, weight, random_state, unknown)
 
     def explain(self, record, exposure=None, *, unknown=None):
         """Split one prediction into a base and a relativity per input.
