@@ -32,7 +32,7 @@ def data(seed=0):
 # Hyper-parameters
 # --------------------------------------------------------------------------------------
 BAD_PARAMS = {
-    "power": [-1.0, 0.0, 0.999, 2.001, 3, NAN, INF, "1.5", None, True, [1.5], 1 + 2j],
+    "power": [-1.0, 0.0, 0.999, 2.001, 3, NAN, INF, "1.5", None, True, 1 + 2j],
     "alpha": [0.0, -0.1, 1.0001, 2, NAN, INF, "a", None, [0.5]],
     "n_lambdas": [0, -3, 2.5, NAN, INF, "10", None, True, [10]],
     "lambda_min_ratio": [0.0, -0.1, 1.0, 1.5, NAN, INF, "x", [0.1]],
@@ -72,7 +72,7 @@ BAD_CV_PARAMS = {
     "fold_ids": [np.zeros(N), np.repeat([0, 1], N // 2), np.arange(N - 1) % 3,
                  np.arange(N + 1) % 3, "abc", np.r_[np.arange(N - 1) % 3, NAN],
                  np.array([0, 1, "a"] * (N // 3), dtype=object)],
-    "loss": ["foo", None, 1],
+    "loss": ["foo", 1],
     "select": ["lambda_max", None, 0],
     "random_state": ["abc", -1, 1.5],
     "n_jobs": ["x", 1.5, [2]],
@@ -229,6 +229,12 @@ def test_random_single_corruption(draw):
     expect_error(lambda: est.fit(Xf, **fit_kw), target)
 
 
+
+
+def test_a_list_of_powers_is_for_cross_validation_only():
+    # HDTweedieCV chooses among several powers; the path estimator takes one.
+    X, y = data()
+    expect_error(lambda: HDTweedie(power=[1.5], n_lambdas=5).fit(X, y), "power")
 
 
 # --------------------------------------------------------------------------------------

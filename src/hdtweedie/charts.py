@@ -236,7 +236,7 @@ def _scoring_model(model):
         return load_model(model)
     if hasattr(model, "export") and hasattr(model, "coef_"):
         from ._export import build_document
-        from .scoring._model import _restore
+        from .scoring._load import _restore
 
         return _restore(build_document(model, encoder=getattr(model, "encoder_", None)), "<estimator>", False)
     raise TypeError(f"model must be a ScoringModel, a model file or a fitted estimator, got "

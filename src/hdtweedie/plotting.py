@@ -19,6 +19,7 @@ _LOSS_LABELS = {
     "deviance": "Tweedie deviance",
     "mse": "Mean squared error",
     "mae": "Mean absolute error",
+    "loglik": "Negative Tweedie log-likelihood",
 }
 
 
@@ -173,7 +174,8 @@ def plot_cv(cv, *, ax=None):
     ax.axvline(math.log(cv.lambda_1se_), color="black", ls="--", lw=1.0,
                label="lambda_1se")
     ax.set_xlabel("Log lambda")
-    ax.set_ylabel(_LOSS_LABELS.get(getattr(cv, "loss", "deviance"), "CV loss"))
+    loss = getattr(cv, "loss_", None) or getattr(cv, "loss", None) or "deviance"
+    ax.set_ylabel(_LOSS_LABELS.get(loss, "CV loss"))
     path = getattr(cv, "path_", None)
     if path is not None and len(path.lambdas_) == len(log_lam):
         _top_axis_counts(ax, log_lam, _nonzero_groups(path))

@@ -38,7 +38,8 @@ from ._format import (
     validate_document,
 )
 from ._levels import level_key
-from ._model import ScoringModel, load_model, sign_model_file
+from ._load import load_model, sign_model_file
+from ._model import ScoringModel
 from ._results import Comparison, Explanation, Prediction, ScoringIssue
 
 __all__ = [
