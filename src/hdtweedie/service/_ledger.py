@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 
@@ -255,6 +256,10 @@ class SQLiteLedger(Ledger):
             con.close()
 
     def _write(self):
+        # SQLite reuses the process's open descriptors, which would keep writing to a file
+        # made read-only (chmod, chattr +i, a read-only remount); refuse as a new open would.
+        if not os.access(self.path, os.W_OK):
+            raise LedgerError(f"ledger {self.url} unavailable: {self.path!r} is read-only")
         return self._transaction("BEGIN IMMEDIATE")
 
     def _read(self):
@@ -265,6 +270,8 @@ class SQLiteLedger(Ledger):
         return cur.fetchone()
 
     def _probe(self) -> None:
+        if not os.access(self.path, os.W_OK):
+            raise LedgerError(f"ledger {self.url} unavailable: {self.path!r} is read-only")
         with self._transaction("BEGIN IMMEDIATE", commit=False) as cur:
             cur.execute("UPDATE ledger_head SET seq = seq WHERE id = 1")
 
