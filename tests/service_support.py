@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# The newest PostgreSQL server Debian installed (``.ci/run`` installs one when missing).
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name),
+             default=Path("/usr/lib/postgresql/15/bin"))
 
 RISK = {"area": "E", "ncd_years": "0", "vehicle_group": "31-50", "driver_age": "17-24",
         "conviction": "Yes", "vehicle_colour": "Red", "start_month": "Jan"}
@@ -142,7 +144,7 @@ def free_port() -> int:
 
 
 class PostgresCluster:
-    """A throwaway PostgreSQL 15 cluster in a temporary folder, on 127.0.0.1 and a free port.
+    """A throwaway PostgreSQL cluster in a temporary folder, on 127.0.0.1 and a free port.
 
     ``initdb`` and ``postgres`` refuse to run as root, so as root they run as
     the ``postgres`` system user.
@@ -150,7 +152,8 @@ class PostgresCluster:
 
     def __init__(self):
         if not (PG_BIN / "initdb").exists():
-            pytest.skip("PostgreSQL 15 is not installed (apt-get install postgresql)")
+            raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql "
+                               "(.ci/run does this)")
         self.user = "postgres" if os.geteuid() == 0 else None
         self.dir = Path(tempfile.mkdtemp(prefix="hdtweedie-pg-"))
         if self.user:
