@@ -15,10 +15,13 @@ from collections.abc import Iterator, Sequence
 
 from ._common import Parser, UsageError, UserError, float_in, int_at_least, one_line
 from ._fit import cmd_demo, cmd_fit
+from ._keys_cmd import add_keys
+from ._ledger_cmd import add_ledger
 from ._power import add_profile_power, power_option
 from ._report import PROG, Reporter
 from ._review import cmd_diff_models, cmd_factor_table, cmd_report
 from ._score import cmd_compare, cmd_explain, cmd_score
+from ._serve import add_serve
 
 #: Exit status of a user error (bad data, bad file) and of a bad command line.
 EXIT_ERROR = 1
@@ -211,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_explain_compare(sub, common)
     _add_review(sub, common)
     add_profile_power(sub, common)
+    add_serve(sub, common)
+    add_ledger(sub, common)
+    add_keys(sub, common)
     return parser
 
 
