@@ -132,3 +132,24 @@ def test_postgres_ledger_chain_and_tamper_detection():
         ledger.close()
     finally:
         cluster.remove()
+
+
+def test_concurrent_appends_are_grouped_into_one_valid_chain(tmp_path):
+    import threading
+
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    stored: list = []
+
+    def writer():
+        for _ in range(25):
+            stored.extend(ledger.append(_events(2)))
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report = ledger.verify()
+    ledger.close()
+    assert report.ok and report.events == 400
+    assert sorted(e["seq"] for e in stored) == list(range(1, 401))

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 
 from ._events import GENESIS, VerifyReport, chain, event_hash, event_text, utc_now, verify_rows
@@ -13,6 +14,18 @@ from ._events import GENESIS, VerifyReport, chain, event_hash, event_text, utc_n
 
 class LedgerError(RuntimeError):
     """The ledger could not be written or read (the database is down, read-only, full...)."""
+
+
+class _Pending:
+    """One caller's events waiting for a group commit."""
+
+    __slots__ = ("events", "stored", "error", "done")
+
+    def __init__(self, events: list):
+        self.events = events
+        self.stored: list = []
+        self.error: Exception | None = None
+        self.done = threading.Event()
 
 
 _ROW = "seq, prediction_id, created_at, policy_id, transaction_type, prev_hash, hash, body"
@@ -33,6 +46,9 @@ class Ledger:
 
     def __init__(self, url: str):
         self.url = url
+        self._group = threading.Lock()
+        self._waiting: list = []
+        self._leading = False
 
     # Backends provide these.
     def _write(self) -> contextlib.AbstractContextManager:  # pragma: no cover - abstract
@@ -72,6 +88,11 @@ class Ledger:
     def append(self, events: list) -> list:
         """Commit events after the chain head, all or none, and return them as stored.
 
+        Concurrent calls are committed together (group commit): one caller
+        writes everything waiting in one transaction, so the ledger pays one
+        disk flush per group, not per prediction; each call returns only once
+        its own events are committed.
+
         Parameters
         ----------
         events : list of dict
@@ -87,17 +108,47 @@ class Ledger:
         LedgerError
             If the events could not be committed; then none was.
         """
+        mine = _Pending(events)
+        with self._group:
+            self._waiting.append(mine)
+            lead = not self._leading
+            self._leading = self._leading or lead
+        if not lead:
+            mine.done.wait()
+        while lead:
+            with self._group:
+                batch, self._waiting = self._waiting, []
+                if not batch:
+                    self._leading = lead = False
+                    break
+            self._commit(batch)
+        if mine.error is not None:
+            raise mine.error
+        return mine.stored
+
+    def _commit(self, batch: list) -> None:
+        """Write the events of every waiting call in one transaction and wake the callers."""
         m = self.mark
-        with self._write() as cur:
-            seq, head = self._lock_head(cur)
-            stored = chain(events, seq, head, utc_now())
-            cur.executemany(
-                f"INSERT INTO ledger_events ({_ROW}) VALUES ({', '.join([m] * 8)})",
-                [(e["seq"], e["prediction_id"], e["created_at"], e["policy_id"], e["transaction_type"],
-                  e["prev_hash"], e["hash"], event_text(e)) for e in stored])
-            cur.execute(f"UPDATE ledger_head SET seq = {m}, hash = {m} WHERE id = 1",
-                        (stored[-1]["seq"], stored[-1]["hash"]))
-        return stored
+        try:
+            with self._write() as cur:
+                seq, head = self._lock_head(cur)
+                now = utc_now()
+                for item in batch:
+                    item.stored = chain(item.events, seq, head, now)
+                    seq, head = item.stored[-1]["seq"], item.stored[-1]["hash"]
+                rows = [(e["seq"], e["prediction_id"], e["created_at"], e["policy_id"], e["transaction_type"],
+                         e["prev_hash"], e["hash"], event_text(e)) for item in batch for e in item.stored]
+                cur.executemany(f"INSERT INTO ledger_events ({_ROW}) VALUES ({', '.join([m] * 8)})", rows)
+                cur.execute(f"UPDATE ledger_head SET seq = {m}, hash = {m} WHERE id = 1", (seq, head))
+        except LedgerError as exc:
+            for item in batch:
+                item.error = exc
+        except Exception as exc:  # a bug or a driver error must not leave callers waiting
+            for item in batch:
+                item.error = LedgerError(f"ledger {self.url}: write failed: {exc}")
+        finally:
+            for item in batch:
+                item.done.set()
 
     def get(self, prediction_id: str) -> tuple | None:
         """The stored event with this prediction id.
