@@ -47,6 +47,10 @@ cdef double C_STALL_RESOLUTION = 1e-11
 cdef double C_KKT_SHRINK_MIN = 1e-6
 cdef double C_KKT_SHRINK_MAX = 1e-2
 cdef double C_KKT_EPS_FLOOR = 1e-24
+# Gradient screening: a group's gradient norm moves by at most ||X_g||_F ||q - q'||, so
+# a group far enough below a threshold needs no new gradient.  Rounding allowance per
+# row (a dot product of n terms errs by at most about n eps |x|'|q|), with room.
+cdef double C_SCREEN_ROUND = 1e-15
 
 BIG = C_BIG
 ETA_MAX = C_ETA_MAX
@@ -389,6 +393,7 @@ cdef struct Path:
     long maxit
     int gram_max
     double unpack_density
+    int screen              # skip gradients that cannot cross a threshold (same iterates)
 
 
 cdef struct Scratch:
@@ -397,6 +402,10 @@ cdef struct Scratch:
     double *unew
     double *gamma
     double *gnorm
+    double *dref            # screening: the drift when gnorm[g] was computed
+    double *xnorm           # screening: ||X~_g||_F
+    double *xerr            # screening: the rounding scale of grad_g per unit ||q||
+    double *qprev           # screening: q at the last gradient
     double *ridge
     int *strong
     int *in_e
@@ -632,11 +641,13 @@ cdef int stalled(double dif, double *best, long *since, long limit, Scratch *S, 
 
 
 cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
-                         double qsum) noexcept nogil:
+                         double qsum, double drift) noexcept nogil:
     """The largest KKT violation at the current eta, over lam (docs/architecture.md).
 
     Needs q = r1 - r2 at the current eta (gradient_residual) and, for the groups
-    outside the strong set (all zero), their gradient norms in S.gnorm.  A group
+    outside the strong set (all zero), their gradient norms in S.gnorm; a group
+    whose norm was not recomputed (screened) was certified below lam alpha pf_g
+    by the KKT check just made, so it violates nothing.  A group
     solved on columns divided by 2^e has every term 2^-e times the original one,
     so its violation is multiplied back.  lam = 0: the violation itself.
     """
@@ -646,6 +657,8 @@ cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
     for g in range(P.G):
         pen = lam * P.alpha * P.pf[g]
         if not S.strong[g]:
+            if S.dref[g] != drift:
+                continue
             t = S.gnorm[g] - pen
         else:
             n_g = P.gptr[g + 1] - P.gptr[g]
@@ -674,6 +687,46 @@ cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
     return worst / lam if lam > 0.0 else worst
 
 
+cdef void screen_norms(Design *D, Path *P, Scratch *S) noexcept nogil:
+    """||X~_g||_F and the rounding scale of grad_g, per group, for gnorm_below."""
+    cdef int g, k, j
+    cdef double s, e, ms
+    for g in range(P.G):
+        s = 0.0
+        e = 0.0
+        for k in range(P.gptr[g], P.gptr[g + 1]):
+            j = P.cols[k]
+            ms = column_mean_square(D, j)
+            s += ms
+            e += (sqrt(ms) + fabs(D.xm[j]) / D.xs[j]) ** 2
+        S.xnorm[g] = sqrt(D.n * s)
+        S.xerr[g] = C_SCREEN_ROUND * (D.n + 2.0) * sqrt(D.n * e)
+
+
+cdef double q_drift(int n, const double *q, double *qprev, double *qn_max) noexcept nogil:
+    """||q - qprev||, with qprev then set to q and qn_max raised to ||q||."""
+    cdef int i
+    cdef double d = 0.0, a = 0.0
+    for i in range(n):
+        d += (q[i] - qprev[i]) * (q[i] - qprev[i])
+        a += q[i] * q[i]
+        qprev[i] = q[i]
+    if sqrt(a) > qn_max[0]:
+        qn_max[0] = sqrt(a)
+    return sqrt(d)
+
+
+cdef inline int gnorm_below(Scratch *S, int g, double thresh, double drift,
+                            double qn_max) noexcept nogil:
+    """True when ||grad_g|| at the current eta, as computed, is certainly <= thresh.
+
+    Since it was computed, q has moved by at most drift (triangle inequality), so
+    the gradient norm by at most ||X~_g||_F drift; the rounding of both values is
+    added on.  Skipping the gradient then changes no decision."""
+    return (S.gnorm[g] + S.xnorm[g] * (drift - S.dref[g]) * (1.0 + 1e-10)
+            + S.xerr[g] * qn_max) <= thresh
+
+
 cdef double null_lambda_max(Path *P, Scratch *S) noexcept nogil:
     """lambda_max = max ||grad_g|| / (pf_g alpha) over penalised groups (S.gnorm)."""
     cdef int g
@@ -692,12 +745,16 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
     cdef int g, k, j, m, i, ni = 0, me, any_new, mode, over
     cdef long since_irls
     cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, qsum, gn, maxdiff, shift, b0_old
-    cdef double best_irls, first, lam_ref, res = 0.0
+    cdef double best_irls, first, lam_ref, res = 0.0, drift = 0.0, qn_max = 0.0
+    cdef int exact
     cdef const int *cols = P.cols
     if not P.user_lambda:
         alf = P.flmin ** (1.0 / (P.nlam - 1.0)) if P.nlam > 1 else 1.0
     # Gradient norms at the start (b = 0, eta = offset + b0).
     gradient_residual(D, W, &qsum)
+    if P.screen:
+        screen_norms(D, P, S)
+        q_drift(D.n, W.q, S.qprev, &qn_max)
     first = C_BIG
     for g in range(G):
         S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
@@ -720,6 +777,13 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
         tlam = 2.0 * al - al0
         # Sequential strong rule (no alpha factor: a quirk of the reference).
         for g in range(G):
+            if S.strong[g] == 0 and S.dref[g] != drift:
+                # Screened at the last check: q is still that check's.
+                if gnorm_below(S, g, P.pf[g] * tlam, drift, qn_max):
+                    S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
+                    continue
+                S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+                S.dref[g] = drift
             if S.strong[g] == 0 and S.gnorm[g] > P.pf[g] * tlam:
                 S.strong[g] = 1
             S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
@@ -761,11 +825,18 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
                 continue
             # Step 6: KKT check over groups outside the strong set.
             gradient_residual(D, W, &qsum)
+            # lambda_max needs every gradient of the first default solution.
+            exact = not P.screen or (m == 0 and not P.user_lambda)
+            if P.screen:
+                drift += q_drift(D.n, W.q, S.qprev, &qn_max)
             any_new = 0
             for g in range(G):
                 if S.strong[g]:
                     continue
+                if not exact and gnorm_below(S, g, al * P.pf[g] * P.alpha, drift, qn_max):
+                    continue
                 S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+                S.dref[g] = drift
                 if S.gnorm[g] > al * P.pf[g] * P.alpha:
                     S.strong[g] = 1
                     any_new = 1
@@ -776,7 +847,7 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
                 if m == 0 and not P.user_lambda:
                     R.lam_max = null_lambda_max(P, S)
                     lam_ref = R.lam_max
-                res = kkt_residual(D, W, P, S, lam_ref, qsum)
+                res = kkt_residual(D, W, P, S, lam_ref, qsum, drift)
                 if not P.kkt_stop or res <= P.tol:
                     break
                 if P.eps <= C_KKT_EPS_FLOOR or over:
@@ -885,6 +956,9 @@ cdef class Options:
     stopping : {"r", "kkt"}, default "r"
         ``"r"``: R's rule on coefficient changes; ``"kkt"``: iterate on until the
         KKT residual is at most ``tol`` as well.
+    screen : bool, default True
+        Skip the gradients of groups that provably stay below their threshold
+        (the same iterates; False computes them all, as R does).
 
     Raises
     ------
@@ -893,16 +967,18 @@ cdef class Options:
     """
 
     cdef readonly int n_lambdas, dfmax, pmax, gram_max
+    cdef readonly bint screen
     cdef readonly double lambda_factor, tol, b0_start, unpack_density
     cdef readonly long max_iter
     cdef readonly object lambdas, stopping
 
     def __init__(self, int n_lambdas, double lambda_factor, lambdas, int dfmax, int pmax,
                  double tol, long max_iter, double b0_start=0.0, int gram_max=C_GRAM_MAX,
-                 double unpack_density=C_UNPACK_DENSITY, stopping="r"):
+                 double unpack_density=C_UNPACK_DENSITY, stopping="r", bint screen=True):
         if stopping not in STOPPING_RULES:
             raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {stopping!r}")
         self.stopping = stopping
+        self.screen = screen
         self.lambdas = None if lambdas is None else np.ascontiguousarray(lambdas,
                                                                          dtype=np.float64)
         self.n_lambdas = n_lambdas if lambdas is None else self.lambdas.shape[0]
@@ -971,6 +1047,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     d = {name: np.zeros(size) for name, size in (
         ("v", n), ("h", n), ("q", n), ("xh", p), ("scatter", n if D.sparse else 1),
         ("beta", p), ("bold", p), ("unew", kmax), ("gamma", G), ("gnorm", G), ("ridge", G),
+        ("dref", G), ("xnorm", G), ("xerr", G), ("qprev", n),
         ("gram", kmax * kmax), ("ev", kmax), ("zd", 1), ("lw", max(26 * kmax, 1)),
         ("gmat", C_GRAM_MAX * C_GRAM_MAX), ("gv", C_GRAM_MAX), ("xhbuf", C_GRAM_MAX),
         ("blockbuf", HD_BLOCK * C_GRAM_MAX),
@@ -1035,12 +1112,17 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     P.maxit = options.max_iter
     P.gram_max = options.gram_max
     P.unpack_density = options.unpack_density
+    P.screen = options.screen
 
     S.beta = _dptr(d["beta"])
     S.bold = _dptr(d["bold"])
     S.unew = _dptr(d["unew"])
     S.gamma = _dptr(d["gamma"])
     S.gnorm = _dptr(d["gnorm"])
+    S.dref = _dptr(d["dref"])
+    S.xnorm = _dptr(d["xnorm"])
+    S.xerr = _dptr(d["xerr"])
+    S.qprev = _dptr(d["qprev"])
     S.ridge = _dptr(d["ridge"])
     S.strong = _iptr(i["strong"])
     S.in_e = _iptr(i["in_e"])
