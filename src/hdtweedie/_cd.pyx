@@ -41,6 +41,16 @@ cdef int C_SCALE_EXP = 10
 cdef long C_STALL_PASSES = 1000
 cdef long C_STALL_STEPS = 100
 cdef double C_STALL_RESOLUTION = 1e-11
+# stopping="kkt": each failed KKT test divides the working tol by at least 100 (by
+# more when the residual is far above its bound, since it falls about as sqrt(tol)),
+# down to this floor, where a remaining violation is a stall.
+cdef double C_KKT_SHRINK_MIN = 1e-6
+cdef double C_KKT_SHRINK_MAX = 1e-2
+cdef double C_KKT_EPS_FLOOR = 1e-24
+# Gradient screening: a group's gradient norm moves by at most ||X_g||_F ||q - q'||, so
+# a group far enough below a threshold needs no new gradient.  Rounding allowance per
+# row (a dot product of n terms errs by at most about n eps |x|'|q|), with room.
+cdef double C_SCREEN_ROUND = 1e-15
 
 BIG = C_BIG
 ETA_MAX = C_ETA_MAX
@@ -51,6 +61,8 @@ SCALE_EXP = C_SCALE_EXP
 STALL_PASSES = C_STALL_PASSES
 STALL_STEPS = C_STALL_STEPS
 STALL_RESOLUTION = C_STALL_RESOLUTION
+KKT_EPS_FLOOR = C_KKT_EPS_FLOOR
+STOPPING_RULES = ("r", "kkt")
 
 
 cdef struct Design:
@@ -375,10 +387,13 @@ cdef struct Path:
     int user_lambda
     int dfmax
     int pmax
-    double eps
+    double eps              # working bound on squared changes (tightened by stopping="kkt")
+    double tol              # the bound on the KKT residual under stopping="kkt"
+    int kkt_stop            # 1: stop on the KKT residual; 0: R's rule
     long maxit
     int gram_max
     double unpack_density
+    int screen              # skip gradients that cannot cross a threshold (same iterates)
 
 
 cdef struct Scratch:
@@ -387,6 +402,10 @@ cdef struct Scratch:
     double *unew
     double *gamma
     double *gnorm
+    double *dref            # screening: the drift when gnorm[g] was computed
+    double *xnorm           # screening: ||X~_g||_F
+    double *xerr            # screening: the rounding scale of grad_g per unit ||q||
+    double *qprev           # screening: q at the last gradient
     double *ridge
     int *strong
     int *in_e
@@ -410,6 +429,7 @@ cdef struct Out:
     double *alam
     double *b0
     double *beta            # n_lambdas x p, row-major
+    double *kkt             # KKT residual per lambda
     int nalam
     long npass
     int jerr
@@ -620,18 +640,121 @@ cdef int stalled(double dif, double *best, long *since, long limit, Scratch *S, 
     return dif <= C_STALL_RESOLUTION * C_STALL_RESOLUTION * scale
 
 
+cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
+                         double qsum, double drift) noexcept nogil:
+    """The largest KKT violation at the current eta, over lam (docs/architecture.md).
+
+    Needs q = r1 - r2 at the current eta (gradient_residual) and, for the groups
+    outside the strong set (all zero), their gradient norms in S.gnorm; a group
+    whose norm was not recomputed (screened) was certified below lam alpha pf_g
+    by the KKT check just made, so it violates nothing.  A group
+    solved on columns divided by 2^e has every term 2^-e times the original one,
+    so its violation is multiplied back.  lam = 0: the violation itself.
+    """
+    cdef int g, k, j, n_g
+    cdef double worst = fabs(qsum), bn, gn, t, ridge, pen
+    cdef const int *cols = P.cols
+    for g in range(P.G):
+        pen = lam * P.alpha * P.pf[g]
+        if not S.strong[g]:
+            if S.dref[g] != drift:
+                continue
+            t = S.gnorm[g] - pen
+        else:
+            n_g = P.gptr[g + 1] - P.gptr[g]
+            bn = 0.0
+            gn = 0.0
+            for k in range(n_g):
+                j = cols[P.gptr[g] + k]
+                # minus the loss gradient of the column
+                S.unew[k] = (raw_dot(D, j, W.q) - D.xm[j] * qsum) / D.xs[j]
+                bn += S.beta[j] * S.beta[j]
+                gn += S.unew[k] * S.unew[k]
+            if bn == 0.0:
+                t = sqrt(gn) - pen
+            else:
+                bn = sqrt(bn)
+                ridge = ldexp(lam * (1.0 - P.alpha), -2 * P.sexp[g])
+                t = 0.0
+                for k in range(n_g):
+                    j = cols[P.gptr[g] + k]
+                    gn = S.beta[j] * (pen / bn + ridge) - S.unew[k]
+                    t += gn * gn
+                t = sqrt(t)
+        t = ldexp(t, P.sexp[g])
+        if t > worst:
+            worst = t
+    return worst / lam if lam > 0.0 else worst
+
+
+cdef void screen_norms(Design *D, Path *P, Scratch *S) noexcept nogil:
+    """||X~_g||_F and the rounding scale of grad_g, per group, for gnorm_below."""
+    cdef int g, k, j
+    cdef double s, e, ms
+    for g in range(P.G):
+        s = 0.0
+        e = 0.0
+        for k in range(P.gptr[g], P.gptr[g + 1]):
+            j = P.cols[k]
+            ms = column_mean_square(D, j)
+            s += ms
+            e += (sqrt(ms) + fabs(D.xm[j]) / D.xs[j]) ** 2
+        S.xnorm[g] = sqrt(D.n * s)
+        S.xerr[g] = C_SCREEN_ROUND * (D.n + 2.0) * sqrt(D.n * e)
+
+
+cdef double q_drift(int n, const double *q, double *qprev, double *qn_max) noexcept nogil:
+    """||q - qprev||, with qprev then set to q and qn_max raised to ||q||."""
+    cdef int i
+    cdef double d = 0.0, a = 0.0
+    for i in range(n):
+        d += (q[i] - qprev[i]) * (q[i] - qprev[i])
+        a += q[i] * q[i]
+        qprev[i] = q[i]
+    if sqrt(a) > qn_max[0]:
+        qn_max[0] = sqrt(a)
+    return sqrt(d)
+
+
+cdef inline int gnorm_below(Scratch *S, int g, double thresh, double drift,
+                            double qn_max) noexcept nogil:
+    """True when ||grad_g|| at the current eta, as computed, is certainly <= thresh.
+
+    Since it was computed, q has moved by at most drift (triangle inequality), so
+    the gradient norm by at most ||X~_g||_F drift; the rounding of both values is
+    added on.  Skipping the gradient then changes no decision."""
+    return (S.gnorm[g] + S.xnorm[g] * (drift - S.dref[g]) * (1.0 + 1e-10)
+            + S.xerr[g] * qn_max) <= thresh
+
+
+cdef double null_lambda_max(Path *P, Scratch *S) noexcept nogil:
+    """lambda_max = max ||grad_g|| / (pf_g alpha) over penalised groups (S.gnorm)."""
+    cdef int g
+    cdef double gn, lmax = 0.0
+    for g in range(P.G):
+        if P.pf_raw[g] > C_SMALL:
+            gn = S.gnorm[g] / (P.pf[g] * P.alpha)
+            if gn > lmax:
+                lmax = gn
+    return lmax
+
+
 cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) noexcept nogil:
     """The whole lambda path (docs/architecture.md, steps P1-P4); results and counts in R."""
     cdef int G = P.G, p = P.p
     cdef int g, k, j, m, i, ni = 0, me, any_new, mode, over
     cdef long since_irls
     cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, qsum, gn, maxdiff, shift, b0_old
-    cdef double best_irls, first
+    cdef double best_irls, first, lam_ref, res = 0.0, drift = 0.0, qn_max = 0.0
+    cdef int exact
     cdef const int *cols = P.cols
     if not P.user_lambda:
         alf = P.flmin ** (1.0 / (P.nlam - 1.0)) if P.nlam > 1 else 1.0
     # Gradient norms at the start (b = 0, eta = offset + b0).
     gradient_residual(D, W, &qsum)
+    if P.screen:
+        screen_norms(D, P, S)
+        q_drift(D.n, W.q, S.qprev, &qn_max)
     first = C_BIG
     for g in range(G):
         S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
@@ -654,6 +777,13 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
         tlam = 2.0 * al - al0
         # Sequential strong rule (no alpha factor: a quirk of the reference).
         for g in range(G):
+            if S.strong[g] == 0 and S.dref[g] != drift:
+                # Screened at the last check: q is still that check's.
+                if gnorm_below(S, g, P.pf[g] * tlam, drift, qn_max):
+                    S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
+                    continue
+                S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+                S.dref[g] = drift
             if S.strong[g] == 0 and S.gnorm[g] > P.pf[g] * tlam:
                 S.strong[g] = 1
             S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
@@ -695,17 +825,38 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
                 continue
             # Step 6: KKT check over groups outside the strong set.
             gradient_residual(D, W, &qsum)
+            # lambda_max needs every gradient of the first default solution.
+            exact = not P.screen or (m == 0 and not P.user_lambda)
+            if P.screen:
+                drift += q_drift(D.n, W.q, S.qprev, &qn_max)
             any_new = 0
             for g in range(G):
                 if S.strong[g]:
                     continue
+                if not exact and gnorm_below(S, g, al * P.pf[g] * P.alpha, drift, qn_max):
+                    continue
                 S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+                S.dref[g] = drift
                 if S.gnorm[g] > al * P.pf[g] * P.alpha:
                     S.strong[g] = 1
                     any_new = 1
             if not any_new:
-                break
-            if over:
+                # The end of this lambda, or with stopping="kkt" a tighter working tol.
+                # The first default lambda is reported (and measured) at lambda_max.
+                lam_ref = al
+                if m == 0 and not P.user_lambda:
+                    R.lam_max = null_lambda_max(P, S)
+                    lam_ref = R.lam_max
+                res = kkt_residual(D, W, P, S, lam_ref, qsum, drift)
+                if not P.kkt_stop or res <= P.tol:
+                    break
+                if P.eps <= C_KKT_EPS_FLOOR or over:
+                    stop(R, m, not over)
+                    break
+                gn = 0.1 * (P.tol / res) * (P.tol / res)
+                P.eps = max(C_KKT_EPS_FLOOR,
+                            P.eps * min(C_KKT_SHRINK_MAX, max(C_KKT_SHRINK_MIN, gn)))
+            elif over:
                 stop(R, m, 0)
                 break
             best_irls = INF
@@ -714,16 +865,10 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             break
         R.alam[m] = al
         R.b0[m] = b0
+        R.kkt[m] = res
         for j in range(p):
             R.beta[<Py_ssize_t>m * p + j] = ldexp(S.beta[j], -P.cexp[j]) if P.scaled else S.beta[j]
         R.nalam = m + 1
-        if m == 0 and not P.user_lambda:
-            # lambda_max from the gradients at the first (intercept-only) solution.
-            for g in range(G):
-                if P.pf_raw[g] > C_SMALL:
-                    gn = S.gnorm[g] / (P.pf[g] * P.alpha)
-                    if gn > R.lam_max:
-                        R.lam_max = gn
         # dfmax: from the min(6, nlam)-th lambda on.
         if m + 1 >= (6 if P.nlam > 6 else P.nlam):
             me = 0
@@ -798,7 +943,8 @@ cdef class Options:
     dfmax, pmax : int
         Path limits (docs/architecture.md, *Path limits*).
     tol : float
-        Largest squared coefficient change of a converged pass.
+        Largest squared coefficient change of a converged pass; with
+        ``stopping="kkt"`` also the bound on the KKT residual.
     max_iter : int
         Passes allowed over the whole path.
     b0_start : float, default 0
@@ -807,16 +953,32 @@ cdef class Options:
         Largest strong set (columns) solved in covariance mode; at most GRAM_MAX.
     unpack_density : float, default UNPACK_DENSITY
         Sparse strong sets at least this dense are unpacked for the Gram product.
+    stopping : {"r", "kkt"}, default "r"
+        ``"r"``: R's rule on coefficient changes; ``"kkt"``: iterate on until the
+        KKT residual is at most ``tol`` as well.
+    screen : bool, default True
+        Skip the gradients of groups that provably stay below their threshold
+        (the same iterates; False computes them all, as R does).
+
+    Raises
+    ------
+    ValueError
+        When ``stopping`` is not one of STOPPING_RULES.
     """
 
     cdef readonly int n_lambdas, dfmax, pmax, gram_max
+    cdef readonly bint screen
     cdef readonly double lambda_factor, tol, b0_start, unpack_density
     cdef readonly long max_iter
-    cdef readonly object lambdas
+    cdef readonly object lambdas, stopping
 
     def __init__(self, int n_lambdas, double lambda_factor, lambdas, int dfmax, int pmax,
                  double tol, long max_iter, double b0_start=0.0, int gram_max=C_GRAM_MAX,
-                 double unpack_density=C_UNPACK_DENSITY):
+                 double unpack_density=C_UNPACK_DENSITY, stopping="r", bint screen=True):
+        if stopping not in STOPPING_RULES:
+            raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {stopping!r}")
+        self.stopping = stopping
+        self.screen = screen
         self.lambdas = None if lambdas is None else np.ascontiguousarray(lambdas,
                                                                          dtype=np.float64)
         self.n_lambdas = n_lambdas if lambdas is None else self.lambdas.shape[0]
@@ -839,6 +1001,9 @@ cdef class PathOutput:
         Lambdas used (the first of a default path is BIG) and intercepts.
     coefs : ndarray of shape (n_reached, n_columns)
         One row of coefficients per lambda reached.
+    kkt_residuals : ndarray of shape (n_reached,)
+        The KKT residual at the end of each lambda (docs/architecture.md), the
+        first lambda of a default path measured at ``lambda_max``.
     n_passes : int
         Passes over the strong set or entered list, whole path.
     status : int
@@ -856,7 +1021,7 @@ cdef class PathOutput:
         ``"sparse_scatter"``.
     """
 
-    cdef readonly object lambdas, intercepts, coefs, steps
+    cdef readonly object lambdas, intercepts, coefs, steps, kkt_residuals
     cdef readonly long n_passes, n_clipped
     cdef readonly int status
     cdef readonly bint stalled
@@ -882,11 +1047,12 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     d = {name: np.zeros(size) for name, size in (
         ("v", n), ("h", n), ("q", n), ("xh", p), ("scatter", n if D.sparse else 1),
         ("beta", p), ("bold", p), ("unew", kmax), ("gamma", G), ("gnorm", G), ("ridge", G),
+        ("dref", G), ("xnorm", G), ("xerr", G), ("qprev", n),
         ("gram", kmax * kmax), ("ev", kmax), ("zd", 1), ("lw", max(26 * kmax, 1)),
         ("gmat", C_GRAM_MAX * C_GRAM_MAX), ("gv", C_GRAM_MAX), ("xhbuf", C_GRAM_MAX),
         ("blockbuf", HD_BLOCK * C_GRAM_MAX),
         ("xblock", HD_BLOCK * C_GRAM_MAX if D.sparse else 1), ("pf", G),
-        ("alam", nlam), ("b0", nlam), ("beta_out", nlam * p))}
+        ("alam", nlam), ("b0", nlam), ("kkt", nlam), ("beta_out", nlam * p))}
     i = {name: np.zeros(size, dtype=np.int32) for name, size in (
         ("strong", G), ("in_e", G), ("elist", G), ("isuppz", 2 * kmax),
         ("iw", max(10 * kmax, 1)), ("scols", C_GRAM_MAX), ("cursor", C_GRAM_MAX),
@@ -941,15 +1107,22 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     P.dfmax = options.dfmax
     P.pmax = options.pmax
     P.eps = options.tol
+    P.tol = options.tol
+    P.kkt_stop = options.stopping == "kkt"
     P.maxit = options.max_iter
     P.gram_max = options.gram_max
     P.unpack_density = options.unpack_density
+    P.screen = options.screen
 
     S.beta = _dptr(d["beta"])
     S.bold = _dptr(d["bold"])
     S.unew = _dptr(d["unew"])
     S.gamma = _dptr(d["gamma"])
     S.gnorm = _dptr(d["gnorm"])
+    S.dref = _dptr(d["dref"])
+    S.xnorm = _dptr(d["xnorm"])
+    S.xerr = _dptr(d["xerr"])
+    S.qprev = _dptr(d["qprev"])
     S.ridge = _dptr(d["ridge"])
     S.strong = _iptr(i["strong"])
     S.in_e = _iptr(i["in_e"])
@@ -970,6 +1143,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
 
     R.alam = _dptr(d["alam"])
     R.b0 = _dptr(d["b0"])
+    R.kkt = _dptr(d["kkt"])
     R.beta = _dptr(d["beta_out"])
     R.nalam = 0
     R.npass = 0
@@ -990,6 +1164,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     cdef PathOutput out = PathOutput.__new__(PathOutput)
     out.lambdas = d["alam"][:R.nalam].copy()
     out.intercepts = d["b0"][:R.nalam].copy()
+    out.kkt_residuals = d["kkt"][:R.nalam].copy()
     out.coefs = d["beta_out"][:R.nalam * p].reshape(R.nalam, p).copy()
     out.n_passes = R.npass
     out.status = R.jerr

@@ -243,6 +243,9 @@ class HDTweedieCV(_HDTweedieBase):
     Attributes
     ----------
     lambdas_ : ndarray of shape (n_lambdas,)
+    kkt_residual_ : ndarray of shape (n_lambdas,)
+        The KKT residual of the full-data path at each lambda (see
+        :class:`HDTweedie`).
     cv_mean_, cv_std_ : ndarray of shape (n_lambdas,)
         R's ``cvm`` and ``cvsd``.
     cv_upper_, cv_lower_ : ndarray of shape (n_lambdas,)
@@ -284,13 +287,14 @@ class HDTweedieCV(_HDTweedieBase):
 
     def __init__(self, power=1.5, groups=None, alpha=1.0, n_lambdas=100, lambda_min_ratio=None,
                  lambdas=None, penalty_factor=None, dfmax=None, pmax=None, standardize=False,
-                 tol=1e-8, max_iter=None, n_folds=5, fold_ids=None, loss=None,
+                 tol=1e-8, max_iter=None, stopping="r", n_folds=5, fold_ids=None, loss=None,
                  select="lambda_1se", relax=False, n_jobs=None, random_state=None,
                  verbose=0):
         super().__init__(power=power, groups=groups, alpha=alpha, n_lambdas=n_lambdas,
                          lambda_min_ratio=lambda_min_ratio, lambdas=lambdas,
                          penalty_factor=penalty_factor, dfmax=dfmax, pmax=pmax,
-                         standardize=standardize, tol=tol, max_iter=max_iter)
+                         standardize=standardize, tol=tol, max_iter=max_iter,
+                         stopping=stopping)
         self.n_folds = n_folds
         self.fold_ids = fold_ids
         self.loss = loss

@@ -61,10 +61,17 @@ _PARAMS_DOC = """
         Standardise columns (plain mean, divide-by-n scale) before fitting;
         coefficients are always returned on the original scale.
     tol : float, default=1e-8
-        Convergence threshold on squared coefficient changes (R's ``eps``).
+        Convergence threshold on squared coefficient changes (R's ``eps``);
+        with ``stopping="kkt"`` also the bound on the KKT residual.
     max_iter : int, default=None
         Limit on passes over the data for the whole path (R's ``maxit``,
         default 3e8); exceeding it ends the path with status ``-k``.
+    stopping : {"r", "kkt"}, default="r"
+        ``"r"``: R's rule (no coefficient moves by a squared amount ``tol`` in
+        an IRLS step), which reproduces R's iterates.  ``"kkt"``: certified
+        optimality: at each lambda the descent goes on, with a tighter working
+        tolerance, until also the KKT residual (see ``kkt_residual_``) is at
+        most ``tol``, within ``max_iter`` and the stall rule.
 """
 
 
@@ -105,7 +112,7 @@ class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
 
     def __init__(self, power=1.5, groups=None, alpha=1.0, n_lambdas=100, lambda_min_ratio=None,
                  lambdas=None, penalty_factor=None, dfmax=None, pmax=None, standardize=False,
-                 tol=1e-8, max_iter=None):
+                 tol=1e-8, max_iter=None, stopping="r"):
         self.power = power
         self.groups = groups
         self.alpha = alpha
@@ -118,6 +125,7 @@ class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
         self.standardize = standardize
         self.tol = tol
         self.max_iter = max_iter
+        self.stopping = stopping
 
     # Under scikit-learn metadata routing the offset goes to fit, score and predict by
     # default (it changes what the model means, unlike most metadata).
@@ -153,6 +161,7 @@ class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
         self.coef_path_ = res.coefs
         self.df_ = res.df
         self.n_passes_ = res.n_passes
+        self.kkt_residual_ = res.kkt_residual
         self.status_ = res.status
         self.lambda_max_ = res.lambda_max
         self.n_iter_ = res.n_passes
@@ -381,6 +390,15 @@ class HDTweedie(_HDTweedieBase):
         Number of non-zero coefficients per lambda.
     n_passes_ : int
         Passes over the data for the whole path.
+    kkt_residual_ : ndarray of shape (n_lambdas,)
+        The achieved KKT residual at each lambda, under either ``stopping``
+        rule: with ``q_i = w_i (y_i exp(-(p-1) eta_i) - exp((2-p) eta_i))``
+        (minus the loss gradient in ``eta``) and ``grad_g = -X_g' q``, the
+        largest of ``|sum_i q_i| / lambda`` (intercept),
+        ``max(0, ||grad_g|| - lambda alpha pf_g) / lambda`` (a zero group) and
+        ``||grad_g + lambda (alpha pf_g b_g / ||b_g|| + (1-alpha) b_g)|| / lambda``
+        (a non-zero group), on the standardised columns when
+        ``standardize=True``; at ``lambda = 0`` the same without the division.
     status_ : int
         0, or R's ``-k`` (no convergence at the k-th lambda) or ``-10000-k``
         (pmax exceeded at the k-th lambda); earlier lambdas are returned.

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from ._checks import check_scalar
 from ._groups import GroupStructure
-from ._path import DEFAULT_MAX_ITER
+from ._path import DEFAULT_MAX_ITER, STOPPING_RULES
 
 # Longest default grid; beyond it the kernel's (n_lambdas, n_features) buffers stop being sane.
 MAX_N_LAMBDAS = 100_000
@@ -103,6 +103,7 @@ class PathOptions:
     standardize: bool
     tol: float
     max_iter: int
+    stopping: str = "r"
 
     def with_lambdas(self, lambdas: np.ndarray) -> PathOptions:
         """The same options on the user lambdas ``lambdas`` (checked as ``lambdas`` is).
@@ -229,7 +230,11 @@ def check_path_options(params: dict, n_samples: int, n_features: int, n_groups: 
     max_iter = DEFAULT_MAX_ITER if max_iter is None else check_scalar(
         max_iter, "max_iter", int, low=1, high=2**62)
     tol = check_scalar(params["tol"], "tol", float, low=0, low_open=True)
+    stopping = params.get("stopping", "r")
+    if not isinstance(stopping, str) or stopping not in STOPPING_RULES:
+        raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {stopping!r}")
     return PathOptions(power=power, alpha=alpha, lambdas=lambdas,
                        n_lambdas=n_lambdas if lambdas is None else lambdas.size,
                        lambda_min_ratio=max(ratio, MIN_LAMBDA_RATIO), dfmax=dfmax, pmax=pmax,
-                       standardize=bool(standardize), tol=tol, max_iter=max_iter)
+                       standardize=bool(standardize), tol=tol, max_iter=max_iter,
+                       stopping=stopping)

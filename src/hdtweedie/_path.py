@@ -28,13 +28,16 @@ GRAM_MAX = _cd.GRAM_MAX
 # In covariance mode, sparse strong sets with at least this fraction of entries stored
 # are unpacked into dense row blocks for X_S' H X_S; sparser ones go entry by entry.
 SPARSE_UNPACK_DENSITY = _cd.UNPACK_DENSITY
+# "r": R's rule on coefficient changes; "kkt": also the KKT residual at most tol.
+STOPPING_RULES = _cd.STOPPING_RULES
 
 
 @dataclass
 class PathResult:
     """A fitted path on the original scale of X.
 
-    ``lambdas``, ``intercepts`` have one entry per lambda reached; ``coefs`` is
+    ``lambdas``, ``intercepts`` and ``kkt_residual`` (the kernel's, at each
+    reported lambda) have one entry per lambda reached; ``coefs`` is
     (n_features, n_lambdas).  ``status`` is 0 or R's ``-k``/``-10000-k`` code.
     """
 
@@ -46,6 +49,7 @@ class PathResult:
     status: int
     lambda_max: float
     n_clipped: int
+    kkt_residual: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
     # IRLS steps per kernel mode, and whether the path ended on a stall.
     steps: dict = dataclasses.field(default_factory=dict)
     stalled: bool = False
@@ -273,6 +277,8 @@ def solve(data: FitData, opts: PathOptions, warn: bool = True) -> PathResult:
             raise ValueError("lambda_max is 0: no penalised group has a gradient at the "
                              "intercept-only fit (constant columns?); give lambdas explicitly")
         alam = lambda_grid(lam_max, opts.n_lambdas, opts.lambda_min_ratio)[:nalam]
+    # Relative residuals are scale-free; at lambda = 0 it is the gradient itself.
+    kkt = np.where(alam == 0, out.kkt_residuals * rs.lambda_factor, out.kkt_residuals)
     b0 = b0 + (np.log(rs.y_scale) - rs.shift)
     if opts.standardize:
         coefs = coefs / xs[:, None]
@@ -292,7 +298,8 @@ def solve(data: FitData, opts: PathOptions, warn: bool = True) -> PathResult:
                      f"or offset)", RuntimeWarning))
     res = PathResult(lambdas=alam, intercepts=b0, coefs=coefs,
                      df=np.count_nonzero(coefs, axis=0), n_passes=npass, status=jerr,
-                     lambda_max=lam_max, n_clipped=n_clipped, steps=dict(out.steps),
+                     lambda_max=lam_max, n_clipped=n_clipped, kkt_residual=kkt,
+                     steps=dict(out.steps),
                      stalled=bool(out.stalled), warnings=tuple(held))
     if warn:
         res.emit_warnings(stacklevel=3)
@@ -307,7 +314,7 @@ def _run_kernel(X, y: np.ndarray, wn: np.ndarray, offset: np.ndarray, xm: np.nda
 
     Returns the kernel's ``PathOutput``: ``lambdas``, ``intercepts``, ``coefs``
     (k, p) for the ``k`` lambdas reached (the first default lambda is
-    ``_cd.BIG``), ``n_passes``, ``status``, ``lambda_max``, ``n_clipped``,
+    ``_cd.BIG``), ``kkt_residuals``, ``n_passes``, ``status``, ``lambda_max``, ``n_clipped``,
     ``steps`` (IRLS steps per kernel mode) and ``stalled``.
     """
     n, p = X.shape
@@ -317,7 +324,8 @@ def _run_kernel(X, y: np.ndarray, wn: np.ndarray, offset: np.ndarray, xm: np.nda
     problem = _cd.Problem(y, wn, offset, float(power), gs.cols, gs.ptr,
                           np.ascontiguousarray(pf, dtype=np.float64), float(alpha))
     options = _cd.Options(nlam, flmin, ulam, dfmax, pmax, tol, max_iter, b0_start=b0_start,
-                          gram_max=GRAM_MAX, unpack_density=SPARSE_UNPACK_DENSITY)
+                          gram_max=GRAM_MAX, unpack_density=SPARSE_UNPACK_DENSITY,
+                          stopping=opts.stopping)
     if sp.issparse(X):
         out = _cd.solve_path_sparse(X.data, X.indices, X.indptr, xm, xs, n, problem, options)
     else:
