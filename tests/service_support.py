@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import hdtweedie
+
 ROOT = Path(__file__).resolve().parents[1]
 # The newest PostgreSQL server Debian installed (``.ci/run`` installs one when missing).
 PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name),
@@ -28,7 +30,8 @@ RISK = {"area": "E", "ncd_years": "0", "vehicle_group": "31-50", "driver_age": "
 def env(**extra: str) -> dict:
     """The environment for a child process that imports the package from this tree."""
     out = dict(os.environ)
-    out["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), out.get("PYTHONPATH", "")])
+    out["PYTHONPATH"] = os.pathsep.join([str(Path(hdtweedie.__file__).resolve().parents[1]), str(ROOT),
+                                    out.get("PYTHONPATH", "")])
     out.pop("HDTWEEDIE_SANDBOX", None)
     out.update(extra)
     return out

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import hdtweedie
 from hdtweedie import HDTweedie, _cd
 from hdtweedie._path import ConvergenceWarning
 
@@ -42,7 +43,9 @@ def motor_like(n=4000, seed=0):
 
 def run_isolated(code, timeout=60):
     """Run code in a fresh interpreter (a hang fails the test instead of blocking it)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+    # Import the package from where this process did (src/ in place, site-packages installed).
+    package = str(Path(hdtweedie.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([package, str(ROOT)]))
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -8,10 +8,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import hdtweedie
 from hdtweedie.scoring import content_hash, load_model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "model_schema_1_0.json"
-SRC = str(Path(__file__).parents[1] / "src")
+# Where this process imported hdtweedie from (src/ in place, site-packages when installed).
+SRC = str(Path(hdtweedie.__file__).resolve().parents[1])
 HOSTILE = ['=HYPERLINK("http://example.com","x")', "-0.5", "@SUM(A1)", "+1", "-x", "\tTAB", "\rCR", "B"]
 
 
