@@ -13,7 +13,7 @@ from joblib import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from . import _path
-from ._checks import check_response_signal, check_scalar
+from ._checks import check_scalar
 from ._distribution import mean_deviance_path, unit_deviance, weighted_nanmean
 from ._estimator import _PARAMS_DOC, HDTweedie, _HDTweedieBase
 from ._fingerprint import training_summary
@@ -78,15 +78,10 @@ def fold_loss_path(data: FitData, opts: PathOptions, train: np.ndarray, test: np
         Why the fold could not be fitted (then all NaN).
     """
     out = np.full(opts.n_lambdas, np.nan)
-    try:
-        check_response_signal(data.y[train], data.w[train])
-        # A fold's early stop is reported by the NaN losses, not per fold.
-        res = _path.solve(data.rows(train), opts, warn=False)
-    except ValueError as exc:
-        return out, 0, str(exc)
+    res, why = _path.solve_fold(data, opts, train)
+    if res is None:
+        return out, 0, why
     k = res.lambdas.size
-    if k == 0:
-        return out, 0, "the fold's path stopped at the first lambda"
     held = data.rows(test)
     eta = np.asarray(held.X @ res.coefs) + res.intercepts + held.offset[:, None]
     if loss == "deviance":

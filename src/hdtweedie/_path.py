@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
 from . import _cd
+from ._checks import check_response_signal
 from ._distribution import intercept_only_fit
 
 if TYPE_CHECKING:
@@ -406,3 +407,31 @@ def interpolate(lambdas, intercepts, coefs, s):
     b0 = intercepts[lo] * frac + intercepts[hi] * (1 - frac)
     b = coefs[:, lo] * frac + coefs[:, hi] * (1 - frac)
     return b0, b
+
+
+def solve_fold(data: FitData, opts: PathOptions, train: np.ndarray) -> tuple:
+    """The path on a CV fold's training rows.
+
+    Parameters
+    ----------
+    data : FitData
+    opts : PathOptions
+    train : ndarray of int
+        The rows fitted.
+
+    Returns
+    -------
+    tuple
+        ``(PathResult, None)``, or ``(None, why)`` when the fold cannot be
+        fitted (its warnings are held in the result, not emitted: a fold's
+        early stop is reported by NaN losses).
+    """
+    try:
+        check_response_signal(data.y[train], data.w[train])
+        res = solve(data.rows(train), opts, warn=False)
+    except ValueError as exc:
+        return None, str(exc)
+    if res.lambdas.size == 0:
+        return None, "the fold's path stopped at the first lambda"
+    return res, None
+

@@ -24,7 +24,6 @@ import warnings
 import numpy as np
 
 from . import _path
-from ._checks import check_response_signal
 from ._options import FitData, PathOptions
 from ._tweedie_phi import PowerLikelihood, fit_dispersion
 from .tweedie import logpdf
@@ -149,14 +148,10 @@ def fold_loglik_path(data: FitData, opts: PathOptions, train: np.ndarray, test: 
         Why the fold could not be fitted (then all NaN).
     """
     out = np.full(opts.n_lambdas, np.nan)
-    try:
-        check_response_signal(data.y[train], data.w[train])
-        res = _path.solve(data.rows(train), opts, warn=False)
-    except ValueError as exc:
-        return out, 0, str(exc)
+    res, why = _path.solve_fold(data, opts, train)
+    if res is None:
+        return out, 0, why
     k = res.lambdas.size
-    if k == 0:
-        return out, 0, "the fold's path stopped at the first lambda"
     # Rows of weight 0 have no likelihood (their dispersion phi / 0 is infinite).
     fit_rows = data.rows(train[data.w[train] > 0])
     held = data.rows(test[data.w[test] > 0])
