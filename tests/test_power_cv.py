@@ -162,3 +162,24 @@ def test_check_power_grid_sorts_and_passes_scalars():
     assert check_power_grid(1.5) is None and check_power_grid(np.float64(1.2)) is None
     np.testing.assert_array_equal(check_power_grid((1.7, 1.2)), [1.2, 1.7])
     np.testing.assert_array_equal(check_power_grid(np.array([1.4])), [1.4])
+
+
+def test_dispersion_along_a_path_where_the_search_meets_a_zero_score():
+    """On this path the warm-started Newton search lands on an exactly zero score at some lambdas."""
+    pytest.importorskip("pandas")
+    from hdtweedie import HDTweedie
+    from hdtweedie._power_cv import path_dispersions
+    from hdtweedie.datasets import NOISE_FACTORS, RATING_FACTORS, make_motor_portfolio
+    from hdtweedie.portfolio import encode_portfolio
+
+    df = make_motor_portfolio(n=5000, random_state=2)
+    d = encode_portfolio(df, response="incurred", factors=list(RATING_FACTORS) + list(NOISE_FACTORS),
+                         exposure="exposure")
+    path = HDTweedie(power=1.2, groups=list(d.encoder.groups_), n_lambdas=100).fit(
+        d.X, d.y, offset=d.offset)
+    mus = path.predict_path(d.X, offset=d.offset)
+    phis = path_dispersions(d.y, mus, np.ones(d.y.size), 1.2)
+    assert np.all(np.isfinite(phis))
+    for j in (7, 9):
+        ll = [np.sum(tweedie.logpdf(d.y, mus[:, j], phis[j] * f, 1.2)) for f in (1 - 1e-4, 1, 1 + 1e-4)]
+        assert ll[1] >= max(ll[0], ll[2])

@@ -104,11 +104,15 @@ def path_dispersions(y: np.ndarray, mu: np.ndarray, w: np.ndarray, power: float)
         m = mu[:, j]
         if not np.all(np.isfinite(m) & (m > 0)):
             continue
-        try:
-            out[j], _ = fit_dispersion(y, m, w, power, start=start)
-        except (ValueError, ArithmeticError):
-            continue
-        start = out[j]
+        # fit_dispersion's search can fail when it lands on an exactly zero score; other
+        # starts land elsewhere.
+        for first in (start, None, *(None if start is None else start * f for f in (1.01, 0.99, 1.1))):
+            try:
+                out[j], _ = fit_dispersion(y, m, w, power, start=first)
+                break
+            except (ValueError, ArithmeticError):
+                continue
+        start = out[j] if np.isfinite(out[j]) else start
     return out
 
 
