@@ -183,3 +183,19 @@ def test_dispersion_along_a_path_where_the_search_meets_a_zero_score():
     for j in (7, 9):
         ll = [np.sum(tweedie.logpdf(d.y, mus[:, j], phis[j] * f, 1.2)) for f in (1 - 1e-4, 1, 1 + 1e-4)]
         assert ll[1] >= max(ll[0], ll[2])
+
+
+def test_inference_on_a_cv_that_chose_its_power():
+    # The chosen power_ (not the list given as power) is the model's power.
+    from hdtweedie import FactorEncoder, HDTweedieCV
+    from hdtweedie.datasets import make_motor_portfolio
+
+    df = make_motor_portfolio(3000, random_state=1)
+    factors = ["area", "ncd_years", "conviction"]
+    enc = FactorEncoder().set_output(transform="pandas").fit(df[factors])
+    X, y, off = enc.transform(df[factors]), df["incurred"].to_numpy(), np.log(df["exposure"].to_numpy())
+    cv = HDTweedieCV(power=[1.3, 1.6], groups="factor", relax=True, n_folds=3, n_lambdas=10,
+                     random_state=0).fit(X, y, offset=off)
+    table = cv.coef_table(X, y, offset=off)
+    assert cv.power_ in (1.3, 1.6)
+    assert np.all(np.isfinite(table["se"]))

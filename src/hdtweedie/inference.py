@@ -349,7 +349,8 @@ class InferenceMixin:
         groups = None
         if getattr(self, "groups", None) is not None and hasattr(self, "group_index_"):
             groups = [self.group_labels_[i] for i in self.group_index_]
-        return unpenalised_fit(Xc, y, sample_weight, offset, power=self.power, intercept=b0,
+        power = getattr(self, "power_", self.power)  # HDTweedieCV may have chosen among several
+        return unpenalised_fit(Xc, y, sample_weight, offset, power=power, intercept=b0,
                                coef=b, active=active, feature_names=names, groups=groups)
 
     def coef_table(self, X, y, sample_weight=None, offset=None, *, confidence_level=0.95,
