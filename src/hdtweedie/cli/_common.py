@@ -257,3 +257,26 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     make_parent(path)
     with atomic_write(path, "w", newline="") as fh:
         fh.write(text)
+
+
+def action_parsers(sub, common, name: str, help_text: str):
+    """A command whose first argument is an action (``ledger verify``, ``keys create``).
+
+    Parameters
+    ----------
+    sub : argparse subparsers action
+    common : argparse.ArgumentParser
+        The shared options.
+    name, help_text : str
+        The command and its one-line help.
+
+    Returns
+    -------
+    argparse subparsers action
+        Where the actions are added; one of them is required.
+    """
+    p = sub.add_parser(name, parents=[common], help=help_text)
+    actions = p.add_subparsers(dest=f"{name}_command", metavar="ACTION", parser_class=type(p))
+    actions.required = True
+    return actions
+

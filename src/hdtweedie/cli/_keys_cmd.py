@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import UserError, one_line
+from ._common import UserError, action_parsers, one_line
 from ._report import Reporter
 
 
@@ -20,9 +20,7 @@ def add_keys(sub, common) -> None:
     """
     from ..service._keys import ROLES
 
-    p = sub.add_parser("keys", parents=[common], help="create API keys for 'hdtweedie serve'")
-    cmds = p.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=type(p))
-    cmds.required = True
+    cmds = action_parsers(sub, common, "keys", "create API keys for 'hdtweedie serve'")
     c = cmds.add_parser("create", parents=[common], help="print a new key once; store only its hash",
                         description="Print a new API key on standard output (shown only this once) and "
                                     "add its SHA-256 to FILE.  Role 'predict' may only predict; "

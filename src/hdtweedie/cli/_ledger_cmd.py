@@ -8,7 +8,7 @@ import datetime as dt
 import sys
 
 from .._atomic import atomic_write
-from ._common import UserError, one_line
+from ._common import UserError, action_parsers, one_line
 from ._report import Reporter
 
 
@@ -21,9 +21,7 @@ def add_ledger(sub, common) -> None:
     common : argparse.ArgumentParser
         The shared options.
     """
-    p = sub.add_parser("ledger", parents=[common], help="verify or export the prediction ledger")
-    cmds = p.add_subparsers(dest="ledger_command", metavar="ACTION", parser_class=type(p))
-    cmds.required = True
+    cmds = action_parsers(sub, common, "ledger", "verify or export the prediction ledger")
     v = cmds.add_parser("verify", parents=[common], help="check every event's hash and the chain",
                         description="Check that no event was edited, deleted or reordered; exit 1 "
                                     "naming the first bad event.")
