@@ -323,3 +323,14 @@ def test_non_numeric_input_raises_type_error():
         tw.logpdf(1.0, "a", 1.0, 1.5)
     with pytest.raises(TypeError, match="random_state must be"):
         tw.rvs(1.0, 1.0, 1.5, random_state="seed")
+
+
+def test_newton_search_accepts_a_start_at_the_stationary_point():
+    from hdtweedie._tweedie_phi import _newton
+
+    def loglik(t):  # maximum at t = 1, where the slope is exactly 0
+        return -(t - 1.0) ** 2, -2.0 * (t - 1.0), -2.0
+
+    assert _newton(loglik, 1.0) == (1.0, 0.0)
+    t, _ = _newton(loglik, 3.0)
+    assert abs(t - 1.0) < 1e-9

@@ -194,6 +194,8 @@ def _newton(loglik, t0: float) -> tuple[float, float]:
         value, slope, curv = loglik(t)
         if not (math.isfinite(value) and math.isfinite(slope)):
             break
+        if slope == 0:  # a stationary point already: the bracket update below would lose it
+            return t, value
         if slope > 0:
             lo = t
         else:
@@ -202,7 +204,7 @@ def _newton(loglik, t0: float) -> tuple[float, float]:
         new = t + max(-2.0, min(2.0, step))
         if not lo < new < hi:
             new = (lo + hi) / 2
-        if abs(new - t) < _T_TOL or slope == 0 or abs(new) > _T_MAX:
+        if abs(new - t) < _T_TOL or abs(new) > _T_MAX:
             if abs(new) > _T_MAX:
                 break
             return new, value
