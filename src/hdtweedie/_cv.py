@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-import threading
 import warnings
 from collections.abc import Callable
 
@@ -95,27 +94,28 @@ def fold_loss_path(data: FitData, opts: PathOptions, train: np.ndarray, test: np
 
 
 class _Progress:
-    """Counts finished jobs and reports ``(done, total)``; callable from any thread."""
+    """Counts finished jobs and reports ``(done, total)`` from the calling process.
+
+    Results are counted as they come back, so the jobs stay plain functions that any
+    joblib backend (threads, processes, Dask) can ship.
+    """
 
     def __init__(self, callback: Callable[[int, int], object] | None, total: int):
         self.callback, self.total, self.done = callback, total, 0
-        self._lock = threading.Lock()
 
     def add_jobs(self, k: int) -> None:
         """Count ``k`` more jobs in ``total``."""
-        with self._lock:
-            self.total += k
+        self.total += k
 
-    def wrap(self, fn: Callable) -> Callable:
-        """``fn`` that reports one finished job when it returns."""
-        def job(*args, **kwargs):
-            out = fn(*args, **kwargs)
+    def results(self, parallel: Parallel, jobs: list) -> list:
+        """Run ``jobs`` on ``parallel`` and report each result as it arrives."""
+        out = []
+        for result in parallel(jobs):
+            out.append(result)
+            self.done += 1
             if self.callback is not None:
-                with self._lock:  # calls in order, one at a time
-                    self.done += 1
-                    self.callback(self.done, self.total)
-            return out
-        return job
+                self.callback(self.done, self.total)
+        return out
 
 
 def cv_summary(fold_losses, fold_weights, lambdas):
@@ -367,21 +367,22 @@ class HDTweedieCV(_HDTweedieBase):
         once lambda_max is (the default grid) runs its full path beside its folds.
         """
         k = len(folds)
-        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose)
+        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose,
+                            return_as="generator")
         tracker = _Progress(progress, total=len(opts_list) * (k + 1))
-        fold_job = delayed(tracker.wrap(fold_loglik_path if loss == "loglik" else fold_loss_path))
+        fold_job = delayed(fold_loglik_path if loss == "loglik" else fold_loss_path)
         extra = () if loss == "loglik" else (loss,)
 
         def fold_jobs(opts, lambdas):
             fold_opts = opts.with_lambdas(lambdas)
             return [fold_job(data, fold_opts, train, test, *extra) for train, test in folds]
 
-        full_job = delayed(tracker.wrap(_path.solve))
+        full_job = delayed(_path.solve)
         grids = [_path.default_lambdas(data, o) if o.lambdas is None else None for o in opts_list]
         jobs = []
         for opts, grid in zip(opts_list, grids):
             jobs += [full_job(data, opts, warn=False)] + (fold_jobs(opts, grid) if grid is not None else [])
-        out = iter(parallel(jobs))
+        out = iter(tracker.results(parallel, jobs))
         runs = []
         for grid in grids:
             full = next(out)
@@ -391,7 +392,7 @@ class HDTweedieCV(_HDTweedieBase):
                 and (res is None or not np.array_equal(full.lambdas, grids[i]))]
         tracker.add_jobs(k * sum(runs[i][1] is not None for i in redo))
         jobs = [job for i in redo for job in fold_jobs(opts_list[i], runs[i][0].lambdas)]
-        out = iter(parallel(jobs) if jobs else [])
+        out = iter(tracker.results(parallel, jobs) if jobs else [])
         for i in redo:
             runs[i][1] = [next(out) for _ in range(k)]
         return runs

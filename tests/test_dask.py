@@ -1,0 +1,39 @@
+"""CV folds and portfolio scoring on a real Dask cluster (two local worker processes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("dask.dataframe")
+joblib = pytest.importorskip("joblib")
+
+from hdtweedie import HDTweedieCV  # noqa: E402
+
+from conftest import portfolio  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _cv(n_jobs=None, progress=None):
+    p = portfolio(n=500, seed=3)
+    return HDTweedieCV(groups=p.groups, n_folds=4, n_lambdas=20, random_state=0, n_jobs=n_jobs).fit(
+        p.X, p.y, offset=p.offset, progress=progress)
+
+
+def test_cv_folds_on_dask_are_bit_identical(client):
+    reference = _cv(n_jobs=1)
+    calls = []
+    with joblib.parallel_backend("dask"):
+        on_dask = _cv(progress=lambda done, total: calls.append((done, total)))
+    assert np.array_equal(on_dask.fold_losses_, reference.fold_losses_, equal_nan=True)
+    assert np.array_equal(on_dask.coef_, reference.coef_)
+    assert on_dask.lambda_ == reference.lambda_
+    assert calls == [(i, 5) for i in range(1, 6)]  # reported in the caller, as with threads
+    assert sum(client.run(lambda: 1).values()) == 2  # two worker processes took part
