@@ -202,10 +202,14 @@ def _quantile_edges(x: np.ndarray, w: np.ndarray, k: int, name: str) -> list:
     if cum[-1] <= 0:  # no exposure at all: equal counts
         cum = np.arange(1, xs.size + 1, dtype=np.float64)
     targets = cum[-1] * np.arange(1, k) / k
-    inner = xs[np.minimum(np.searchsorted(cum, targets, side="right"), xs.size - 1)]
+    # each band ends just above the value where its share is reached: it holds at least that share
+    distinct = np.unique(xs)
+    reached = xs[np.minimum(np.searchsorted(cum, targets, side="left"), xs.size - 1)]
+    after = np.searchsorted(distinct, reached, side="right")
+    inner = distinct[after[after < distinct.size]]
     edges = np.unique(np.concatenate([[xs[0]], inner, [xs[-1]]]))
     if edges.size < 2:
-        raise ValueError(f"bands[{name!r}]: column {name!r} has the single value {xs[0]!r}; "
+        raise ValueError(f"bands[{name!r}]: column {name!r} has the single value {float(xs[0])!r}; "
                          "there is nothing to band")
     return edges.tolist()
 
