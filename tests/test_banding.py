@@ -134,13 +134,13 @@ def test_banding_leaves_the_callers_data_unchanged():
 
 
 @pytest.mark.parametrize("bands, error, match", [
-    ({"driver_age": [17, 40, 25, 100]}, ValueError, r"bands\['driver_age'\].*strictly increasing.*\[17, 40, 25"),
+    ({"driver_age": [17, 40, 25, 100]}, ValueError, r"bands\['driver_age'\].*increasing.*\[17, 40, 25"),
     ({"driver_age": [17, 17, 100]}, ValueError, r"strictly increasing"),
     ({"driver_age": [17, "25", 100]}, TypeError, r"bands\['driver_age'\].*must be numbers.*'25'"),
     ({"driver_age": "17-25"}, TypeError, r"bands\['driver_age'\].*sequence of numbers.*'17-25'"),
     ({"driver_age": [17]}, ValueError, r"at least two edges"),
     ({"driver_age": [17, float("inf")]}, ValueError, r"finite"),
-    ({"driver_age": {"quantiles": 1}}, ValueError, r"bands\['driver_age'\]\['quantiles'\].*at least 2, got 1"),
+    ({"driver_age": {"quantiles": 1}}, ValueError, r"bands\['driver_age'\]\['quantiles'\].*2, got 1"),
     ({"driver_age": {"quantiles": 2.5}}, TypeError, r"\['quantiles'\] must be an integer, got 2.5"),
     ({"driver_age": {"width": 5}}, ValueError, r"bands\['driver_age'\] must be.*\{'width': 5\}"),
     ({"colour": [0, 1, 2]}, ValueError, r"bands\['colour'\]: column 'colour' must be numeric.*at row 0"),
