@@ -144,7 +144,7 @@ def test_banding_leaves_the_callers_data_unchanged():
     ({"driver_age": {"quantiles": 2.5}}, TypeError, r"\['quantiles'\] must be an integer, got 2.5"),
     ({"driver_age": {"width": 5}}, ValueError, r"bands\['driver_age'\] must be.*\{'width': 5\}"),
     ({"colour": [0, 1, 2]}, ValueError, r"bands\['colour'\]: column 'colour' must be numeric.*at row 0"),
-    ({"postcode": [0, 1]}, ValueError, r"bands names \['postcode'\].*not columns"),
+    ({"postcode": [0, 1]}, ValueError, r"bands names \['postcode'\], which are not.*'driver_age'"),
     ([17, 25], TypeError, r"bands must be a dict.*\[17, 25\]"),
 ])
 def test_bad_bands_are_refused_naming_the_argument(bands, error, match):

@@ -7,6 +7,7 @@ The scorer reads the result from the model file through
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,8 +15,8 @@ import numpy as np
 from .scoring._bands import band_codes, band_labels, check_edges
 from .scoring._levels import is_missing, level_key, sort_levels
 
-__all__ = ["Layout", "band_layout", "base_of", "check_bands", "check_min_exposure", "check_missing_levels",
-           "is_ordered", "merge_sparse", "per_factor"]
+__all__ = ["Layout", "band_layout", "base_of", "check_bands", "check_factor_options", "is_ordered",
+           "merge_sparse", "per_factor"]
 
 
 @dataclass
@@ -43,16 +44,19 @@ class Layout:
     merged: dict | None = None
 
 
-def per_factor(value: object, label: str, names: list) -> dict:
-    """``{column: value}``: one value for every column in ``names``, or a dict checked against them.
+def per_factor(value: object, label: str, names: list, check: Callable[[object, str], object]) -> dict:
+    """``{column: checked value}``: one value for every column in ``names``, or a dict of them.
 
     Parameters
     ----------
     value : object or dict
+        ``None`` (no column), one value for every column, or ``{column: value}``.
     label : str
         Name of the argument, for messages.
     names : list of str
         Columns it may name.
+    check : callable
+        ``check(value, label)`` returns the value to use or raises naming ``label``.
 
     Returns
     -------
@@ -61,16 +65,50 @@ def per_factor(value: object, label: str, names: list) -> dict:
     Raises
     ------
     ValueError
-        For a dict naming a column that is not in ``names``.
+        For a dict naming a column that is not in ``names``; ``check`` raises for bad values.
     """
     if value is None:
         return {}
     if not isinstance(value, dict):
-        return {name: value for name in names}
+        checked = check(value, label)
+        return {name: checked for name in names}
     unknown = [k for k in value if str(k) not in names]
     if unknown:
-        raise ValueError(f"{label} names {unknown}, which are not columns of X; columns are {names}")
-    return {str(k): v for k, v in value.items()}
+        raise ValueError(f"{label} names {unknown}, which are not among the columns it may name {names}")
+    return {str(k): check(v, f"{label}[{str(k)!r}]") for k, v in value.items()}
+
+
+def _band_rule(rule: object, label: str) -> tuple:
+    """``("edges", list)`` or ``("quantiles", k)`` from edges, ``{"edges": ...}`` or ``{"quantiles": k}``."""
+    if isinstance(rule, dict) and set(rule) == {"quantiles"}:
+        k = rule["quantiles"]
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"{label}['quantiles'] must be an integer, got {k!r}")
+        if k < 2:
+            raise ValueError(f"{label}['quantiles'] must be at least 2, got {k!r}")
+        return ("quantiles", int(k))
+    if isinstance(rule, dict):
+        if set(rule) != {"edges"}:
+            raise ValueError(f"{label} must be a list of edges, {{'edges': [...]}} or "
+                             f"{{'quantiles': k}}, got {rule!r}")
+        rule = rule["edges"]
+    return ("edges", check_edges(rule, label))
+
+
+def _minimum_exposure(value: object, label: str) -> float:
+    """A finite number >= 0."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{label} must be a number, got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{label} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _level_name(value: object, label: str) -> str:
+    """A level to create: a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{label} must be a non-empty string, got {value!r}")
+    return value
 
 
 def check_bands(bands: object, names: list) -> dict:
@@ -85,92 +123,44 @@ def check_bands(bands: object, names: list) -> dict:
 
     Returns
     -------
-    dict
+    dict of str to tuple
+        The rule of each banded column.
 
     Raises
     ------
     TypeError, ValueError
         Naming the column whose banding cannot be used.
     """
-    if bands is None:
-        return {}
-    if not isinstance(bands, dict):
+    if bands is not None and not isinstance(bands, dict):
         raise TypeError(f"bands must be a dict {{column: edges or {{'quantiles': k}}}}, got "
                         f"{type(bands).__name__} {bands!r}")
-    out = {}
-    for name, rule in per_factor(bands, "bands", names).items():
-        label = f"bands[{name!r}]"
-        if isinstance(rule, dict):
-            if set(rule) == {"edges"}:
-                rule = rule["edges"]
-            elif set(rule) == {"quantiles"}:
-                k = rule["quantiles"]
-                if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-                    raise TypeError(f"{label}['quantiles'] must be an integer, got {k!r}")
-                if k < 2:
-                    raise ValueError(f"{label}['quantiles'] must be at least 2, got {k!r}")
-                out[name] = ("quantiles", int(k))
-                continue
-            else:
-                raise ValueError(f"{label} must be a list of edges, {{'edges': [...]}} or "
-                                 f"{{'quantiles': k}}, got {rule!r}")
-        out[name] = ("edges", check_edges(rule, label))
-    return out
+    return per_factor(bands, "bands", names, _band_rule)
 
 
-def check_min_exposure(min_exposure: object, names: list) -> dict:
-    """``{factor: minimum}`` from ``min_exposure`` (a number or a dict of numbers).
+def check_factor_options(min_exposure: object, missing_level: object, other_level: object,
+                         factors: list) -> tuple[dict, dict]:
+    """``({factor: minimum exposure}, {factor: missing-value level})``, checked.
 
     Parameters
     ----------
-    min_exposure : float, dict or None
-    names : list of str
-        Columns of X.
+    min_exposure, missing_level, other_level
+        As for :class:`hdtweedie.FactorEncoder`.
+    factors : list of str
+        The rating factors.
 
     Returns
     -------
-    dict
+    tuple of (dict, dict)
 
     Raises
     ------
     TypeError, ValueError
-        For a value that is not a finite number >= 0.
+        For a minimum that is not a finite number >= 0, a level that is not
+        a non-empty string, or a dict naming a column that is not a factor.
     """
-    out = per_factor(min_exposure, "min_exposure", names)
-    for name, v in out.items():
-        label = "min_exposure" if not isinstance(min_exposure, dict) else f"min_exposure[{name!r}]"
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{label} must be a number, got {v!r}")
-        if not (math.isfinite(v) and v >= 0):
-            raise ValueError(f"{label} must be a finite number >= 0, got {v!r}")
-        out[name] = float(v)
-    return out
-
-
-def check_missing_levels(missing_level: object, names: list) -> dict:
-    """``{factor: level}`` from ``missing_level`` (a level text or a dict of them).
-
-    Parameters
-    ----------
-    missing_level : str, dict or None
-    names : list of str
-        Columns of X.
-
-    Returns
-    -------
-    dict
-
-    Raises
-    ------
-    TypeError, ValueError
-        For a level that is not a non-empty string.
-    """
-    out = per_factor(missing_level, "missing_level", names)
-    for name, v in out.items():
-        if not isinstance(v, str) or not v:
-            label = "missing_level" if not isinstance(missing_level, dict) else f"missing_level[{name!r}]"
-            raise TypeError(f"{label} must be a non-empty string, got {v!r}")
-    return out
+    _level_name(other_level, "other_level")
+    return (per_factor(min_exposure, "min_exposure", factors, _minimum_exposure),
+            per_factor(missing_level, "missing_level", factors, _level_name))
 
 
 def _numbers(values: np.ndarray, name: str) -> np.ndarray:

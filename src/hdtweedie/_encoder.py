@@ -13,8 +13,7 @@ from ._banding import (
     band_layout,
     base_of,
     check_bands,
-    check_min_exposure,
-    check_missing_levels,
+    check_factor_options,
     is_ordered,
     merge_sparse,
 )
@@ -252,11 +251,9 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         if not isinstance(base_levels, dict):
             raise TypeError(f"base_levels must be a dict {{factor: level}}, got {type(base_levels).__name__}")
         bands = check_bands(self.bands, names)
-        if not isinstance(self.other_level, str) or not self.other_level:
-            raise TypeError(f"other_level must be a non-empty string, got {self.other_level!r}")
         factors = self._factor_names(names, kinds, base_levels) | set(bands)
-        minimums = check_min_exposure(self.min_exposure, [c for c in names if c in factors])
-        missing = check_missing_levels(self.missing_level, [c for c in names if c in factors])
+        minimums, missing = check_factor_options(self.min_exposure, self.missing_level, self.other_level,
+                                                 [c for c in names if c in factors])
         weights = self._weights(sample_weight, n)
         unknown_bases = [k for k in base_levels if str(k) not in factors]
         if unknown_bases:

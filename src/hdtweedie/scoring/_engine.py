@@ -116,10 +116,12 @@ class FactorTerm(ReadOnly):
         Parameters
         ----------
         values : array-like or pandas Series
+            Raw values of this factor.
 
         Returns
         -------
-        numpy.ndarray of intp
+        numpy.ndarray
+            One ``intp`` code per value, from :func:`~hdtweedie.scoring._bands.factor_codes`.
 
         Raises
         ------
