@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from banding_support import assert_same_predictions, fit_and_load, motor_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hdtweedie import FactorEncoder
 from hdtweedie._export import build_document
@@ -145,3 +147,25 @@ def test_a_merge_to_a_level_the_factor_lacks_is_refused(merged):
     spec["merged"] = {"1": "2"}  # a level of the model cannot also be merged away
     with pytest.raises(ModelFileError, match=r"merged must map"):
         validate_document(doc)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=12), st.integers(0, 60), st.booleans())
+def test_merging_keeps_the_exposure_and_leaves_no_light_level_that_could_merge(counts, minimum, ordered):
+    names = [str(i) if ordered else f"L{i:02d}" for i in range(len(counts))]
+    rows = [lv for lv, c in zip(names, counts) for _ in range(c)]
+    if not rows:
+        return
+    enc = FactorEncoder(min_exposure=minimum).fit(pd.DataFrame({"f": rows}))
+    weights = enc.level_weights_["f"]
+    assert sum(weights.values()) == len(rows)
+    seen = [lv for lv, c in zip(names, counts) if c]
+    merged = enc.merged_levels_.get("f", {})
+    assert sorted(set(seen) - set(merged)) == sorted(lv for lv in enc.levels_["f"] if lv in seen)
+    assert all(to in enc.levels_["f"] for to in merged.values())
+    light = [lv for lv, w in weights.items() if w < minimum]
+    # only a factor merged down to one level, or (unordered) the gathered level, may stay light
+    allowed = ([],) if ordered else ([], ["Other"])
+    assert len(enc.levels_["f"]) == 1 or light in allowed
+    codes = enc._codes("f", np.array(rows, dtype=object))
+    assert np.all(codes >= 0)

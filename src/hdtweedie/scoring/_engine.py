@@ -339,7 +339,7 @@ class Engine(ReadOnly):
             return
         if term.kind == "factor":  # banded: infinities are scored in the end bands
             out = (x < term.min) | (x > term.max)
-            suffix = "; scored in the band of its value, the end bands open-ended"
+            suffix = "; scored in its band, values beyond the end edges in the end bands"
         else:
             out = np.isfinite(x) & ((x < term.min) | (x > term.max))  # NaN and inf are flagged as such
             suffix = "; the prediction extrapolates"
