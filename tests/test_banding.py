@@ -122,6 +122,12 @@ def test_factor_chart_tabulates_exposure_by_band(banded):
     assert list(table.index) == ["[17, 25)", "[25, 40)", "[40, 60)", "[60, 100]"]
     codes = band_codes(df["driver_age"].to_numpy(), EDGES)
     np.testing.assert_allclose(table["exposure"], np.bincount(codes, weights=exposure), rtol=1e-12)
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from hdtweedie.charts import factor_chart
+
+    ax = factor_chart(table).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(table.index)
 
 
 def test_banding_leaves_the_callers_data_unchanged():
@@ -254,3 +260,13 @@ def test_an_inconsistent_banded_file_is_refused(banded, edit, match):
     edit(next(s for s in doc["inputs"] if s["name"] == "driver_age"))
     with pytest.raises(ModelFileError, match=match):
         validate_document(doc)
+
+
+def test_the_scorers_design_matrix_is_the_encoders(tmp_path):
+    df, exposure, y = motor_frame()
+    df.loc[:30, "driver_age"] = np.nan
+    enc = FactorEncoder(bands={"driver_age": {"quantiles": 4}}, min_exposure=45, missing_level="Unknown")
+    _, model = fit_and_load(enc, df, exposure, y, tmp_path / "d.json")
+    X = model.design_matrix(df)
+    X = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+    np.testing.assert_array_equal(X, np.asarray(enc.transform(df)))
