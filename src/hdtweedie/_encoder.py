@@ -8,7 +8,17 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .scoring._levels import as_numeric, level_codes, level_key, sort_levels
+from ._banding import (
+    Layout,
+    band_layout,
+    base_of,
+    check_bands,
+    check_factor_options,
+    is_ordered,
+    merge_sparse,
+)
+from .scoring._bands import factor_codes
+from .scoring._levels import as_numeric, level_key, sort_levels
 
 __all__ = ["FactorEncoder", "UnseenLevelWarning"]
 
@@ -67,7 +77,8 @@ def _kind(arr):
     return "f"
 
 
-def _discover_levels(values, name):
+def _discover_levels(values, name, missing: str | None) -> list:
+    """Levels of a column in natural order, then ``missing`` when the column has missing values."""
     arr = values
     if arr.dtype.kind in "biufUS":
         uniq = np.unique(arr).tolist()
@@ -87,11 +98,13 @@ def _discover_levels(values, name):
             n_missing += 1
         else:
             keys.add(key)
-    if n_missing:
+    if n_missing and missing is None:
         raise ValueError(
-            f"X: factor {name!r} has missing values; give them an explicit level such as 'Unknown'"
+            f"X: factor {name!r} has missing values; give them an explicit level such as 'Unknown' "
+            f"(missing_level='Unknown')"
         )
-    return sort_levels(keys)
+    levels = sort_levels(keys)
+    return levels + [missing] if n_missing and missing not in keys else levels
 
 
 class FactorEncoder(TransformerMixin, BaseEstimator):
@@ -128,6 +141,32 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         Return a ``scipy.sparse`` CSC matrix instead of a dense array.  A
         sparse matrix carries no column names: use ``get_feature_names_out()``
         for them; ``set_output(transform="pandas")`` cannot be combined with it.
+    bands : dict, optional
+        Numeric columns to band into ordered levels, each a rating factor:
+        ``{column: edges}`` (a strictly increasing list, also as
+        ``{"edges": edges}``) or ``{column: {"quantiles": k}}`` for ``k``
+        bands of about equal exposure, with edges at observed values (tied
+        values may give fewer bands).  Bands are closed on the left and open
+        on the right, the last closed on both sides: ``"[17, 25)"``, ...,
+        ``"[60, 100]"``.  Values beyond the end edges fall in the end bands.
+        A base level may be given as a band label or as a number in the band.
+    min_exposure : float or dict, optional
+        Minimum exposure (``sample_weight`` sum, row count without weights)
+        of a level, for every factor or ``{factor: minimum}``.  Lighter
+        levels are merged: into an adjacent level for ordered factors (bands,
+        and factors whose levels are all numbers), repeatedly joining the
+        lightest level to its lighter neighbour (a merged band spans both;
+        other merged levels take the name of the heaviest level of the
+        run), and into the level ``other_level`` for unordered factors.  The
+        merges are in ``merged_levels_``; the missing-value level is never merged.
+    missing_level : str or dict, optional
+        Level of missing values (None, NaN, ``pd.NA``), for every factor or
+        ``{factor: level}``, e.g. ``"Unknown"``; used in training and by the
+        scorer.  Without it, missing values in a factor are an error.  A
+        factor without missing values in training gets no such level: the
+        scorer then treats missing values as an unseen level.
+    other_level : str, default="Other"
+        Level that gathers the sparse levels of unordered factors.
 
     Attributes
     ----------
@@ -145,6 +184,17 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         Factor to ``{level: exposure (or row count)}``.
     numeric_ranges_ : dict
         Numeric input to its training ``(min, max)``.
+    bands_ : dict
+        Banded factor to its band edges (after merging sparse bands).
+    band_ranges_ : dict
+        Banded factor to the training ``(min, max)`` of its values; the
+        scorer flags values outside it.
+    merged_levels_ : dict
+        Factor to ``{level merged away: level it was merged into}``, for the
+        factors where ``min_exposure`` merged levels (for bands, the labels
+        of the bands before merging).
+    missing_levels_ : dict
+        Factor to the level of its missing values.
     groups_ : list of str
         Group label of each output column (the input it comes from).
     n_features_in_ : int
@@ -160,11 +210,16 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
     dtype={"district": str})``): a number column has already lost the zero.
     """
 
-    def __init__(self, factors=None, base_levels=None, handle_unknown="error", sparse_output=False):
+    def __init__(self, factors=None, base_levels=None, handle_unknown="error", sparse_output=False,
+                 bands=None, min_exposure=None, missing_level=None, other_level="Other"):
         self.factors = factors
         self.base_levels = base_levels
         self.handle_unknown = handle_unknown
         self.sparse_output = sparse_output
+        self.bands = bands
+        self.min_exposure = min_exposure
+        self.missing_level = missing_level
+        self.other_level = other_level
 
     def fit(self, X, y=None, sample_weight=None):
         """Learn the levels, base levels and numeric ranges.
@@ -174,11 +229,18 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         X : DataFrame, dict of columns, structured array or 2-D array
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
-            Exposure per row, used to choose default base levels.
+            Exposure per row, used to choose default base levels, quantile
+            band edges and sparse levels.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError, TypeError
+            For bad arguments (naming them), missing values without a
+            missing-value level, or a banded column that is not numeric.
         """
         if self.handle_unknown not in ("error", "base"):
             raise ValueError(f"handle_unknown must be 'error' or 'base', got {self.handle_unknown!r}")
@@ -188,7 +250,10 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         base_levels = self.base_levels if self.base_levels is not None else {}
         if not isinstance(base_levels, dict):
             raise TypeError(f"base_levels must be a dict {{factor: level}}, got {type(base_levels).__name__}")
-        factors = self._factor_names(names, kinds, base_levels)
+        bands = check_bands(self.bands, names)
+        factors = self._factor_names(names, kinds, base_levels) | set(bands)
+        minimums, missing = check_factor_options(self.min_exposure, self.missing_level, self.other_level,
+                                                 [c for c in names if c in factors])
         weights = self._weights(sample_weight, n)
         unknown_bases = [k for k in base_levels if str(k) not in factors]
         if unknown_bases:
@@ -202,9 +267,12 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         self.factors_ = [c for c in names if c in factors]
         self.numeric_ = [c for c in names if c not in factors]
         self.levels_, self.base_levels_, self.level_weights_, self.numeric_ranges_ = {}, {}, {}, {}
+        self.bands_, self.band_ranges_, self.merged_levels_ = {}, {}, {}
+        self.missing_levels_ = {k: v for k, v in missing.items() if k in factors}
         for name in names:
             if name in factors:
-                self._fit_factor(name, cols[name], weights, base_levels.get(name))
+                layout = self._layout(name, cols[name], weights, bands.get(name))
+                self._fit_factor(name, layout, weights, base_levels.get(name), minimums.get(name))
             else:
                 x = as_numeric(cols[name], name)
                 if not np.all(np.isfinite(x)):
@@ -259,21 +327,53 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
             raise ValueError("sample_weight must be finite and non-negative")
         return w
 
-    def _fit_factor(self, name, values, weights, base):
-        levels = _discover_levels(values, name)
+    def _layout(self, name: str, values: np.ndarray, weights, rule) -> Layout:
+        """Levels and row codes of one factor, before sparse levels are merged."""
+        missing = self.missing_levels_.get(name)
+        if rule is not None:
+            layout = band_layout(values, rule, weights, name)
+            finite = layout.codes >= 0
+            x = as_numeric(values, name)[finite]
+            self.band_ranges_[name] = (float(x.min()), float(x.max()))
+            if missing is not None and not finite.all():
+                layout.codes[~finite] = len(layout.levels)
+                layout.levels.append(missing)
+            elif not finite.all():
+                raise ValueError(f"X: banded factor {name!r} has missing values; give them a level "
+                                 "with missing_level='Unknown'")
+            return layout
+        levels = _discover_levels(values, name, missing)
         index = {lv: i for i, lv in enumerate(levels)}
-        codes = level_codes(values, index, name)
-        totals = np.bincount(codes, weights=weights, minlength=len(levels))
+        codes = factor_codes(values, index, name, missing=missing)
+        return Layout(levels, codes, ordered=is_ordered([lv for lv in levels if lv != missing]))
+
+    def _fit_factor(self, name: str, layout: Layout, weights, base, minimum: float | None) -> None:
+        def totals_of(lay):
+            return np.bincount(lay.codes, weights=weights, minlength=len(lay.levels))
+
+        totals = totals_of(layout)
+        if minimum is not None:
+            layout = merge_sparse(layout, totals, minimum, self.other_level, self.missing_levels_.get(name))
+            totals = totals_of(layout)
+            if layout.merged:
+                self.merged_levels_[name] = dict(layout.merged)
         if base is None:
-            base_key = levels[int(np.argmax(totals))]  # first maximum: natural order breaks ties
+            base_key = layout.levels[int(np.argmax(totals))]  # first maximum: natural order breaks ties
         else:
-            base_key = level_key(base)
-            if base_key not in index:
-                raise ValueError(
-                    f"base_levels[{name!r}] = {base!r} is not a level of {name!r}; levels are {levels}")
-        self.levels_[name] = levels
+            base_key = base_of(layout, base, name)
+        if layout.edges is not None:
+            self.bands_[name] = list(layout.edges)
+        self.levels_[name] = layout.levels
         self.base_levels_[name] = base_key
-        self.level_weights_[name] = dict(zip(levels, totals.tolist()))
+        self.level_weights_[name] = dict(zip(layout.levels, totals.tolist()))
+
+    def _codes(self, name: str, values) -> np.ndarray:
+        """Level codes of raw values of a fitted factor (``-1`` unseen, ``-2`` missing)."""
+        index = {lv: i for i, lv in enumerate(self.levels_[name])}
+        edges = self.bands_.get(name)
+        if edges is None:
+            index.update({lv: index[to] for lv, to in self.merged_levels_.get(name, {}).items()})
+        return factor_codes(values, index, name, edges=edges, missing=self.missing_levels_.get(name))
 
     def transform(self, X):
         """Encode ``X``: 0/1 columns per non-base level, numeric columns as given.
@@ -300,7 +400,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
                 levels = self.levels_[name]
                 base = self.base_levels_[name]
                 index = {lv: i for i, lv in enumerate(levels)}
-                codes = level_codes(cols[name], index, name)
+                codes = self._codes(name, cols[name])
                 if np.any(codes == -2):
                     rows = np.flatnonzero(codes == -2)[:5].tolist()
                     raise ValueError(f"X: factor {name!r} has missing values at rows {rows}")
@@ -374,14 +474,22 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         for name in self.columns_:
             if name in self.levels_:
                 base = self.base_levels_[name]
-                specs.append({
+                spec = {
                     "kind": "factor",
                     "name": name,
                     "levels": list(self.levels_[name]),
                     "base_level": base,
                     "features": {lv: f"{name}={lv}" for lv in self.levels_[name] if lv != base},
                     "handle_unknown": self.handle_unknown,
-                })
+                }
+                if name in self.bands_:
+                    lo, hi = self.band_ranges_[name]
+                    spec["bands"] = {"edges": list(self.bands_[name]), "min": lo, "max": hi}
+                elif self.merged_levels_.get(name):
+                    spec["merged"] = dict(self.merged_levels_[name])
+                if name in self.missing_levels_:
+                    spec["missing_level"] = self.missing_levels_[name]
+                specs.append(spec)
             else:
                 lo, hi = self.numeric_ranges_[name]
                 specs.append({"kind": "numeric", "name": name, "feature": name, "min": lo, "max": hi})

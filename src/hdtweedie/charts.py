@@ -311,7 +311,7 @@ def factor_chart_data(model, data, actual, exposure=None, *, coef_table=None, fa
     fitted = {}
     for row in m.factor_table(include_base=False):
         fitted.setdefault(row["Factor"], {})[row["Level"]] = row["Relativity"]
-    keys = data[chosen].apply(lambda s: s.map(_key)) if chosen else data[[]]
+    keys = _level_keys(m, data, chosen)
     ae = actual_vs_expected(keys, chosen, actual, expected, e, power=m.power) if chosen else {}
     level = coef_table.attrs.get("confidence_level", 0.95) if coef_table is not None else None
     out = {}
@@ -347,10 +347,18 @@ def _band(model, spec: dict, levels: list, coef_table) -> np.ndarray:
     return out
 
 
-def _key(value):
+def _level_keys(model, data: pd.DataFrame, factors: list) -> pd.DataFrame:
+    """The model level of each row and factor (bands, merged levels); other values as their text."""
     from .scoring import level_key
 
-    return level_key(value)
+    terms = {t.name: t for t in model._engine.terms}
+    out = {}
+    for factor in factors:
+        codes = terms[factor].codes(data[factor])
+        levels = np.array(terms[factor].levels, dtype=object)
+        raw = data[factor].map(level_key).to_numpy(dtype=object)
+        out[factor] = np.where(codes >= 0, levels[np.maximum(codes, 0)], raw)
+    return pd.DataFrame(out, index=data.index, columns=list(factors))
 
 
 def factor_chart(table, *, ax=None):

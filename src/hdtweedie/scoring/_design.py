@@ -6,7 +6,7 @@ import numpy as np
 
 from ._engine import Engine
 from ._inputs import read_table
-from ._levels import as_array, as_numeric, level_codes, level_key
+from ._levels import as_array, as_numeric, level_key
 
 __all__ = ["design_matrix"]
 
@@ -19,7 +19,7 @@ def _rows(mask: np.ndarray) -> str:
 
 def _factor_columns(term, values, unknown: str | None, X: np.ndarray) -> int:
     """Fill the one-hot columns of ``term``; return the number of rows scored at the base level."""
-    codes = level_codes(values, term.index, term.name)
+    codes = term.codes(values)
     missing, unseen = codes == -2, codes == -1
     if missing.any():
         raise ValueError(f"X: input {term.name!r} has a missing value at {_rows(missing)}")

@@ -12,8 +12,9 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ._bands import factor_codes
 from ._inputs import read_exposure, read_table
-from ._levels import as_array, as_numeric, level_codes, level_key
+from ._levels import as_array, as_numeric, level_key
 from ._results import ScoringIssue
 from ._text import short
 
@@ -68,6 +69,10 @@ class Names(tuple):
 class FactorTerm(ReadOnly):
     """A rating factor: the link contribution of each of its levels (the base level's is 0).
 
+    A banded factor (``edges`` set) bands raw numbers; ``index`` also maps the
+    levels merged away (``merged``) to the code of their level; ``missing``
+    is the level of missing values, if the factor has one.
+
     Parameters
     ----------
     spec : dict
@@ -79,7 +84,7 @@ class FactorTerm(ReadOnly):
     """
 
     __slots__ = ("name", "levels", "base", "handle_unknown", "index", "base_code", "table", "block",
-                 "block_codes", "used")
+                 "block_codes", "used", "edges", "min", "max", "merged", "missing")
     kind = "factor"
 
     def __init__(self, spec: dict, feature_pos: dict, coef: np.ndarray):
@@ -92,11 +97,38 @@ class FactorTerm(ReadOnly):
             block.append(feature_pos[feat])
             block_codes.append(index[lv])
         table.flags.writeable = False
+        merged = dict(spec.get("merged", {}))
+        bands = spec.get("bands")
         self._freeze({"name": spec["name"], "levels": levels, "base": spec["base_level"],
-                      "handle_unknown": spec["handle_unknown"], "index": MappingProxyType(index),
+                      "handle_unknown": spec["handle_unknown"],
+                      "index": MappingProxyType({**index, **{lv: index[to] for lv, to in merged.items()}}),
                       "base_code": index[spec["base_level"]], "table": table,
                       "block": _frozen(block, np.intp), "block_codes": _frozen(block_codes, np.intp),
-                      "used": bool(np.any(table != 0.0))})
+                      "used": bool(np.any(table != 0.0)), "merged": MappingProxyType(merged),
+                      "edges": None if bands is None else tuple(float(e) for e in bands["edges"]),
+                      "min": None if bands is None else float(bands["min"]),
+                      "max": None if bands is None else float(bands["max"]),
+                      "missing": spec.get("missing_level")})
+
+    def codes(self, values) -> np.ndarray:
+        """Level code of each raw value: ``-1`` for an unseen level, ``-2`` for a missing value.
+
+        Parameters
+        ----------
+        values : array-like or pandas Series
+            Raw values of this factor.
+
+        Returns
+        -------
+        numpy.ndarray
+            One ``intp`` code per value, from :func:`~hdtweedie.scoring._bands.factor_codes`.
+
+        Raises
+        ------
+        TypeError
+            For values that cannot be levels (banded: that are not numbers).
+        """
+        return factor_codes(values, self.index, self.name, edges=self.edges, missing=self.missing)
 
 
 class NumericTerm(ReadOnly):
@@ -265,9 +297,11 @@ class Engine(ReadOnly):
             return np.zeros(n)
         if term.kind == "numeric":
             return self._numeric_part(term, values, ev, j)
-        codes = level_codes(values, term.index, term.name)
+        codes = term.codes(values)
         raw = as_array(values)
         missing, unseen = codes == -2, codes == -1
+        if term.edges is not None:
+            self._range_check(term, as_numeric(raw, term.name), ev)
         if term.used and missing.any():
             ev.add("missing_value", term.name, missing, "a missing value", False, raw)
         if term.used and unseen.any():
@@ -303,11 +337,15 @@ class Engine(ReadOnly):
     def _range_check(term, x: np.ndarray, ev: Evaluation) -> None:
         if term.min is None or term.max is None or not term.used:
             return
-        out = np.isfinite(x) & ((x < term.min) | (x > term.max))  # NaN and inf are flagged as such
+        if term.kind == "factor":  # banded: infinities are scored in the end bands
+            out = (x < term.min) | (x > term.max)
+            suffix = "; scored in its band, values beyond the end edges in the end bands"
+        else:
+            out = np.isfinite(x) & ((x < term.min) | (x > term.max))  # NaN and inf are flagged as such
+            suffix = "; the prediction extrapolates"
         if out.any():
             ev.add("out_of_range", term.name, out,
-                   f"a value outside the training range [{term.min!r}, {term.max!r}]", True, x,
-                   "; the prediction extrapolates")
+                   f"a value outside the training range [{term.min!r}, {term.max!r}]", True, x, suffix)
 
     def _design_part(self, X: np.ndarray, ev: Evaluation, keep: bool) -> np.ndarray:
         n = X.shape[0]

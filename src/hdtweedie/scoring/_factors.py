@@ -10,7 +10,7 @@ import numpy as np
 
 from ._engine import Engine
 from ._inputs import read_table
-from ._levels import as_array, level_codes, level_key
+from ._levels import as_array, level_key, sort_levels
 
 __all__ = ["BASIC_HEADER", "SE_HEADER", "check_policies", "factor_rows", "rename_map"]
 
@@ -100,6 +100,14 @@ def _check_decimals(decimals) -> None:
         raise ValueError(f"decimals must be between 0 and 15, got {decimals!r}")
 
 
+def _table_levels(term) -> list:
+    """Levels of a factor's rows: merged levels too, in natural order, the missing level last."""
+    if not term.merged:
+        return list(term.levels)
+    named = [lv for lv in list(term.levels) + list(term.merged) if lv != term.missing]
+    return sort_levels(named) + ([term.missing] if term.missing in term.levels else [])
+
+
 def factor_rows(engine: Engine, *, include_base: bool, standard_errors, confidence_level,
                 decimals, names: dict) -> list[dict]:
     """The rows of :meth:`ScoringModel.factor_table` (see there for the arguments).
@@ -128,8 +136,8 @@ def factor_rows(engine: Engine, *, include_base: bool, standard_errors, confiden
     for term in engine.terms:
         if term.kind == "factor":
             feature = {int(c): engine.feature_names[p] for p, c in zip(term.block, term.block_codes)}
-            entries += [(names[term.name], lv, float(term.table[i]), feature.get(i))
-                        for i, lv in enumerate(term.levels)]
+            entries += [(names[term.name], lv, float(term.table[term.index[lv]]), feature.get(term.index[lv]))
+                        for lv in _table_levels(term)]
         else:
             entries.append((names[term.name], "per unit", term.coef, term.feature))
     rows = []
@@ -178,7 +186,7 @@ def check_policies(engine: Engine, policies, names: dict) -> None:
             continue
         found += 1
         values = table[column]
-        codes = level_codes(values, term.index, term.name)
+        codes = term.codes(values)
         if (codes == -2).any():
             problems.append(f"{column}: {int((codes == -2).sum())} missing value(s)")
         unseen = codes == -1

@@ -26,6 +26,7 @@ import json
 import math
 from importlib import resources
 
+from ._bands import band_labels
 from ._errors import ModelFileError
 from ._schema import schema_errors
 
@@ -50,9 +51,10 @@ __all__ = [
 ]
 
 FORMAT_NAME = "hdtweedie-model"
-SCHEMA_VERSION = "1.2"  # the newest version written; see schema_version_for
-# Optional fields by the schema version that added them.
+SCHEMA_VERSION = "1.3"  # the newest version written; see schema_version_for
+# Optional fields by the schema version that added them: of the document, and of its factor inputs.
 _ADDED_FIELDS = {"1.1": ("relaxed", "training_data", "signature"), "1.2": ("dispersion",)}
+_ADDED_FACTOR_FIELDS = {"1.3": ("bands", "merged", "missing_level")}
 _SUPPORTED_MAJOR = "1"
 MAX_DEPTH = 16  # a valid model file nests 4 levels deep
 MAX_LINK = 700.0  # exp(709.8) is the largest double; keep room for the exposure
@@ -101,6 +103,9 @@ def schema_version_for(document: dict) -> str:
     str
     """
     used = [v for v, fields in _ADDED_FIELDS.items() if any(f in document for f in fields)]
+    specs = document.get("inputs") or []
+    used += [v for v, fields in _ADDED_FACTOR_FIELDS.items()
+             if any(isinstance(s, dict) and f in s for s in specs for f in fields)]
     return max(used + ["1.1"], key=lambda v: tuple(map(int, v.split("."))))
 
 
@@ -324,6 +329,10 @@ def _check_consistency(doc: dict) -> None:
         if spec["kind"] == "factor":
             problems += _factor_problems(spec)
             used.extend(spec["features"].values())
+            if "bands" in spec:
+                bands = spec["bands"]
+                numbers += [(f"input {spec['name']!r} bands {k}", bands[k]) for k in ("min", "max")]
+                numbers += [(f"input {spec['name']!r} edge", e) for e in bands["edges"]]
         else:
             used.append(spec["feature"])
             numbers += [(f"input {spec['name']!r} {b}", spec[b]) for b in ("min", "max")
@@ -353,7 +362,29 @@ def _factor_problems(spec: dict) -> list:
     expected = [lv for lv in levels if lv != spec["base_level"]]
     if sorted(spec["features"]) != sorted(expected):
         problems.append(f"factor {spec['name']!r}: features must map every non-base level")
+    merged = spec.get("merged", {})
+    if any(lv in levels for lv in merged) or any(to not in levels for to in merged.values()):
+        problems.append(f"factor {spec['name']!r}: merged must map levels that are not levels of the factor "
+                        "to levels that are")
+    if "bands" in spec:
+        problems += _band_problems(spec)
     return problems
+
+
+def _band_problems(spec: dict) -> list:
+    name, bands = spec["name"], spec["bands"]
+    edges = bands["edges"]
+    if not all(math.isfinite(e) for e in edges) or any(b <= a for a, b in zip(edges, edges[1:])):
+        return [f"factor {name!r}: band edges must be finite and strictly increasing, got {edges!r}"]
+    if "merged" in spec:
+        return [f"factor {name!r}: a banded factor merges bands through its edges, not 'merged'"]
+    labels = band_labels(edges)
+    tail = spec["levels"][len(labels):]
+    if spec["levels"][:len(labels)] != labels or tail not in ([], [spec.get("missing_level")]):
+        return [f"factor {name!r}: levels must be the bands of the edges {labels} (then the missing_level)"]
+    if not bands["min"] <= bands["max"]:
+        return [f"factor {name!r}: bands min {bands['min']!r} > max {bands['max']!r}"]
+    return []
 
 
 def _largest_link(doc: dict) -> float:
