@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._interactions import check_interactions, interaction_columns, interaction_features, interaction_specs
 from .scoring._levels import as_numeric, level_codes, level_key, sort_levels
 
 __all__ = ["FactorEncoder", "UnseenLevelWarning"]
@@ -128,6 +129,12 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         Return a ``scipy.sparse`` CSC matrix instead of a dense array.  A
         sparse matrix carries no column names: use ``get_feature_names_out()``
         for them; ``set_output(transform="pandas")`` cannot be combined with it.
+    interactions : list of (str, str), optional
+        Two-way interactions, each one group named ``"a:b"`` placed after the
+        main effects.  Factor x factor: a 0/1 column ``"a:b=i:j"`` per cell
+        where neither level is its base level.  Factor x numeric: a column
+        ``"a:b=i"`` per non-base level ``i`` holding the numeric value there
+        (that level's extra slope).  Numeric x numeric is refused.
 
     Attributes
     ----------
@@ -145,8 +152,11 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         Factor to ``{level: exposure (or row count)}``.
     numeric_ranges_ : dict
         Numeric input to its training ``(min, max)``.
+    interactions_ : list of (str, str)
+        The interactions encoded.
     groups_ : list of str
-        Group label of each output column (the input it comes from).
+        Group label of each output column (the input it comes from, or the
+        interaction ``"a:b"``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Set when the input has column names.
@@ -160,11 +170,13 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
     dtype={"district": str})``): a number column has already lost the zero.
     """
 
-    def __init__(self, factors=None, base_levels=None, handle_unknown="error", sparse_output=False):
+    def __init__(self, factors=None, base_levels=None, handle_unknown="error", sparse_output=False,
+                 interactions=None):
         self.factors = factors
         self.base_levels = base_levels
         self.handle_unknown = handle_unknown
         self.sparse_output = sparse_output
+        self.interactions = interactions
 
     def fit(self, X, y=None, sample_weight=None):
         """Learn the levels, base levels and numeric ranges.
@@ -201,6 +213,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         self.columns_ = names
         self.factors_ = [c for c in names if c in factors]
         self.numeric_ = [c for c in names if c not in factors]
+        self.interactions_ = check_interactions(self.interactions, names, self.factors_)
         self.levels_, self.base_levels_, self.level_weights_, self.numeric_ranges_ = {}, {}, {}, {}
         for name in names:
             if name in factors:
@@ -221,6 +234,9 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
             else:
                 out_names.append(name)
                 groups.append(name)
+        extra_names, extra_groups = interaction_features(self)
+        out_names += extra_names
+        groups += extra_groups
         if len(set(out_names)) != len(out_names):
             dup = sorted({f for f in out_names if out_names.count(f) > 1})
             raise ValueError(f"X: output feature names collide: {dup}; rename the columns")
@@ -293,7 +309,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         if missing:
             raise ValueError(f"X lacks the column(s) {missing} seen at fit time")
         rows_list, cols_list, vals_list = [], [], []
-        dense_parts = {}
+        dense_parts, codes_of, numeric_of = {}, {}, {}
         pos = 0
         for name in self.columns_:
             if name in self.levels_:
@@ -322,6 +338,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
                         col_of[i] = pos + k
                         k += 1
                 target = col_of[codes]
+                codes_of[name] = codes
                 hit = np.flatnonzero(target >= 0)
                 rows_list.append(hit)
                 cols_list.append(target[hit])
@@ -332,7 +349,13 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
                 if not np.all(np.isfinite(x)):
                     raise ValueError(f"X: numeric column {name!r} has NaN or infinite values")
                 dense_parts[pos] = x
+                numeric_of[name] = x
                 pos += 1
+        parts, pos = interaction_columns(self, codes_of, numeric_of, pos)
+        for r, c, v in parts:
+            rows_list.append(r)
+            cols_list.append(c)
+            vals_list.append(v)
         if self.sparse_output:
             from scipy import sparse
 
@@ -385,7 +408,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
             else:
                 lo, hi = self.numeric_ranges_[name]
                 specs.append({"kind": "numeric", "name": name, "feature": name, "min": lo, "max": hi})
-        return specs
+        return specs + interaction_specs(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
