@@ -27,6 +27,7 @@ import math
 from importlib import resources
 
 from ._errors import ModelFileError
+from ._interaction_terms import interaction_features, interaction_link_bound, interaction_problems
 from ._schema import schema_errors
 
 __all__ = [
@@ -50,9 +51,11 @@ __all__ = [
 ]
 
 FORMAT_NAME = "hdtweedie-model"
-SCHEMA_VERSION = "1.2"  # the newest version written; see schema_version_for
+SCHEMA_VERSION = "1.3"  # the newest version written; see schema_version_for
 # Optional fields by the schema version that added them.
 _ADDED_FIELDS = {"1.1": ("relaxed", "training_data", "signature"), "1.2": ("dispersion",)}
+# Kinds of input by the schema version that added them.
+_ADDED_KINDS = {"1.3": ("interaction",)}
 _SUPPORTED_MAJOR = "1"
 MAX_DEPTH = 16  # a valid model file nests 4 levels deep
 MAX_LINK = 700.0  # exp(709.8) is the largest double; keep room for the exposure
@@ -101,6 +104,8 @@ def schema_version_for(document: dict) -> str:
     str
     """
     used = [v for v, fields in _ADDED_FIELDS.items() if any(f in document for f in fields)]
+    kinds = {s.get("kind") for s in document.get("inputs", ()) if isinstance(s, dict)}
+    used += [v for v, added in _ADDED_KINDS.items() if kinds.intersection(added)]
     return max(used + ["1.1"], key=lambda v: tuple(map(int, v.split("."))))
 
 
@@ -318,18 +323,22 @@ def _check_consistency(doc: dict) -> None:
     numbers = [("intercept", doc["intercept"]), ("power", doc["power"]), ("lambda", doc["lambda"])]
     numbers += [("dispersion", doc["dispersion"])] if "dispersion" in doc else []
     numbers += [(f"coefficients[{k!r}]", v) for k, v in coefs.items() if not math.isfinite(v)]
-    used, names = [], []
+    used, names, earlier = [], [], {}
     for spec in doc["inputs"]:
         names.append(spec["name"])
         if spec["kind"] == "factor":
             problems += _factor_problems(spec)
             used.extend(spec["features"].values())
+        elif spec["kind"] == "interaction":
+            problems += interaction_problems(spec, earlier)
+            used.extend(interaction_features(spec))
         else:
             used.append(spec["feature"])
             numbers += [(f"input {spec['name']!r} {b}", spec[b]) for b in ("min", "max")
                         if spec[b] is not None]
             if spec["min"] is not None and spec["max"] is not None and spec["min"] > spec["max"]:
                 problems.append(f"input {spec['name']!r}: min {spec['min']!r} > max {spec['max']!r}")
+        earlier[spec["name"]] = spec
     if len(set(names)) != len(names):
         problems.append("input names are not unique")
     if sorted(used) != sorted(features):
@@ -360,9 +369,13 @@ def _largest_link(doc: dict) -> float:
     """Upper bound of ``b0 + x . b`` over the levels and the known numeric ranges."""
     coefs = doc["coefficients"]
     terms = [float(doc["intercept"])]
+    earlier = {}
     for spec in doc["inputs"]:
+        earlier[spec["name"]] = spec
         if spec["kind"] == "factor":
             terms.append(max([0.0] + [float(coefs[f]) for f in spec["features"].values()]))
+        elif spec["kind"] == "interaction":
+            terms.append(interaction_link_bound(spec, earlier, coefs))
         elif spec["min"] is not None and spec["max"] is not None:
             b = float(coefs[spec["feature"]])
             terms.append(max(b * spec["min"], b * spec["max"]))

@@ -162,7 +162,7 @@ class Explanation:
         ]
         width = max([len(c["input"]) for c in self.contributions] + [5])
         for c in self.contributions:
-            shown = c["level"] if c["kind"] == "factor" else fmt(c["value"])
+            shown = fmt(c["value"]) if c["kind"] == "numeric" else c["level"]
             lines.append(
                 f"  {c['input']:<{width}}  {str(shown):<12} link {c['link']:+.6f}  x{c['relativity']:.6f}"
             )
