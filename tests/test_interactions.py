@@ -3,7 +3,9 @@
 import csv
 import json
 import math
+from importlib import resources
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -294,3 +296,15 @@ def test_a_parent_without_main_effect_is_still_required_and_checked(fitted):
         m.predict({k: v for k, v in record.items() if k != "area"})
     with pytest.raises(ValueError, match=r"area: 1 row with a level not seen in training \('Z'\)"):
         m.predict(dict(record, area="Z"))
+
+
+def test_the_shipped_schema_agrees_with_jsonschema_on_interaction_inputs(fitted):
+    schema = resources.files("hdtweedie").joinpath("schema", "model.schema.json").read_text("utf-8")
+    validator = jsonschema.Draft202012Validator(json.loads(schema))
+    doc = fitted[4].document
+    validator.validate(doc)
+    for bad in ({"of": ["area", "ncd", "age"]}, {"features": {"A": {"0": ""}}}, {"features": {"A": 3}}):
+        edited = _edited(fitted[4], lambda d, bad=bad: _spec(d, "area:ncd").update(bad))
+        assert list(validator.iter_errors(edited))
+        with pytest.raises(ModelFileError, match="does not match the schema"):
+            validate_document(edited)
