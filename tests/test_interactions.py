@@ -308,3 +308,20 @@ def test_the_shipped_schema_agrees_with_jsonschema_on_interaction_inputs(fitted)
         assert list(validator.iter_errors(edited))
         with pytest.raises(ModelFileError, match="does not match the schema"):
             validate_document(edited)
+
+
+def test_unseen_levels_under_base_score_the_base_cells_as_the_encoder_does(tmp_path):
+    df = _frame(600)
+    enc = FactorEncoder(interactions=PAIRS, handle_unknown="base").fit(df)
+    model = HDTweedie(power=1.5, groups=enc.groups_, n_lambdas=10).fit(enc.transform(df), _response(df))
+    export_model(model, tmp_path / "m.json", encoder=enc)
+    sm = load_model(tmp_path / "m.json")
+    new = _frame(20, seed=9)
+    new.loc[:4, "area"] = "Z"
+    with pytest.warns(UserWarning, match="not seen"):
+        X = enc.transform(new)
+    with pytest.warns(UserWarning, match="not seen"):
+        got = np.asarray(sm.predict(new))
+    np.testing.assert_allclose(got, model.predict(X), rtol=1e-12)
+    with pytest.warns(UserWarning, match="not seen"):
+        np.testing.assert_array_equal(sm.design_matrix(new), X)
