@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._engine import ReadOnly
+from ._engine import ReadOnly, _frozen
 from ._levels import as_numeric, level_codes
 
 __all__ = ["InteractionTerm", "interaction_entries", "interaction_features", "interaction_link_bound",
@@ -110,23 +110,13 @@ def interaction_link_bound(spec: dict, earlier: dict, coefs: dict) -> float:
     return max([0.0] + [s * v for s in slopes for v in (x["min"], x["max"])])
 
 
-def _frozen(values, dtype) -> np.ndarray:
-    arr = np.array(values, dtype=dtype)
-    arr.flags.writeable = False
-    return arr
-
-
 class InteractionTerm(ReadOnly):
     """A two-way interaction: cell effects of two factors, or a factor's extra slopes of a numeric input.
 
     Parameters
     ----------
-    spec : dict
-        The interaction's entry of the model file's ``inputs``.
-    feature_pos : dict
-        Feature name to its column in the design matrix.
-    coef : numpy.ndarray
-        Coefficients in feature order.
+    spec, feature_pos, coef
+        As for :class:`~hdtweedie.scoring._engine.FactorTerm`; ``spec`` is the interaction's entry.
     earlier : list
         The terms built before it (its parents are among them).  Parents of
         an interaction with effect are marked used, so records must give them
