@@ -296,7 +296,12 @@ class ScoringModel(ReadOnly):
         return sample(self, records, n, exposure, weight, random_state, unknown)
 
     def explain(self, record, exposure=None, *, unknown=None):
-        """Split one prediction into a base and a relativity per input.
+        """Split one prediction into a base and a relativity per input (and per interaction).
+
+        An interaction ``"a:b"`` is a line of its own after the inputs, with
+        kind ``"interaction"``: its level is the cell ``"i:j"`` (two factors)
+        or the factor's level (a factor and a numeric input, whose value is
+        the numeric value).
 
         Parameters
         ----------
@@ -486,7 +491,11 @@ class ScoringModel(ReadOnly):
             ``"LowerCI"``, ``"UpperCI"``): every level of every
             factor (the base level has relativity 1.0), and one
             ``"per unit"`` row per numeric input (the relativity for a
-            one-unit increase).  The text is as in the model, unquoted.
+            one-unit increase).  An interaction ``"a:b"`` of two factors has
+            a row per cell ``"i:j"`` (1.0 where either level is a base
+            level); of a factor and a numeric input, a row ``"i per unit"``
+            per level.  See :meth:`interaction_table` for two-way tables.
+            The text is as in the model, unquoted.
 
         Raises
         ------

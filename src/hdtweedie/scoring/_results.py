@@ -189,6 +189,8 @@ class Comparison:
     input_attribution : list of dict
         ``input``, ``link``, ``relativity`` per differing input (and the
         exposure), scored on model A; an input model A does not use has link 0.
+        An interaction whose cell (or numeric value) moves with its parents
+        has a line of its own; it is not listed in ``changed_inputs``.
     model_attribution : list of dict
         ``input`` (or ``"intercept"``), ``link``, ``relativity`` of the model
         change on record B; empty when both sides use the same model.
