@@ -88,6 +88,7 @@ def test_sparse_output_equals_dense_and_the_input_is_left_unchanged():
     (["area"], r"interactions: each interaction must be a pair of column names, got 'area'"),
     ("area", r"interactions must be a list of pairs of column names, got 'area'"),
     ([("area", "ncd", "age")], r"must be a pair of column names, got \('area', 'ncd', 'age'\)"),
+    ([{"area", "ncd"}], r"must be a pair of column names, got \{"),
 ])
 def test_bad_interactions_are_refused_naming_the_argument(interactions, message):
     df = _frame(50).assign(age2=1.0)

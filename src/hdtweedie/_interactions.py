@@ -22,7 +22,7 @@ INTERACTION_SEPARATOR = ":"
 
 
 def _pair(item, names: list) -> tuple[str, str]:
-    if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(item) != 2:
+    if not isinstance(item, (list, tuple, np.ndarray)) or len(item) != 2:
         raise ValueError(f"interactions: each interaction must be a pair of column names, got {item!r}")
     a, b = (str(c) for c in item)
     for c in (a, b):
