@@ -17,6 +17,7 @@ from ._banding import (
     is_ordered,
     merge_sparse,
 )
+from ._interactions import check_interactions, interaction_columns, interaction_features, interaction_specs
 from .scoring._bands import factor_codes
 from .scoring._levels import as_numeric, level_key, sort_levels
 
@@ -167,6 +168,12 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         scorer then treats missing values as an unseen level.
     other_level : str, default="Other"
         Level that gathers the sparse levels of unordered factors.
+    interactions : list of (str, str), optional
+        Two-way interactions, each one group named ``"a:b"`` placed after the
+        main effects.  Factor x factor: a 0/1 column ``"a:b=i:j"`` per cell
+        where neither level is its base level.  Factor x numeric: a column
+        ``"a:b=i"`` per non-base level ``i`` holding the numeric value there
+        (that level's extra slope).  Numeric x numeric is refused.
 
     Attributes
     ----------
@@ -195,8 +202,11 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         of the bands before merging).
     missing_levels_ : dict
         Factor to the level of its missing values.
+    interactions_ : list of (str, str)
+        The interactions encoded.
     groups_ : list of str
-        Group label of each output column (the input it comes from).
+        Group label of each output column (the input it comes from, or the
+        interaction ``"a:b"``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Set when the input has column names.
@@ -211,7 +221,8 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, factors=None, base_levels=None, handle_unknown="error", sparse_output=False,
-                 bands=None, min_exposure=None, missing_level=None, other_level="Other"):
+                 bands=None, min_exposure=None, missing_level=None, other_level="Other",
+                 interactions=None):
         self.factors = factors
         self.base_levels = base_levels
         self.handle_unknown = handle_unknown
@@ -220,6 +231,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         self.min_exposure = min_exposure
         self.missing_level = missing_level
         self.other_level = other_level
+        self.interactions = interactions
 
     def fit(self, X, y=None, sample_weight=None):
         """Learn the levels, base levels and numeric ranges.
@@ -266,6 +278,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         self.columns_ = names
         self.factors_ = [c for c in names if c in factors]
         self.numeric_ = [c for c in names if c not in factors]
+        self.interactions_ = check_interactions(self.interactions, names, self.factors_)
         self.levels_, self.base_levels_, self.level_weights_, self.numeric_ranges_ = {}, {}, {}, {}
         self.bands_, self.band_ranges_, self.merged_levels_ = {}, {}, {}
         self.missing_levels_ = {k: v for k, v in missing.items() if k in factors}
@@ -289,6 +302,9 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
             else:
                 out_names.append(name)
                 groups.append(name)
+        extra_names, extra_groups = interaction_features(self)
+        out_names += extra_names
+        groups += extra_groups
         if len(set(out_names)) != len(out_names):
             dup = sorted({f for f in out_names if out_names.count(f) > 1})
             raise ValueError(f"X: output feature names collide: {dup}; rename the columns")
@@ -393,7 +409,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
         if missing:
             raise ValueError(f"X lacks the column(s) {missing} seen at fit time")
         rows_list, cols_list, vals_list = [], [], []
-        dense_parts = {}
+        dense_parts, codes_of, numeric_of = {}, {}, {}
         pos = 0
         for name in self.columns_:
             if name in self.levels_:
@@ -422,6 +438,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
                         col_of[i] = pos + k
                         k += 1
                 target = col_of[codes]
+                codes_of[name] = codes
                 hit = np.flatnonzero(target >= 0)
                 rows_list.append(hit)
                 cols_list.append(target[hit])
@@ -432,7 +449,13 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
                 if not np.all(np.isfinite(x)):
                     raise ValueError(f"X: numeric column {name!r} has NaN or infinite values")
                 dense_parts[pos] = x
+                numeric_of[name] = x
                 pos += 1
+        parts, pos = interaction_columns(self, codes_of, numeric_of, pos)
+        for r, c, v in parts:
+            rows_list.append(r)
+            cols_list.append(c)
+            vals_list.append(v)
         if self.sparse_output:
             from scipy import sparse
 
@@ -493,7 +516,7 @@ class FactorEncoder(TransformerMixin, BaseEstimator):
             else:
                 lo, hi = self.numeric_ranges_[name]
                 specs.append({"kind": "numeric", "name": name, "feature": name, "min": lo, "max": hi})
-        return specs
+        return specs + interaction_specs(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

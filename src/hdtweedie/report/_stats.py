@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..scoring._interaction_terms import interaction_features
+
 __all__ = ["Inference", "ModelData", "model_data", "model_inference", "unpenalised"]
 
 SHRUNK_NOTE = ("The coefficients in this file are penalised (shrunk towards zero by the lasso; the file "
@@ -148,7 +150,9 @@ def model_inference(model, data: ModelData, confidence_level: float = 0.95) -> I
 
     owner = {}
     for spec in model.document["inputs"]:
-        for feature in (spec["features"].values() if spec["kind"] == "factor" else [spec["feature"]]):
+        kind = spec["kind"]
+        for feature in (spec["features"].values() if kind == "factor"
+                        else interaction_features(spec) if kind == "interaction" else [spec["feature"]]):
             owner[feature] = spec["name"]
     try:
         fit = inference.unpenalised_fit(

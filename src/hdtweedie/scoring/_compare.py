@@ -26,6 +26,11 @@ def _input_changes(records: tuple, names: list, xa: Explanation, xb: Explanation
     cb = {c["input"]: c for c in xb.contributions}
     changed, attribution = [], []
     for name in names:
+        if name in ca and ca[name]["kind"] == "interaction":
+            # not an input: its own line when its cell or value moves with a parent
+            if ca[name]["level"] != cb[name]["level"] or ca[name]["value"] != cb[name]["value"]:
+                attribution.append(_term(name, cb[name]["link"] - ca[name]["link"]))
+            continue
         if name in ca:
             va, vb = ca[name]["value"], cb[name]["value"]
             if ca[name]["kind"] == "factor":

@@ -63,7 +63,8 @@ def design_matrix(engine: Engine, data, unknown: str | None = None) -> tuple[np.
     names = engine.feature_names
     layout, table, n = read_table(data, names)
     encoded = all(f in table for f in names)
-    if layout == "columns" and encoded and any(t.name not in table for t in engine.terms):
+    if layout == "columns" and encoded and any(t.name not in table for t in engine.terms
+                                                if t.kind != "interaction"):
         table = np.column_stack([as_numeric(table[f], f) for f in names]) if n else np.zeros((0, len(names)))
         layout = "design"
     if layout == "design":
@@ -72,13 +73,17 @@ def design_matrix(engine: Engine, data, unknown: str | None = None) -> tuple[np.
         if bad.any():
             raise ValueError(f"X: the design matrix has NaN or infinite entries at {_rows(bad)}")
         return X, 0
-    missing = [t.name for t in engine.terms if t.name not in table]
+    inputs = [t.name for t in engine.terms if t.kind != "interaction"]
+    missing = [name for name in inputs if name not in table]
     if missing:
         raise ValueError(f"X: records lack the input(s) {missing}; a design matrix needs every input "
-                         f"{[t.name for t in engine.terms]}")
+                         f"{inputs}")
     X = np.zeros((n, len(names)))
     based = 0
     for term in engine.terms:
+        if term.kind == "interaction":  # after its parents, whose values are checked
+            term.design_columns(engine.terms, table, X)
+            continue
         if term.kind == "factor":
             based += _factor_columns(term, table[term.name], unknown, X)
             continue

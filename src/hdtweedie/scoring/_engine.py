@@ -222,9 +222,17 @@ class Engine(ReadOnly):
 
     def __init__(self, intercept: float, feature_names: tuple, coef: np.ndarray, inputs: list):
         pos = {f: i for i, f in enumerate(feature_names)}
-        terms = tuple((FactorTerm if s["kind"] == "factor" else NumericTerm)(s, pos, coef) for s in inputs)
+        terms = []
+        for s in inputs:
+            if s["kind"] == "interaction":
+                from ._interaction_terms import InteractionTerm  # it builds on this module
+
+                terms.append(InteractionTerm(s, pos, coef, terms))
+            else:
+                terms.append((FactorTerm if s["kind"] == "factor" else NumericTerm)(s, pos, coef))
+        terms = tuple(terms)
         self._freeze({"intercept": intercept, "feature_names": feature_names, "coef": coef, "terms": terms,
-                      "required": Names(t.name for t in terms if t.used)})
+                      "required": Names(t.name for t in terms if t.used and t.kind != "interaction")})
 
     def evaluate(self, data, exposure=None, unknown=None, errors="raise", keep=False) -> Evaluation:
         """Score a batch; see :meth:`ScoringModel.predict` for the arguments.
@@ -266,7 +274,10 @@ class Engine(ReadOnly):
                                  f"{list(self.required)}")
             link = np.full(n, self.intercept)
             for j, term in enumerate(self.terms):
-                part = self._column_part(term, table.get(term.name), n, unknown, ev, j)
+                if term.kind == "interaction":  # computed from its parents, scored before it
+                    part = term.part(ev, j)
+                else:
+                    part = self._column_part(term, table.get(term.name), n, unknown, ev, j)
                 link += part
                 if keep:
                     ev.contrib[:, j] = part
@@ -361,7 +372,10 @@ class Engine(ReadOnly):
             link = X @ self.coef + self.intercept
         self._check_one_hot(X, ev)
         for j, term in enumerate(self.terms):
-            if term.kind == "numeric":
+            if term.kind == "interaction":
+                if keep:
+                    term.explain_design(X, self.coef, ev, j)
+            elif term.kind == "numeric":
                 x = X[:, term.pos]
                 self._range_check(term, x, ev)
                 if keep:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ._engine import Engine
 from ._inputs import read_table
+from ._interaction_terms import interaction_entries
 from ._levels import as_array, level_key, sort_levels
 
 __all__ = ["BASIC_HEADER", "SE_HEADER", "check_policies", "factor_rows", "rename_map"]
@@ -138,6 +139,8 @@ def factor_rows(engine: Engine, *, include_base: bool, standard_errors, confiden
             feature = {int(c): engine.feature_names[p] for p, c in zip(term.block, term.block_codes)}
             entries += [(names[term.name], lv, float(term.table[term.index[lv]]), feature.get(term.index[lv]))
                         for lv in _table_levels(term)]
+        elif term.kind == "interaction":
+            entries += interaction_entries(term, engine.feature_names, names[term.name])
         else:
             entries.append((names[term.name], "per unit", term.coef, term.feature))
     rows = []

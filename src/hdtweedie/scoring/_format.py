@@ -28,6 +28,7 @@ from importlib import resources
 
 from ._bands import band_labels
 from ._errors import ModelFileError
+from ._interaction_terms import interaction_features, interaction_link_bound, interaction_problems
 from ._schema import schema_errors
 
 __all__ = [
@@ -55,6 +56,8 @@ SCHEMA_VERSION = "1.3"  # the newest version written; see schema_version_for
 # Optional fields by the schema version that added them: of the document, and of its factor inputs.
 _ADDED_FIELDS = {"1.1": ("relaxed", "training_data", "signature"), "1.2": ("dispersion",)}
 _ADDED_FACTOR_FIELDS = {"1.3": ("bands", "merged", "missing_level")}
+# Kinds of input by the schema version that added them.
+_ADDED_KINDS = {"1.3": ("interaction",)}
 _SUPPORTED_MAJOR = "1"
 MAX_DEPTH = 16  # a valid model file nests 4 levels deep
 MAX_LINK = 700.0  # exp(709.8) is the largest double; keep room for the exposure
@@ -106,6 +109,8 @@ def schema_version_for(document: dict) -> str:
     specs = document.get("inputs") or []
     used += [v for v, fields in _ADDED_FACTOR_FIELDS.items()
              if any(isinstance(s, dict) and f in s for s in specs for f in fields)]
+    kinds = {s.get("kind") for s in document.get("inputs", ()) if isinstance(s, dict)}
+    used += [v for v, added in _ADDED_KINDS.items() if kinds.intersection(added)]
     return max(used + ["1.1"], key=lambda v: tuple(map(int, v.split("."))))
 
 
@@ -323,7 +328,7 @@ def _check_consistency(doc: dict) -> None:
     numbers = [("intercept", doc["intercept"]), ("power", doc["power"]), ("lambda", doc["lambda"])]
     numbers += [("dispersion", doc["dispersion"])] if "dispersion" in doc else []
     numbers += [(f"coefficients[{k!r}]", v) for k, v in coefs.items() if not math.isfinite(v)]
-    used, names = [], []
+    used, names, earlier = [], [], {}
     for spec in doc["inputs"]:
         names.append(spec["name"])
         if spec["kind"] == "factor":
@@ -333,12 +338,16 @@ def _check_consistency(doc: dict) -> None:
                 bands = spec["bands"]
                 numbers += [(f"input {spec['name']!r} bands {k}", bands[k]) for k in ("min", "max")]
                 numbers += [(f"input {spec['name']!r} edge", e) for e in bands["edges"]]
+        elif spec["kind"] == "interaction":
+            problems += interaction_problems(spec, earlier)
+            used.extend(interaction_features(spec))
         else:
             used.append(spec["feature"])
             numbers += [(f"input {spec['name']!r} {b}", spec[b]) for b in ("min", "max")
                         if spec[b] is not None]
             if spec["min"] is not None and spec["max"] is not None and spec["min"] > spec["max"]:
                 problems.append(f"input {spec['name']!r}: min {spec['min']!r} > max {spec['max']!r}")
+        earlier[spec["name"]] = spec
     if len(set(names)) != len(names):
         problems.append("input names are not unique")
     if sorted(used) != sorted(features):
@@ -391,9 +400,13 @@ def _largest_link(doc: dict) -> float:
     """Upper bound of ``b0 + x . b`` over the levels and the known numeric ranges."""
     coefs = doc["coefficients"]
     terms = [float(doc["intercept"])]
+    earlier = {}
     for spec in doc["inputs"]:
+        earlier[spec["name"]] = spec
         if spec["kind"] == "factor":
             terms.append(max([0.0] + [float(coefs[f]) for f in spec["features"].values()]))
+        elif spec["kind"] == "interaction":
+            terms.append(interaction_link_bound(spec, earlier, coefs))
         elif spec["min"] is not None and spec["max"] is not None:
             b = float(coefs[spec["feature"]])
             terms.append(max(b * spec["min"], b * spec["max"]))

@@ -16,6 +16,7 @@ from ._errors import ScoringInputWarning
 from ._factors import BASIC_HEADER, SE_HEADER, check_policies, factor_rows, rename_map
 from ._files import write_csv
 from ._format import validate_document, verify_header
+from ._interaction_table import interaction_grid, write_grid
 from ._intervals import PredictionInterval, prediction_interval, prob_zero, sample
 from ._results import Comparison, Explanation, Prediction
 
@@ -124,7 +125,8 @@ class ScoringModel(ReadOnly):
             "training_data": _frozen_mapping(document.get("training_data")),
             "intercept": engine.intercept, "coef": coef, "feature_names": names,
             "coefficients": MappingProxyType(dict(zip(names, coef.tolist()))),
-            "input_names": Names(t.name for t in engine.terms), "required_inputs": engine.required,
+            "input_names": Names(t.name for t in engine.terms if t.kind != "interaction"),
+            "required_inputs": engine.required,
             "sha256": document["sha256"], "verified": bool(verified), "source": source,
             "signature": _frozen_mapping(signature and {k: v for k, v in signature.items() if k != "value"}),
             "_document": document, "_engine": engine,
@@ -141,10 +143,12 @@ class ScoringModel(ReadOnly):
         return _restore, (self._document, self.source, self.verified)
 
     def __repr__(self):
-        n_factors = sum(1 for t in self._engine.terms if t.kind == "factor")
+        kinds = [t.kind for t in self._engine.terms]
+        n_interactions = kinds.count("interaction")
         return (
             f"ScoringModel(model_id={self.model_id!r}, version={self.version!r}, "
-            f"{n_factors} factor(s), {len(self._engine.terms) - n_factors} numeric input(s), "
+            f"{kinds.count('factor')} factor(s), {kinds.count('numeric')} numeric input(s), "
+            + (f"{n_interactions} interaction(s), " if n_interactions else "") +
             f"{len(self.feature_names)} feature(s))"
         )
 
@@ -292,7 +296,12 @@ class ScoringModel(ReadOnly):
         return sample(self, records, n, exposure, weight, random_state, unknown)
 
     def explain(self, record, exposure=None, *, unknown=None):
-        """Split one prediction into a base and a relativity per input.
+        """Split one prediction into a base and a relativity per input (and per interaction).
+
+        An interaction ``"a:b"`` is a line of its own after the inputs, with
+        kind ``"interaction"``: its level is the cell ``"i:j"`` (two factors)
+        or the factor's level (a factor and a numeric input, whose value is
+        the numeric value).
 
         Parameters
         ----------
@@ -324,7 +333,7 @@ class ScoringModel(ReadOnly):
             value = ev.shown[j][0]
             item = {"input": term.name, "kind": term.kind,
                     "value": value.item() if isinstance(value, np.generic) else value}
-            item["level"] = term.levels[ev.levels[j][0]] if term.kind == "factor" else None
+            item["level"] = term.levels[ev.levels[j][0]] if term.kind != "numeric" else None
             item["link"] = link
             item["relativity"] = math.exp(link)
             contributions.append(item)
@@ -395,7 +404,9 @@ class ScoringModel(ReadOnly):
             ebb = model_b._evaluate(record_b, exposure_b, unknown, "raise", keep=True)
             xbb = model_b._explanation(ebb)
             issues += ebb.issues
-        names = list(self.input_names) + [n for n in model_b.input_names if n not in self.input_names]
+        # interactions have their own lines, after the inputs
+        own = [t.name for t in self._engine.terms]
+        names = own + [t.name for t in model_b._engine.terms if t.name not in own]
         labels = (self._label(), None if model_b is self else model_b._label())
         return build_comparison((record_a, record_b), names, (xa, xb, xbb), labels,
                                 (self.intercept, model_b.intercept), issues)
@@ -480,7 +491,11 @@ class ScoringModel(ReadOnly):
             ``"LowerCI"``, ``"UpperCI"``): every level of every
             factor (the base level has relativity 1.0), and one
             ``"per unit"`` row per numeric input (the relativity for a
-            one-unit increase).  The text is as in the model, unquoted.
+            one-unit increase).  An interaction ``"a:b"`` of two factors has
+            a row per cell ``"i:j"`` (1.0 where either level is a base
+            level); of a factor and a numeric input, a row ``"i per unit"``
+            per level.  See :meth:`interaction_table` for two-way tables.
+            The text is as in the model, unquoted.
 
         Raises
         ------
@@ -503,3 +518,43 @@ class ScoringModel(ReadOnly):
             write_csv(path, header, ([r[h] if isinstance(r[h], str) else repr(r[h]) for h in header]
                                      for r in rows))
         return rows
+
+    def interaction_table(self, name, path=None, *, view="interaction", decimals=None):
+        """Relativities of an interaction as a two-way table (rows: the first factor's levels).
+
+        Parameters
+        ----------
+        name : str
+            The interaction, ``"a:b"`` (see ``FactorEncoder(interactions=)``).
+        path : str or os.PathLike, optional
+            Also write the table, whole or not at all: JSON when the name ends
+            in ``.json``, else CSV (first cell ``"a \\ b"``, then the column
+            levels; one line per row level).
+        view : {"interaction", "combined"}
+            The interaction's own relativities (1 on base cells), or combined
+            with both main effects (the cell against both base levels).  A
+            factor x numeric interaction has one column, per unit of the
+            numeric input: ``exp(level slope)``, combined
+            ``exp(main slope + level slope)``.
+        decimals : int, optional
+            Round the relativities to this many decimals (0 to 15).
+
+        Returns
+        -------
+        dict
+            ``interaction``, ``view``, ``rows``, ``columns``, ``row_levels``,
+            ``column_levels`` and ``relativities`` (a list per row level).
+
+        Raises
+        ------
+        ValueError
+            For a name that is not an interaction of the model, a bad view or decimals.
+        TypeError
+            For a name that is not a string.
+        OSError
+            If ``path`` cannot be written; an existing file is then left as it was.
+        """
+        grid = interaction_grid(self._engine, name, view, decimals)
+        if path is not None:
+            write_grid(path, grid)
+        return grid

@@ -162,7 +162,7 @@ class Explanation:
         ]
         width = max([len(c["input"]) for c in self.contributions] + [5])
         for c in self.contributions:
-            shown = c["level"] if c["kind"] == "factor" else fmt(c["value"])
+            shown = fmt(c["value"]) if c["kind"] == "numeric" else c["level"]
             lines.append(
                 f"  {c['input']:<{width}}  {str(shown):<12} link {c['link']:+.6f}  x{c['relativity']:.6f}"
             )
@@ -189,6 +189,8 @@ class Comparison:
     input_attribution : list of dict
         ``input``, ``link``, ``relativity`` per differing input (and the
         exposure), scored on model A; an input model A does not use has link 0.
+        An interaction whose cell (or numeric value) moves with its parents
+        has a line of its own; it is not listed in ``changed_inputs``.
     model_attribution : list of dict
         ``input`` (or ``"intercept"``), ``link``, ``relativity`` of the model
         change on record B; empty when both sides use the same model.

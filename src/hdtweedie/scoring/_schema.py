@@ -27,7 +27,7 @@ def schema_errors(value: object, schema: dict, root: dict, where: str = "$") -> 
     """Yield one message per violation of ``schema`` by ``value``.
 
     Supports type, const, enum, properties, required, additionalProperties,
-    items, minItems, uniqueItems, minLength, pattern, minimum, maximum,
+    items, minItems, maxItems, uniqueItems, minLength, pattern, minimum, maximum,
     exclusiveMinimum, oneOf and local ``$ref``; the tests check it agrees
     with the ``jsonschema`` package on the shipped schema.
 
@@ -128,6 +128,8 @@ def _object_errors(value: dict, schema: dict, root: dict, where: str) -> Iterato
 def _array_errors(value: list, schema: dict, root: dict, where: str) -> Iterator[str]:
     if len(value) < schema.get("minItems", 0):
         yield f"{where}: fewer than {schema['minItems']} items"
+    if len(value) > schema.get("maxItems", len(value)):
+        yield f"{where}: more than {schema['maxItems']} items"
     if schema.get("uniqueItems"):
         seen = [json.dumps(v, sort_keys=True) for v in value]
         if len(set(seen)) != len(seen):
