@@ -1,38 +1,20 @@
-"""One bridge from polars DataFrames and pyarrow Tables to the pandas and numpy the package reads.
+"""One bridge from polars DataFrames and pyarrow Tables to the pandas the package reads.
 
-The kind of a frame is told from its type's module, so neither polars nor
-pyarrow is imported unless the object is one of theirs.  Column names and
-categorical dtypes are kept: a polars ``Categorical``/``Enum`` or an Arrow
-dictionary column becomes a pandas ``category``.
+The kind of a frame is told from its type's module
+(:func:`hdtweedie.scoring._inputs.frame_kind`), so neither polars nor pyarrow
+is imported unless the object is one of theirs.  Column names and categorical
+dtypes are kept: a polars ``Enum`` becomes an ordered pandas ``category`` with
+the Enum's order, a polars ``Categorical`` an unordered one with its levels in
+polars' (lexical) order, and an Arrow dictionary column a ``category`` with the
+dictionary's order.  A null becomes NaN (or None in a text column), so it meets
+the same missing-value checks as in pandas.
 """
 
 from __future__ import annotations
 
-__all__ = ["frame_kind", "is_foreign_frame", "to_pandas"]
+from .scoring._inputs import frame_columns, frame_kind
 
-
-def frame_kind(obj: object) -> str | None:
-    """``"polars"``, ``"arrow"``, ``"pandas"`` or None, without importing any of them.
-
-    Parameters
-    ----------
-    obj : object
-
-    Returns
-    -------
-    str or None
-        ``"polars"`` for a polars DataFrame (a LazyFrame is not one: collect
-        it first), ``"arrow"`` for a pyarrow Table or RecordBatch.
-    """
-    module = type(obj).__module__ or ""
-    name = type(obj).__name__
-    if module.startswith("polars") and name == "DataFrame":
-        return "polars"
-    if module.startswith("pyarrow") and name in ("Table", "RecordBatch"):
-        return "arrow"
-    if module.startswith("pandas") and name == "DataFrame":
-        return "pandas"
-    return None
+__all__ = ["frame_columns", "frame_kind", "is_foreign_frame", "to_pandas"]
 
 
 def is_foreign_frame(obj: object) -> bool:
@@ -49,36 +31,57 @@ def is_foreign_frame(obj: object) -> bool:
     return frame_kind(obj) in ("polars", "arrow")
 
 
+def _refuse_lazy(obj: object, name: str) -> None:
+    if (type(obj).__module__ or "").startswith("polars") and type(obj).__name__ == "LazyFrame":
+        raise TypeError(f"{name}: a polars LazyFrame must be collected first (call .collect()), "
+                        f"got {type(obj).__name__}")
+
+
+def _sort_polars_categoricals(frame, out):
+    """Levels of polars ``Categorical`` columns in the order polars sorts them (by their text)."""
+    for col, dtype in frame.schema.items():
+        if type(dtype).__name__ == "Categorical":  # an Enum keeps its own order
+            s = out[str(col)]
+            if hasattr(s, "cat"):
+                out[str(col)] = s.cat.reorder_categories(sorted(s.cat.categories))
+    return out
+
+
 def to_pandas(obj: object, name: str = "X"):
-    """A polars DataFrame or Arrow table as a pandas DataFrame; anything else unchanged.
+    """A polars DataFrame or Arrow table as a new pandas DataFrame; anything else unchanged.
 
     Parameters
     ----------
     obj : object
-        The data.
+        The data.  It is never modified.
     name : str
         The argument's name, for messages.
 
     Returns
     -------
     object
-        A pandas DataFrame (same column names, categoricals as ``category``)
-        for polars and Arrow input, else ``obj`` itself.
+        A pandas DataFrame (same column names, categoricals as ``category``,
+        nulls as NaN or None) for polars and Arrow input, else ``obj`` itself.
 
     Raises
     ------
     TypeError
         For a polars LazyFrame (it must be collected first).
+    ValueError
+        For an Arrow table with two columns of one name.
     ImportError
         When pandas (or pyarrow, which polars needs to convert) is missing.
     """
+    _refuse_lazy(obj, name)
     kind = frame_kind(obj)
-    module = type(obj).__module__ or ""
-    if kind is None and module.startswith("polars") and type(obj).__name__ == "LazyFrame":
-        raise TypeError(f"{name}: a polars LazyFrame must be collected first (call .collect())")
     if kind not in ("polars", "arrow"):
         return obj
+    if kind == "arrow":
+        names = [str(c) for c in obj.schema.names]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{name}: column names must be unique, got {names}")
     try:
-        return obj.to_pandas()
+        out = obj.to_pandas()
     except ImportError as exc:
         raise ImportError(f"{name}: reading a {kind} frame needs pandas and pyarrow ({exc})") from None
+    return _sort_polars_categoricals(obj, out) if kind == "polars" else out
