@@ -190,6 +190,23 @@ def test_non_numeric_polars_columns_get_the_pandas_message():
     assert _error(lambda: HDTweedie().fit(pl.from_pandas(Xd), y)) == ref
 
 
+def test_dates_in_polars_and_arrow_series_are_refused_as_in_pandas():
+    X, y, _ = _numeric(20)
+    days = pd.Series(pd.date_range("2024-01-01", periods=20))
+    for value in (pl.Series(days), pa.chunked_array([pa.array(days)]), pa.array(days),
+                  pl.Series(days - days[0])):
+        for name, kwargs in (("y", {"y": value}), ("sample_weight", {"y": y, "sample_weight": value}),
+                             ("offset", {"y": y, "offset": value})):
+            with pytest.raises(TypeError, match=rf"^{name}: values of dtype .* are dates or durations"):
+                HDTweedie().fit(X, **kwargs)
+
+
+def test_frames_with_dtypes_that_have_no_kind_code_are_not_taken_for_dates():
+    from hdtweedie._checks import refuse_datetime
+
+    refuse_datetime(pl.DataFrame({"a": [1.0, 2.0], "b": [3, 4]}), "X")  # no error
+
+
 @pytest.mark.parametrize("kind", ["polars", "arrow"])
 def test_the_callers_frame_is_not_changed(kind):
     X, y, w = _numeric()

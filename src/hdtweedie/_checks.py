@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from ._frames import to_pandas
+from ._frames import temporal_dtype, to_pandas
 
 # Beyond this magnitude the Hessian products X' diag(h) X overflow float64.
 MAX_ABS_X = 1e100
@@ -125,7 +125,10 @@ def refuse_datetime(value, name: str) -> None:
     """
     dtypes = getattr(value, "dtypes", None)
     if dtypes is not None and hasattr(value, "columns"):
-        bad = [str(c) for c, t in zip(value.columns, dtypes) if getattr(t, "kind", "") in "mM"]
+        # a dtype without a numpy kind code is not a date ("" in "mM" would say it is)
+        bad = [str(c) for c, t in zip(value.columns, dtypes) if getattr(t, "kind", "") in ("m", "M")]
+    elif temporal_dtype(value) is not None:
+        bad = [temporal_dtype(value)]
     else:
         dtype = getattr(value, "dtype", None)
         if dtype is None and isinstance(value, (list, tuple)):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .scoring._inputs import frame_columns, frame_kind
 
-__all__ = ["frame_columns", "frame_kind", "is_foreign_frame", "to_pandas"]
+__all__ = ["frame_columns", "frame_kind", "is_foreign_frame", "temporal_dtype", "to_pandas"]
 
 
 def is_foreign_frame(obj: object) -> bool:
@@ -29,6 +29,32 @@ def is_foreign_frame(obj: object) -> bool:
     bool
     """
     return frame_kind(obj) in ("polars", "arrow")
+
+
+def temporal_dtype(value: object) -> str | None:
+    """The dtype of a polars Series or an Arrow array of dates, times or durations, else None.
+
+    numpy reads such values as numbers (days or microseconds), so they are
+    named here for :func:`hdtweedie._checks.refuse_datetime` to refuse.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    str or None
+        The dtype's name when ``value`` is a temporal polars Series, Arrow
+        Array or ChunkedArray.
+    """
+    module, kind = type(value).__module__ or "", type(value).__name__
+    if module.startswith("polars") and kind == "Series":
+        return str(value.dtype) if value.dtype.is_temporal() else None
+    if module.startswith("pyarrow") and hasattr(value, "type") and hasattr(value, "null_count"):
+        import pyarrow.types as pat
+
+        return str(value.type) if pat.is_temporal(value.type) else None
+    return None
 
 
 def _refuse_lazy(obj: object, name: str) -> None:
