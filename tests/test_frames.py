@@ -275,8 +275,12 @@ def scored(tmp_path_factory):
     rng = np.random.default_rng(3)
     exposure = rng.uniform(0.3, 1.0, len(df))
     enc = FactorEncoder().fit(df, sample_weight=exposure)
-    y = rng.poisson(exposure * 0.4) * rng.gamma(2.0, 0.5, len(df))
-    est = HDTweedie(groups=enc.groups_, n_lambdas=15).fit(enc.transform(df), y, offset=np.log(exposure))
+    eta = (df["area"].map({"A": -0.5, "B": 0.0, "C": 0.6}).astype(float)
+           + df["vehicle"].map({"hatch": 0, "suv": 0.7, "van": -0.4}).astype(float)
+           + df["band"].map({"low": -0.4, "mid": 0, "high": 0.5}).astype(float) + 0.02 * (df["age"] - 50))
+    y = rng.poisson(exposure * np.exp(eta.to_numpy())) * rng.gamma(2.0, 0.5, len(df))
+    est = HDTweedieCV(groups=enc.groups_, n_lambdas=10, n_folds=3, random_state=0, select="lambda_min")
+    est.fit(enc.transform(df), y, offset=np.log(exposure))
     path = tmp_path_factory.mktemp("frames") / "model.json"
     est.export(path, model_id="frames", version="1", encoder=enc)
     return load_model(path), df.assign(exposure=exposure)
@@ -292,6 +296,19 @@ def test_scoring_predict_and_explain_equal_pandas(scored, kind):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))
     one = df.iloc[[7]]
     assert model.explain(FOREIGN[kind](one), exposure="exposure") == model.explain(one, exposure="exposure")
+
+
+@pytest.mark.parametrize("kind", ["polars", "arrow"])
+def test_scoring_compare_design_and_intervals_equal_pandas(scored, kind):
+    model, df = scored
+    a, b = df.iloc[[3]], df.iloc[[8]]
+    fa, fb = FOREIGN[kind](a), FOREIGN[kind](b)
+    assert model.compare(fa, fb, exposure_a="exposure") == model.compare(a, b, exposure_a="exposure")
+    np.testing.assert_array_equal(model.design_matrix(FOREIGN[kind](df)), model.design_matrix(df))
+    got = model.predict_interval(FOREIGN[kind](df), exposure="exposure")
+    ref = model.predict_interval(df, exposure="exposure")
+    np.testing.assert_array_equal(got.lower, ref.lower)
+    np.testing.assert_array_equal(got.upper, ref.upper)
 
 
 @pytest.mark.parametrize("kind", ["polars", "arrow"])
