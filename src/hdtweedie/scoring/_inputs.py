@@ -45,7 +45,9 @@ def _arrow_values(col) -> np.ndarray:
     if type(col.type).__name__ == "DictionaryType":
         # to_numpy on a dictionary array reads a null's code as a real level: decode first
         col = col.cast(col.type.value_type)
-    return np.asarray(col.to_numpy(zero_copy_only=False)).reshape(-1)
+    # a ChunkedArray always copies; an Array only when asked (older pyarrow: no such keyword on the former)
+    values = col.to_numpy() if hasattr(col, "chunks") else col.to_numpy(zero_copy_only=False)
+    return np.asarray(values).reshape(-1)
 
 
 def frame_columns(data: object, name: str = "X") -> tuple[dict, int]:
