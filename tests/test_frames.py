@@ -87,9 +87,16 @@ def test_polars_categorical_levels_in_polars_order_and_enum_keeps_its_order():
     assert out["c"].tolist() == ["b", "a", "b"]
 
 
-def test_lazy_frame_is_refused_with_advice():
+def test_lazy_frame_is_refused_with_advice(scored):
+    lazy = pl.LazyFrame({"a": [1.0, 2.0]})
     with pytest.raises(TypeError, match=r"X: a polars LazyFrame must be collected"):
-        HDTweedie().fit(pl.LazyFrame({"a": [1.0, 2.0]}), [1.0, 0.0])
+        HDTweedie().fit(lazy, [1.0, 0.0])
+    with pytest.raises(TypeError, match=r"X: a polars LazyFrame must be collected"):
+        FactorEncoder().fit(lazy)
+    with pytest.raises(TypeError, match=r"X: a polars LazyFrame must be collected"):
+        scored[0].predict(lazy)
+    with pytest.raises(TypeError, match=r"data: a polars LazyFrame must be collected"):
+        dg.actual_vs_expected(lazy, "a", [1.0, 1.0], [1.0, 1.0])
 
 
 # -- estimators ----------------------------------------------------------------------------------

@@ -127,8 +127,8 @@ def refuse_datetime(value, name: str) -> None:
     if dtypes is not None and hasattr(value, "columns"):
         # a dtype without a numpy kind code is not a date ("" in "mM" would say it is)
         bad = [str(c) for c, t in zip(value.columns, dtypes) if getattr(t, "kind", "") in ("m", "M")]
-    elif temporal_dtype(value) is not None:
-        bad = [temporal_dtype(value)]
+    elif (temporal := temporal_dtype(value)) is not None:
+        bad = [temporal]
     else:
         dtype = getattr(value, "dtype", None)
         if dtype is None and isinstance(value, (list, tuple)):

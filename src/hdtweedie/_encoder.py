@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._frames import frame_columns, is_foreign_frame
+from ._frames import frame_columns, is_frame
 from .scoring._levels import as_numeric, level_codes, level_key, sort_levels
 
 __all__ = ["FactorEncoder", "UnseenLevelWarning"]
@@ -20,7 +20,7 @@ class UnseenLevelWarning(UserWarning):
 
 def _input_columns(X):
     """Return (names, {name: 1-D array}, n_rows, has_names, dtype kinds) for tabular input."""
-    if is_foreign_frame(X):  # polars or Arrow: categoricals read as their values, nulls as NaN/None
+    if is_frame(X):  # polars or Arrow: categoricals read as their values, nulls as NaN/None
         cols, n = frame_columns(X)
         return list(cols), cols, n, True, {name: _kind(c) for name, c in cols.items()}
     if hasattr(X, "columns") and hasattr(X, "iloc"):  # pandas DataFrame

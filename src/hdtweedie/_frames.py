@@ -12,23 +12,9 @@ the same missing-value checks as in pandas.
 
 from __future__ import annotations
 
-from .scoring._inputs import frame_columns, frame_kind
+from .scoring._inputs import frame_columns, frame_kind, is_frame
 
-__all__ = ["frame_columns", "frame_kind", "is_foreign_frame", "temporal_dtype", "to_pandas"]
-
-
-def is_foreign_frame(obj: object) -> bool:
-    """Whether ``obj`` is a polars DataFrame or an Arrow table (not pandas).
-
-    Parameters
-    ----------
-    obj : object
-
-    Returns
-    -------
-    bool
-    """
-    return frame_kind(obj) in ("polars", "arrow")
+__all__ = ["frame_columns", "frame_kind", "is_frame", "temporal_dtype", "to_pandas"]
 
 
 def temporal_dtype(value: object) -> str | None:
@@ -55,12 +41,6 @@ def temporal_dtype(value: object) -> str | None:
 
         return str(value.type) if pat.is_temporal(value.type) else None
     return None
-
-
-def _refuse_lazy(obj: object, name: str) -> None:
-    if (type(obj).__module__ or "").startswith("polars") and type(obj).__name__ == "LazyFrame":
-        raise TypeError(f"{name}: a polars LazyFrame must be collected first (call .collect()), "
-                        f"got {type(obj).__name__}")
 
 
 def _sort_polars_categoricals(frame, out):
@@ -98,14 +78,9 @@ def to_pandas(obj: object, name: str = "X"):
     ImportError
         When pandas (or pyarrow, which polars needs to convert) is missing.
     """
-    _refuse_lazy(obj, name)
-    kind = frame_kind(obj)
-    if kind not in ("polars", "arrow"):
+    if not is_frame(obj, name):
         return obj
-    if kind == "arrow":
-        names = [str(c) for c in obj.schema.names]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{name}: column names must be unique, got {names}")
+    kind = frame_kind(obj)
     try:
         out = obj.to_pandas()
     except ImportError as exc:

@@ -12,7 +12,8 @@ import numpy as np
 
 from ._levels import as_numeric, level_key
 
-__all__ = ["frame_columns", "frame_kind", "read_exposure", "read_table", "record_value", "same_raw"]
+__all__ = ["frame_columns", "frame_kind", "is_frame", "read_exposure", "read_table", "record_value",
+           "same_raw"]
 
 
 def frame_kind(obj: object) -> str | None:
@@ -25,19 +26,52 @@ def frame_kind(obj: object) -> str | None:
     Returns
     -------
     str or None
-        ``"polars"`` for a polars DataFrame (a LazyFrame is not one: collect
-        it first), ``"arrow"`` for a pyarrow Table or RecordBatch,
-        ``"pandas"`` for a pandas DataFrame.
+        ``"polars"`` for a polars DataFrame, ``"polars-lazy"`` for a
+        LazyFrame (not data yet: see :func:`is_frame`), ``"arrow"`` for a
+        pyarrow Table or RecordBatch, ``"pandas"`` for a pandas DataFrame.
     """
     module = type(obj).__module__ or ""
     name = type(obj).__name__
     if module.startswith("polars") and name == "DataFrame":
         return "polars"
+    if module.startswith("polars") and name == "LazyFrame":
+        return "polars-lazy"
     if module.startswith("pyarrow") and name in ("Table", "RecordBatch"):
         return "arrow"
     if module.startswith("pandas") and name == "DataFrame":
         return "pandas"
     return None
+
+
+def is_frame(obj: object, name: str = "X") -> bool:
+    """Whether ``obj`` is a polars DataFrame or an Arrow table (read by :func:`frame_columns`).
+
+    Parameters
+    ----------
+    obj : object
+    name : str
+        The argument's name, for messages.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    TypeError
+        For a polars LazyFrame: it must be collected first.
+    ValueError
+        For an Arrow table with two columns of one name.
+    """
+    kind = frame_kind(obj)
+    if kind == "polars-lazy":
+        raise TypeError(f"{name}: a polars LazyFrame must be collected first (call .collect()), "
+                        f"got {type(obj).__name__}")
+    if kind == "arrow":
+        names = [str(c) for c in obj.schema.names]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{name}: column names must be unique, got {names}")
+    return kind in ("polars", "arrow")
 
 
 def _arrow_values(col) -> np.ndarray:
@@ -69,16 +103,16 @@ def frame_columns(data: object, name: str = "X") -> tuple[dict, int]:
 
     Raises
     ------
-    ValueError
-        When two columns share a name (an Arrow table allows it).
+    TypeError, ValueError
+        As :func:`is_frame`, or for data that is not such a frame.
     """
+    if not is_frame(data, name):
+        raise TypeError(f"{name} must be a polars DataFrame or an Arrow table, got {type(data).__name__}")
     if frame_kind(data) == "polars":
         names = [str(c) for c in data.columns]
         cols = {c: np.asarray(data.get_column(c).to_numpy()).reshape(-1) for c in names}
         return cols, data.height
     names = [str(c) for c in data.schema.names]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{name}: column names must be unique, got {names}")
     return {c: _arrow_values(data.column(i)) for i, c in enumerate(names)}, data.num_rows
 
 
@@ -126,11 +160,11 @@ def read_table(data: object, feature_names: tuple) -> tuple:
                 raise ValueError(f"X: columns have different lengths {sorted(lengths)}")
             return "columns", cols, lengths.pop()
         return "columns", {str(k): np.array([v], dtype=object) for k, v in data.items()}, 1
-    if hasattr(data, "columns") and hasattr(data, "iloc"):  # DataFrame
-        return "columns", {str(c): data[c] for c in data.columns}, len(data)
-    if frame_kind(data) in ("polars", "arrow"):
+    if is_frame(data):
         cols, n = frame_columns(data)
         return "columns", cols, n
+    if hasattr(data, "columns") and hasattr(data, "iloc"):  # DataFrame
+        return "columns", {str(c): data[c] for c in data.columns}, len(data)
     if hasattr(data, "to_dict") and hasattr(data, "iloc"):  # a Series is one record
         return read_table(dict(data.to_dict()), feature_names)
     if isinstance(data, np.ndarray) and data.dtype.names:
@@ -216,7 +250,7 @@ def record_value(record: object, name: str) -> object:
     -------
     object
     """
-    if frame_kind(record) in ("polars", "arrow"):
+    if is_frame(record, "record"):
         value = frame_columns(record, "record")[0].get(name)
         if value is None or value.shape[0] == 0:
             return None
