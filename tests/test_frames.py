@@ -258,9 +258,11 @@ def test_the_callers_frame_is_not_changed(kind):
 @pytest.mark.parametrize("sparse", [False, True])
 def test_encoder_equals_pandas(kind, sparse):
     df = _factors()
-    ref = FactorEncoder(sparse_output=sparse).fit(df)
+    w = np.random.default_rng(4).uniform(0.1, 1.0, len(df))  # exposure picks the base levels
+    ref = FactorEncoder(sparse_output=sparse).fit(df, sample_weight=w)
     Xf = FOREIGN[kind](df)
-    enc = FactorEncoder(sparse_output=sparse).fit(Xf)
+    enc = FactorEncoder(sparse_output=sparse).fit(Xf, sample_weight=SERIES[kind](w))
+    assert enc.level_weights_ == ref.level_weights_
     assert list(enc.feature_names_in_) == list(df.columns)
     assert enc.factors_ == ref.factors_ == ["area", "band", "vehicle"]
     assert enc.levels_ == ref.levels_ and enc.base_levels_ == ref.base_levels_
