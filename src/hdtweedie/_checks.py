@@ -10,6 +10,8 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from ._frames import temporal_dtype, to_pandas
+
 # Beyond this magnitude the Hessian products X' diag(h) X overflow float64.
 MAX_ABS_X = 1e100
 MAX_ABS_Y = 1e100
@@ -123,7 +125,10 @@ def refuse_datetime(value, name: str) -> None:
     """
     dtypes = getattr(value, "dtypes", None)
     if dtypes is not None and hasattr(value, "columns"):
-        bad = [str(c) for c, t in zip(value.columns, dtypes) if getattr(t, "kind", "") in "mM"]
+        # a dtype without a numpy kind code is not a date ("" in "mM" would say it is)
+        bad = [str(c) for c, t in zip(value.columns, dtypes) if getattr(t, "kind", "") in ("m", "M")]
+    elif (temporal := temporal_dtype(value)) is not None:
+        bad = [temporal]
     else:
         dtype = getattr(value, "dtype", None)
         if dtype is None and isinstance(value, (list, tuple)):
@@ -195,9 +200,13 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
     with sorted int32 indices.  X itself is never modified: a sparse X with
     unsorted or duplicate entries is canonicalised on a copy.
 
+    A polars DataFrame or an Arrow table is read as the pandas DataFrame it
+    converts to (:func:`hdtweedie._frames.to_pandas`): its column names become
+    ``feature_names_in_`` and its nulls meet the same missing-value check.
+
     Parameters
     ----------
-    X : array-like, DataFrame or sparse matrix
+    X : array-like, DataFrame (pandas, polars or Arrow) or sparse matrix
     estimator : BaseEstimator, optional
     reset : bool
         Record (True, in fit) or check (False) the fitted feature names.
@@ -215,6 +224,7 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
     """
     if X is None or isinstance(X, (str, bytes)):
         raise TypeError(f"X must be an array-like of numbers, got {type(X).__name__}")
+    X = to_pandas(X, "X")
     refuse_datetime(X, "X")
     if sp.issparse(X):
         check_sparse_structure(X, "X")

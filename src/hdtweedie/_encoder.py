@@ -17,6 +17,7 @@ from ._banding import (
     is_ordered,
     merge_sparse,
 )
+from ._frames import frame_columns, is_frame
 from ._interactions import check_interactions, interaction_columns, interaction_features, interaction_specs
 from .scoring._bands import factor_codes
 from .scoring._levels import as_numeric, level_key, sort_levels
@@ -30,6 +31,9 @@ class UnseenLevelWarning(UserWarning):
 
 def _input_columns(X):
     """Return (names, {name: 1-D array}, n_rows, has_names, dtype kinds) for tabular input."""
+    if is_frame(X):  # polars or Arrow: categoricals read as their values, nulls as NaN/None
+        cols, n = frame_columns(X)
+        return list(cols), cols, n, True, {name: _kind(c) for name, c in cols.items()}
     if hasattr(X, "columns") and hasattr(X, "iloc"):  # pandas DataFrame
         names = [str(c) for c in X.columns]
         if len(set(names)) != len(names):

@@ -295,10 +295,13 @@ def factor_chart_data(model, data, actual, exposure=None, *, coef_table=None, fa
     TypeError
         For a ``data`` that is not a DataFrame or a ``model`` of the wrong type.
     """
+    from ._frames import to_pandas
     from .diagnostics import _vector, actual_vs_expected
 
+    data = to_pandas(data, "data")
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        raise TypeError(f"data must be a pandas DataFrame (or a polars or Arrow one), "
+                        f"got {type(data).__name__}")
     m = _scoring_model(model)
     specs = {s["name"]: s for s in m.document["inputs"] if s["kind"] == "factor"}
     chosen = list(specs) if factors is None else list(factors)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ._checks import MAX_ABS_Y, _check_finite, check_scalar
 from ._distribution import unit_deviance
+from ._frames import to_pandas
 
 __all__ = ["actual_vs_expected", "lift_table", "double_lift_table", "lorenz_curve", "gini",
            "normalized_gini", "residuals"]
@@ -189,9 +190,10 @@ def actual_vs_expected(data, by, actual, expected, exposure=None, *, counts=None
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame, polars.DataFrame or pyarrow.Table
         The rows; holds the ``by`` columns and any of the other arguments
-        given as column names.
+        given as column names.  A polars or Arrow frame is read as the pandas
+        frame it converts to (categoricals as ``category``, nulls as missing).
     by : column name or list of column names
         Column(s) to tabulate by, modelled or not.  Categorical columns keep
         their category order (ordered or not); other non-numeric columns are
@@ -253,8 +255,10 @@ def actual_vs_expected(data, by, actual, expected, exposure=None, *, counts=None
     levels and columns.  An interval that excludes 1 flags a level the
     model over- or under-prices by more than chance explains.
     """
+    data = to_pandas(data, "data")
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        raise TypeError(f"data must be a pandas DataFrame (or a polars or Arrow one), "
+                        f"got {type(data).__name__}")
     single = not isinstance(by, (list, tuple))
     columns = [by] if single else list(by)
     if not columns:

@@ -1,4 +1,8 @@
-"""Records, columns and design matrices in the shapes the scorer accepts (pandas without importing it)."""
+"""Records, columns and design matrices in the shapes the scorer accepts.
+
+pandas, polars and pyarrow objects are read through their own methods and
+told apart by their type's module, so none of them is imported here.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,108 @@ import numpy as np
 
 from ._levels import as_numeric, level_key
 
-__all__ = ["read_exposure", "read_table", "record_value", "same_raw"]
+__all__ = ["frame_columns", "frame_kind", "is_frame", "read_exposure", "read_table", "record_value",
+           "same_raw"]
+
+
+def frame_kind(obj: object) -> str | None:
+    """``"polars"``, ``"arrow"``, ``"pandas"`` or None, without importing any of them.
+
+    Parameters
+    ----------
+    obj : object
+
+    Returns
+    -------
+    str or None
+        ``"polars"`` for a polars DataFrame, ``"polars-lazy"`` for a
+        LazyFrame (not data yet: see :func:`is_frame`), ``"arrow"`` for a
+        pyarrow Table or RecordBatch, ``"pandas"`` for a pandas DataFrame.
+    """
+    module = type(obj).__module__ or ""
+    name = type(obj).__name__
+    if module.startswith("polars") and name == "DataFrame":
+        return "polars"
+    if module.startswith("polars") and name == "LazyFrame":
+        return "polars-lazy"
+    if module.startswith("pyarrow") and name in ("Table", "RecordBatch"):
+        return "arrow"
+    if module.startswith("pandas") and name == "DataFrame":
+        return "pandas"
+    return None
+
+
+def is_frame(obj: object, name: str = "X") -> bool:
+    """Whether ``obj`` is a polars DataFrame or an Arrow table (read by :func:`frame_columns`).
+
+    Parameters
+    ----------
+    obj : object
+    name : str
+        The argument's name, for messages.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    TypeError
+        For a polars LazyFrame: it must be collected first.
+    ValueError
+        For an Arrow table with two columns of one name.
+    """
+    kind = frame_kind(obj)
+    if kind == "polars-lazy":
+        raise TypeError(f"{name}: a polars LazyFrame must be collected first (call .collect()), "
+                        f"got {type(obj).__name__}")
+    if kind == "arrow":
+        names = [str(c) for c in obj.schema.names]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{name}: column names must be unique, got {names}")
+    return kind in ("polars", "arrow")
+
+
+def _arrow_values(col) -> np.ndarray:
+    """An Arrow array or chunked array as numpy: nulls as NaN (numbers) or None (anything else)."""
+    if type(col.type).__name__ == "DictionaryType":
+        # to_numpy on a dictionary array reads a null's code as a real level: decode first
+        col = col.cast(col.type.value_type)
+    # a ChunkedArray always copies; an Array only when asked (older pyarrow: no such keyword on the former)
+    values = col.to_numpy() if hasattr(col, "chunks") else col.to_numpy(zero_copy_only=False)
+    return np.asarray(values).reshape(-1)
+
+
+def frame_columns(data: object, name: str = "X") -> tuple[dict, int]:
+    """The columns of a polars DataFrame or an Arrow table as numpy arrays, and the row count.
+
+    Categorical (polars ``Categorical``/``Enum``) and dictionary columns give
+    their values; a null is NaN in a number column and None in any other.
+
+    Parameters
+    ----------
+    data : polars.DataFrame, pyarrow.Table or pyarrow.RecordBatch
+    name : str
+        The argument's name, for messages.
+
+    Returns
+    -------
+    tuple
+        ``({column: 1-D array}, n_rows)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`is_frame`, or for data that is not such a frame.
+    """
+    if not is_frame(data, name):
+        raise TypeError(f"{name} must be a polars DataFrame or an Arrow table, got {type(data).__name__}")
+    if frame_kind(data) == "polars":
+        names = [str(c) for c in data.columns]
+        cols = {c: np.asarray(data.get_column(c).to_numpy()).reshape(-1) for c in names}
+        return cols, data.height
+    names = [str(c) for c in data.schema.names]
+    return {c: _arrow_values(data.column(i)) for i, c in enumerate(names)}, data.num_rows
 
 
 def _is_column(v: object) -> bool:
@@ -33,6 +138,7 @@ def read_table(data: object, feature_names: tuple) -> tuple:
     ----------
     data : dict, list of dict, DataFrame, Series, structured array or array-like
         Records, columns, or a design matrix with the model's feature columns.
+        A DataFrame may be pandas, polars or an Arrow table.
     feature_names : tuple of str
         The model's design-matrix columns, for the shape check.
 
@@ -54,6 +160,9 @@ def read_table(data: object, feature_names: tuple) -> tuple:
                 raise ValueError(f"X: columns have different lengths {sorted(lengths)}")
             return "columns", cols, lengths.pop()
         return "columns", {str(k): np.array([v], dtype=object) for k, v in data.items()}, 1
+    if is_frame(data):
+        cols, n = frame_columns(data)
+        return "columns", cols, n
     if hasattr(data, "columns") and hasattr(data, "iloc"):  # DataFrame
         return "columns", {str(c): data[c] for c in data.columns}, len(data)
     if hasattr(data, "to_dict") and hasattr(data, "iloc"):  # a Series is one record
@@ -134,13 +243,19 @@ def record_value(record: object, name: str) -> object:
 
     Parameters
     ----------
-    record : dict, Series, one-row DataFrame or design row
+    record : dict, Series, one-row DataFrame (pandas, polars or Arrow) or design row
     name : str
 
     Returns
     -------
     object
     """
+    if is_frame(record, "record"):
+        value = frame_columns(record, "record")[0].get(name)
+        if value is None or value.shape[0] == 0:
+            return None
+        value = value[0]
+        return value.item() if isinstance(value, np.generic) else value
     if isinstance(record, Mapping) or hasattr(record, "to_dict"):
         try:
             value = record[name]
