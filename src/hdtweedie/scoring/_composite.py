@@ -339,7 +339,7 @@ class CompositeModel(ReadOnly):
                           input_part=input_part, model_part=model_part, summary="\n".join(lines),
                           warnings=issues)
 
-    def factor_table(self, path=None, *, include_base=True, decimals=None, names=None):
+    def factor_table(self, path=None, *, include_base=True, decimals=None, names=None, policies=None):
         """Relativities of every level of every factor, multiplied across the parts.
 
         A factor in several parts gets, per level, the product of the parts'
@@ -358,6 +358,10 @@ class CompositeModel(ReadOnly):
             Round every relativity to this many decimals (0 to 15), after multiplying.
         names : mapping, optional
             New names of some inputs, as in :meth:`ScoringModel.factor_table`.
+        policies : records or DataFrame, optional
+            Policies to be rated with the table: every part must know every
+            level of its factors found there, otherwise nothing is written and
+            the missing levels are named (with the part).
 
         Returns
         -------
@@ -367,7 +371,7 @@ class CompositeModel(ReadOnly):
         Raises
         ------
         ValueError, TypeError
-            For unusable ``decimals`` or ``names``.
+            For unusable ``decimals`` or ``names``, or policies with levels a part lacks.
         OSError
             If ``path`` cannot be written; an existing file is then left as it was.
         """
@@ -379,12 +383,16 @@ class CompositeModel(ReadOnly):
         if unknown:
             raise ValueError(f"names: {unknown} are not inputs of the composite "
                              f"(inputs: {list(self.input_names)})")
+        own = {role: {k: v for k, v in names.items() if k in part.input_names}
+               for role, part in self.parts.items()}
         table: dict = {}
-        for part in self.parts.values():
-            own = {k: v for k, v in names.items() if k in part.input_names}
-            for row in part.factor_table(include_base=True, names=own):
+        for role, part in self.parts.items():
+            for row in part.factor_table(include_base=True, names=own[role]):
                 key = (row["Factor"], row["Level"])
                 table[key] = table.get(key, 1.0) * row["Relativity"]
+        if policies is not None:
+            for role, part in self.parts.items():
+                _prefixed(role, lambda p=part, r=role: p.factor_table(names=own[r], policies=policies))
         rows = [{"Factor": f, "Level": lv, "Relativity": r if decimals is None else round(r, decimals)}
                 for (f, lv), r in table.items() if include_base or f != INTERCEPT]
         if path is not None:
