@@ -255,6 +255,20 @@ def test_parts_that_disagree_about_an_input_are_refused(pair, tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+def test_an_input_numeric_in_one_part_and_a_factor_in_the_other_is_refused(pair, tmp_path):
+    claims = pair["df"][pair["df"]["claim_count"] > 0].head(400)
+    X = claims[["vehicle_group"]].assign(area=claims["area"].map({"A": 1.0, "B": 2.0, "C": 3.0, "D": 4.0,
+                                                                  "E": 5.0, "F": 6.0}))
+    enc = FactorEncoder(factors=["vehicle_group"])
+    Xs = enc.fit_transform(X)
+    sev = HDTweedie(power=2.0, groups=enc.groups_, n_lambdas=5).fit(Xs, claims["incurred"].to_numpy())
+    sev.export(tmp_path / "sev_numeric.json", model_id="severity", encoder=enc)
+    assert load_model(tmp_path / "sev_numeric.json").input_names == ["vehicle_group", "area"]
+    with pytest.raises(ModelFileError, match="'area' is factor in part 'frequency' but numeric"):
+        compose_models(tmp_path / "x.json", pair["freq"], tmp_path / "sev_numeric.json")
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_level_gaps_are_listed(pair, tmp_path):
     sev = pair["sev"].document
     spec = next(s for s in sev["inputs"] if s["name"] == "vehicle_group")
