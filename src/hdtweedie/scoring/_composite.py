@@ -58,6 +58,16 @@ class CompositeExplanation(Explanation):
 
     Attributes
     ----------
+    model_id, version : str
+        Of the composite.
+    intercept, exposure, base : float
+        The sum of the parts' intercepts, the exposure (frequency part), and
+        ``exposure * exp(intercept)``.
+    contributions : list of dict
+        As for :class:`Explanation`, one per input of any part.
+    link, prediction : float
+    warnings : list of ScoringIssue
+        Every part's, each message naming its part.
     parts : dict
         Role to that part's :class:`Explanation` (the frequency part carries
         the exposure, the others have exposure 1).
