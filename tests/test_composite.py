@@ -323,3 +323,29 @@ def test_an_ordinary_model_file_loads_as_before(pair):
     m = load_model(pair["freq"].source)
     assert type(m) is ScoringModel
     assert m.document == pair["freq"].document and m.sha256 == pair["freq"].sha256
+
+
+def test_a_product_beyond_a_double_is_flagged_never_inf(pair, tmp_path):
+    parts = []
+    for name in ("freq", "sev"):
+        doc = pair[name].document
+        doc["intercept"] = 400.0  # each part stays below the 700 bound; their product does not
+        doc["sha256"] = content_hash(doc)
+        _rewrite(tmp_path / f"{name}_big.json", doc)
+        parts.append(tmp_path / f"{name}_big.json")
+    m = compose_models(tmp_path / "big.json", *parts)
+    recs = records(pair["df"], 3)
+    with pytest.raises(ValueError, match="beyond the range of a double"):
+        m.predict(recs)
+    p = m.predict(recs, errors="flag", warn=False)
+    assert np.isnan(p.values).all() and p.flagged.all()
+    assert [w.kind for w in p.warnings] == ["overflow"]
+
+
+def test_compare_needs_a_composite_with_the_same_parts(pair, tmp_path):
+    three = compose_models(tmp_path / "three.json", pair["freq"], pair["sev"], steps={"loading": pair["sev"]})
+    rec = records(pair["df"], 1)[0]
+    with pytest.raises(ValueError, match="other has the parts"):
+        pair["model"].compare(rec, other=three)
+    with pytest.raises(ValueError, match="frequency part: exposure"):
+        pair["model"].compare(rec, exposure_a=0.0)

@@ -217,12 +217,12 @@ class CompositeModel(ReadOnly):
                      X, e, unknown=unknown, errors=errors, warn=False))
                  for role, e in self._exposures(exposure).items()}
         values, link, issues = None, None, []
-        for role, p in preds.items():
-            values = p.values if values is None else values * p.values
-            link = p.link if link is None else link + p.link
-            issues += _tagged(role, p.warnings)
-        with np.errstate(invalid="ignore"):
-            overflow = ~np.isfinite(values) & np.isfinite(link)
+        with np.errstate(over="ignore"):  # an overflowing product is flagged below
+            for role, p in preds.items():
+                values = p.values if values is None else values * p.values
+                link = p.link if link is None else link + p.link
+                issues += _tagged(role, p.warnings)
+        overflow = ~np.isfinite(values) & np.isfinite(link)
         if overflow.any():
             rows = np.flatnonzero(overflow)
             message = (f"prediction: {rows.size} row(s) whose product of parts is beyond the range of a "
