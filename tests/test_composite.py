@@ -349,3 +349,13 @@ def test_compare_needs_a_composite_with_the_same_parts(pair, tmp_path):
         pair["model"].compare(rec, other=three)
     with pytest.raises(ValueError, match="frequency part: exposure"):
         pair["model"].compare(rec, exposure_a=0.0)
+
+
+def test_the_shipped_composite_schema_is_valid_json_schema(pair):
+    jsonschema = pytest.importorskip("jsonschema")
+    from hdtweedie.scoring import composite_schema
+
+    schema = composite_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(json.loads(pair["path"].read_text()), schema)
+    assert composite_schema() is not composite_schema()  # a new dict each time
