@@ -80,6 +80,16 @@ def test_score_gives_the_product_of_the_parts(work):
     np.testing.assert_allclose(pp, f * s, rtol=1e-12)
 
 
+def test_score_counts_a_row_both_parts_flag_once(work, tmp_path):
+    df = pd.read_csv(work / "portfolio.csv", dtype=str).head(20)
+    df.loc[3, "area"] = "ZZ"
+    df.to_csv(tmp_path / "odd.csv", index=False)
+    proc = invoke("score", work / "pp.json", tmp_path / "odd.csv", "--out", tmp_path / "odd_scored.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "area: 1 row(s) with a level not seen in training" in proc.stderr
+    assert "1 of 20 rows flagged" in proc.stderr
+
+
 def test_explain_and_compare_json(work):
     proc = invoke("-q", "explain", work / "pp.json", "--record", json.dumps(RISK), "--exposure", "0.5",
                   "--json")

@@ -39,6 +39,16 @@ def _tagged(role: str, issues: list) -> list:
     return [replace(i, message=f"{role} part: {i.message}") for i in issues]
 
 
+def _merged(issues: list) -> list:
+    """One caveat per kind and input: a row two parts flag is counted once (unscored if either failed)."""
+    groups: dict = {}
+    for issue in issues:
+        groups.setdefault((issue.kind, issue.input), []).append(issue)
+    return [same[0] if len(same) == 1 else ScoringIssue(
+        kind, name, np.unique(np.concatenate([i.rows for i in same])), "; ".join(i.message for i in same),
+        all(i.scored for i in same)) for (kind, name), same in groups.items()]
+
+
 def _prefixed(role: str, call):
     """Run a part's verb; a refusal names the part."""
     try:
@@ -222,6 +232,7 @@ class CompositeModel(ReadOnly):
                 values = p.values if values is None else values * p.values
                 link = p.link if link is None else link + p.link
                 issues += _tagged(role, p.warnings)
+        issues = _merged(issues)
         overflow = ~np.isfinite(values) & np.isfinite(link)
         if overflow.any():
             rows = np.flatnonzero(overflow)
