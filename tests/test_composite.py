@@ -341,6 +341,10 @@ def test_a_product_beyond_a_double_is_flagged_never_inf(pair, tmp_path):
     p = m.predict(recs, errors="flag", warn=False)
     assert np.isnan(p.values).all() and p.flagged.all()
     assert [w.kind for w in p.warnings] == ["overflow"]
+    with pytest.raises(ValueError, match="record: the product of the parts is beyond"):
+        m.explain(recs[0])
+    with pytest.raises(ValueError, match="record_a: the product of the parts is beyond"):
+        m.compare(recs[0], recs[1])
 
 
 def test_compare_needs_a_composite_with_the_same_parts(pair, tmp_path):

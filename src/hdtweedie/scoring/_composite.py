@@ -49,6 +49,14 @@ def _merged(issues: list) -> list:
         all(i.scored for i in same)) for (kind, name), same in groups.items()]
 
 
+def _product(values, what: str) -> float:
+    """The product of the parts' predictions, refused when beyond the range of a double."""
+    out = math.prod(values)
+    if not math.isfinite(out):
+        raise ValueError(f"{what}: the product of the parts is beyond the range of a double")
+    return out
+
+
 def _prefixed(role: str, call):
     """Run a part's verb; a refusal names the part."""
     try:
@@ -283,10 +291,11 @@ class CompositeModel(ReadOnly):
             contributions.append({**items[0], "link": link, "relativity": math.exp(link)})
         front = parts[FREQUENCY]
         intercept = math.fsum(x.intercept for x in parts.values())
-        prediction = math.prod(x.prediction for x in parts.values())
+        prediction = _product((x.prediction for x in parts.values()), "record")
+        base = _product((front.exposure, *(math.exp(x.intercept) for x in parts.values())), "record (base)")
         return CompositeExplanation(
             model_id=self.model_id, version=self.version, intercept=intercept, exposure=front.exposure,
-            base=front.exposure * math.exp(intercept), contributions=contributions,
+            base=base, contributions=contributions,
             link=math.fsum(x.link for x in parts.values()), prediction=prediction,
             warnings=[w for role, x in parts.items() for w in _tagged(role, x.warnings)], parts=parts)
 
@@ -343,8 +352,8 @@ class CompositeModel(ReadOnly):
 
         input_attr, model_attr = terms("input_attribution"), terms("model_attribution")
         changed = list({c["input"]: c for r in results.values() for c in r.changed_inputs}.values())
-        pa = math.prod(c.prediction_a for c in results.values())
-        pb = math.prod(c.prediction_b for c in results.values())
+        pa = _product((c.prediction_a for c in results.values()), "record_a")
+        pb = _product((c.prediction_b for c in results.values()), "record_b")
         tagged = [w for role, c in results.items() for w in _tagged(role, c.warnings)]
         issues = list({w.message: w for w in tagged}.values())
         input_part = math.fsum(t["link"] for t in input_attr)
