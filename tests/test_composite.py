@@ -71,6 +71,9 @@ def test_load_returns_a_composite_with_the_union_of_inputs(pair):
     assert m.parts["frequency"].sha256 == pair["freq"].sha256
     assert m.parts["severity"].sha256 == pair["sev"].sha256
     assert pickle.loads(pickle.dumps(m)).sha256 == m.sha256
+    doc = m.document
+    doc["parts"][0]["model"]["intercept"] = 99.0
+    assert m.document["parts"][0]["model"]["intercept"] != 99.0
     with pytest.raises(TypeError):
         CompositeModel()
     with pytest.raises(AttributeError):

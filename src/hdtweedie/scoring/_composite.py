@@ -180,10 +180,7 @@ class CompositeModel(ReadOnly):
         })
         return self
 
-    @property
-    def document(self) -> dict:
-        """A copy of the verified file content (editing it changes nothing)."""
-        return copy.deepcopy(self._document)
+    document = ScoringModel.document  # a copy of the verified file content, as for one model
 
     def __reduce__(self):
         return _restore, (self._document, self.source, self.verified)
