@@ -204,12 +204,14 @@ def factor_names(model) -> list[str]:
 
     Parameters
     ----------
-    model : ScoringModel
+    model : ScoringModel or CompositeModel
 
     Returns
     -------
     list of str
     """
+    if hasattr(model, "factor_names"):  # a composite: the factors of every part
+        return list(model.factor_names)
     return [spec["name"] for spec in model.document["inputs"] if spec["kind"] == "factor"]
 
 

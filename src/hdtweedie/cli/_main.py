@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 
 from ._common import Parser, UsageError, UserError, float_in, int_at_least, one_line
+from ._compose import add_compose
 from ._fit import cmd_demo, cmd_fit
 from ._keys_cmd import add_keys
 from ._ledger_cmd import add_ledger
@@ -212,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit(sub, common)
     _add_score(sub, common)
     _add_explain_compare(sub, common)
+    add_compose(sub, common)
     _add_review(sub, common)
     add_profile_power(sub, common)
     add_serve(sub, common)

@@ -45,6 +45,9 @@ def cmd_factor_table(args: argparse.Namespace, rep: Reporter) -> int:
     if args.se_from is not None:
         from ..report._stats import SHRUNK_NOTE, model_data, model_inference, unpenalised
 
+        if not hasattr(model, "relaxed"):  # a composite: each part has its own data
+            raise UserError("--se-from: standard errors are computed per model; run factor-table "
+                            "--se-from on each part's model file with its own data")
         if not unpenalised(model):
             raise UserError(f"--se-from: {SHRUNK_NOTE}")
         df = _data(model, args.se_from, args.response, args.exposure)

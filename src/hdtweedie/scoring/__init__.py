@@ -23,8 +23,15 @@ recompute it after an edit.  A signature (HMAC-SHA256 with a shared secret,
 or Ed25519 with the optional ``cryptography`` package) covers the content and
 its hash; ``load_model(path, key=...)`` refuses unsigned or wrongly signed
 files, so a verified file is the one the key holder signed.
+
+A composite file (:func:`compose_models`) multiplies whole model files, a
+claim frequency and a claim severity (and further steps) into a pure
+premium; ``load_model`` returns a :class:`CompositeModel` for it.
 """
 
+from ._compose import compose_models
+from ._composite import CompositeExplanation, CompositeModel
+from ._composite_file import composite_schema
 from ._errors import ModelFileError, ScoringInputWarning
 from ._files import DEFAULT_MAX_BYTES
 from ._format import (
@@ -49,6 +56,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SIGNATURE_ALGORITHMS",
     "Comparison",
+    "CompositeExplanation",
+    "CompositeModel",
     "Explanation",
     "ModelFileError",
     "Prediction",
@@ -56,6 +65,8 @@ __all__ = [
     "ScoringIssue",
     "ScoringModel",
     "canonical_json",
+    "compose_models",
+    "composite_schema",
     "content_hash",
     "level_key",
     "load_model",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from ._composite import CompositeModel  # composite files (frequency x severity), by their kind
+from ._composite_file import is_composite, validate_composite
 from ._errors import ModelFileError
 from ._files import DEFAULT_MAX_BYTES, read_bounded, write_shared
 from ._format import (
@@ -16,18 +18,38 @@ from ._format import (
 )
 from ._model import ScoringModel
 
-__all__ = ["load_model", "sign_model_file"]
+__all__ = ["check_document", "load_model", "sign_model_file"]
+
+
+def check_document(document: object, name: str) -> None:
+    """Check a parsed model file: header and hash, then the schema of its kind.
+
+    Parameters
+    ----------
+    document : object
+        Parsed model file.
+    name : str
+        Name of the file, for messages.
+
+    Raises
+    ------
+    ModelFileError
+    """
+    verify_header(document, name)
+    if is_composite(document):
+        validate_composite(document, name)
+        return
+    try:
+        validate_document(document)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{name!r}: {exc}") from None
 
 
 def _read_document(path, max_bytes: int) -> tuple:
     """Read, parse and check a model file; return ``(document, name)``."""
     name = os.fspath(path)
     document = parse_document(read_bounded(name, max_bytes), name)
-    verify_header(document, name)
-    try:
-        validate_document(document)
-    except ModelFileError as exc:
-        raise ModelFileError(f"{name!r}: {exc}") from None
+    check_document(document, name)
     return document, name
 
 
@@ -63,7 +85,11 @@ def load_model(path, key=None, *, algorithm=None, max_bytes=DEFAULT_MAX_BYTES):
 
     Returns
     -------
-    ScoringModel
+    ScoringModel or CompositeModel
+        A :class:`CompositeModel` for a composite file (``"kind":
+        "composite"``, written by :func:`compose_models`), whose every part
+        is checked as a model file of its own; ``key`` verifies the
+        composite's signature, which covers the parts.
 
     Raises
     ------
@@ -77,7 +103,8 @@ def load_model(path, key=None, *, algorithm=None, max_bytes=DEFAULT_MAX_BYTES):
     document, name = _read_document(path, max_bytes)
     if key is not None:
         verify_signature(document, key, algorithm, name)
-    return ScoringModel._build(document, name, key is not None)
+    built = CompositeModel if is_composite(document) else ScoringModel
+    return built._build(document, name, key is not None)
 
 
 def sign_model_file(path, key, *, key_id=None, algorithm=None, max_bytes=DEFAULT_MAX_BYTES):
