@@ -13,7 +13,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-from ._events import GENESIS, VerifyReport, chain, event_hash, event_text, utc_now, verify_rows
+from ._events import GENESIS, VerifyReport, chain, event_hash, utc_now, verify_rows
 from ._group import GroupWriter
 
 
@@ -163,11 +163,13 @@ class Ledger:
             with self._write() as cur:
                 seq, head = self._lock_head(cur)
                 now = utc_now()
+                rows = []
                 for item in batch:
-                    item.stored = chain(item.events, seq, head, now)
+                    chained = chain(item.events, seq, head, now)
+                    item.stored = [e for e, _ in chained]
                     seq, head = item.stored[-1]["seq"], item.stored[-1]["hash"]
-                rows = [(e["seq"], e["prediction_id"], e["created_at"], e["policy_id"], e["transaction_type"],
-                         e["prev_hash"], e["hash"], event_text(e)) for item in batch for e in item.stored]
+                    rows += [(e["seq"], e["prediction_id"], e["created_at"], e["policy_id"],
+                              e["transaction_type"], e["prev_hash"], e["hash"], text) for e, text in chained]
                 cur.executemany(f"INSERT INTO ledger_events ({_ROW}) VALUES ({', '.join([m] * 8)})", rows)
                 cur.execute(f"UPDATE ledger_head SET seq = {m}, hash = {m} WHERE id = 1", (seq, head))
         except LedgerError as exc:
