@@ -114,7 +114,8 @@ def cmd_serve(args: argparse.Namespace, rep: Reporter) -> int:
     port = sock.getsockname()[1]
     print(f"{PROG} serve: listening on http://{config.host}:{port} ({config.describe()})",
           file=sys.stderr, flush=True)
-    common = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 5}
+    common = {"log_level": "warning", "access_log": False, "proxy_headers": False,
+              "timeout_graceful_shutdown": 5}
     if config.workers == 1:
         uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
         return 0
