@@ -35,10 +35,13 @@ class GroupWriter:
     commit : callable
         ``commit(batch)`` writes a list of :class:`Pending` in one transaction,
         filling ``stored`` or ``error`` of each; it must not raise.
+    closed : callable
+        ``closed()``: the exception raised by a submission after :meth:`close`.
     """
 
-    def __init__(self, commit: Callable[[list], None]):
+    def __init__(self, commit: Callable[[list], None], closed: Callable[[], Exception]):
         self._commit = commit
+        self._closed_error = closed
         self._cond = threading.Condition()
         self._queue: list = []
         self._thread: threading.Thread | None = None
@@ -55,12 +58,12 @@ class GroupWriter:
 
         Raises
         ------
-        RuntimeError
-            If the writer was closed.
+        Exception
+            ``closed()`` if the writer was closed.
         """
         with self._cond:
             if self._closed:
-                raise RuntimeError("the ledger is closed")
+                raise self._closed_error()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
                 self._thread.start()

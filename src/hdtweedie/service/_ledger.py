@@ -71,7 +71,7 @@ class Ledger:
 
     def __init__(self, url: str):
         self.url = url
-        self._writer = GroupWriter(self._commit)
+        self._writer = GroupWriter(self._commit, lambda: LedgerError(f"ledger {url} is closed"))
 
     # Backends provide these.
     def _write(self) -> contextlib.AbstractContextManager:  # pragma: no cover - abstract
