@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -91,7 +92,7 @@ class _Connection:
 
 
 async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: float, rate: float,
-                     max_connections: int) -> dict:
+                     max_connections: int, drain: float) -> dict:
     request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     idle: list = []
@@ -127,12 +128,14 @@ async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: floa
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(due)))
-    done, late = await asyncio.wait(tasks, timeout=30)
+    done, late = await asyncio.wait(tasks, timeout=drain)  # bounded: the rest counts as errors
     for t in late:
         t.cancel()
     took = time.perf_counter() - start
     for conn in idle:
         conn.close()
+    answered = len(latencies)
+    latencies += [math.inf] * len(late)  # unanswered: slower than any answer, in the quantiles too
     latencies.sort()
 
     def q(p: float) -> float:
@@ -140,11 +143,12 @@ async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: floa
             return float("nan")
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1e3
 
-    return {"rate": len(latencies) / took, "p50": q(0.5), "p99": q(0.99), "errors": errors + len(late),
+    return {"rate": answered / took, "p50": q(0.5), "p99": q(0.99), "errors": errors + len(late),
             "connections": opened}
 
 
-def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections: int = 64) -> dict:
+def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections: int = 64,
+              drain: float = 5.0) -> dict:
     """Requests sent at ``rate`` per second whatever the answers; latency from each scheduled send.
 
     Parameters
@@ -157,11 +161,14 @@ def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections
         Requests per second.
     max_connections : int
         Most connections open at once.
+    drain : float
+        Seconds to wait for the answers after the last send; later ones count as errors.
 
     Returns
     -------
     dict
-        ``rate`` (answered per second), ``p50`` and ``p99`` (ms), ``errors``, ``connections``.
+        ``rate`` (answered per second), ``p50`` and ``p99`` (ms; infinite if unanswered),
+        ``errors`` (non-200, failed and unanswered), ``connections``.
     """
     m = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url)
     host, port, path = m.group(1), int(m.group(2)), m.group(3)
@@ -171,4 +178,5 @@ def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections
         run = uvloop.run
     except ImportError:  # the asyncio loop is slower but measures the same thing
         run = asyncio.run
-    return run(_open_loop(host, port, path, json.dumps(body).encode(), seconds, rate, max_connections))
+    return run(_open_loop(host, port, path, json.dumps(body).encode(), seconds, rate, max_connections,
+                          drain))

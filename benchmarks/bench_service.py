@@ -87,17 +87,41 @@ def _start(target, model: Path, folder: Path, cluster, n: int):
     return server
 
 
+def _cpu_seconds(root: int) -> float:
+    """CPU time used so far by process ``root`` and its descendants (Linux /proc)."""
+    parents, used = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid], used[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
+    tree, more = {root}, True
+    while more:
+        grown = tree | {p for p, pp in parents.items() if pp in tree}
+        more, tree = grown != tree, grown
+    return sum(used.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(target, model: Path, folder: Path, cluster, args, n: int) -> dict:
     """One target's wrk and open-loop figures (the server started and stopped around them)."""
     server = _start(target, model, folder, cluster, n)
     try:
         url = server.url + "/predict"
         wrk(url, BODY, 1.0, CONNECTIONS)  # warm up: imports, connections, caches
+        before = _cpu_seconds(server.proc.pid)
         most = wrk(url, BODY, args.seconds, CONNECTIONS)
+        # server CPU per answer: unlike requests/s, hardly changed by other load on the machine
+        most["cpu_us"] = (_cpu_seconds(server.proc.pid) - before) / (most["rps"] * args.seconds) * 1e6
         fixed = open_loop(url, BODY, args.open_seconds, args.rate)
     finally:
         server.stop()
     return {"wrk": most, "open": fixed}
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value != float("inf") else "unanswered"
 
 
 def _row(target, runs: list, plumber_rps: float | None) -> str:
@@ -106,10 +130,11 @@ def _row(target, runs: list, plumber_rps: float | None) -> str:
     ratio = f"{rps / plumber_rps:.1f}x" if plumber_rps else "-"
     worst = max(runs, key=lambda r: r["open"]["p99"])["open"]
     errors = sum(r["wrk"]["errors"] + r["open"]["errors"] for r in runs)
-    return (f"| {name} | {ledger} | {durability or '-'} | {workers} | {rps:.0f} | {ratio} "
+    cpu = statistics.mean(r["wrk"]["cpu_us"] for r in runs)
+    return (f"| {name} | {ledger} | {durability or '-'} | {workers} | {rps:.0f} | {ratio} | {cpu:.0f} "
             f"| {statistics.mean(r['wrk']['p99'] for r in runs):.1f} "
             f"| {statistics.mean(r['open']['rate'] for r in runs):.0f} "
-            f"| {statistics.mean(r['open']['p50'] for r in runs):.1f} | {worst['p99']:.1f} | {errors} |")
+            f"| {_ms(statistics.mean(r['open']['p50'] for r in runs))} | {_ms(worst['p99'])} | {errors} |")
 
 
 def table(targets: list, results: dict, args, load: tuple) -> str:
@@ -124,8 +149,9 @@ def table(targets: list, results: dict, args, load: tuple) -> str:
         f"(p99 at {args.rate:g}/s: the worst round).",
         "",
         f"| server | ledger | durability | workers | req/s (wrk, {CONNECTIONS} connections, "
-        f"{args.seconds:g} s) | vs plumber | wrk p99 ms | open loop req/s | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"{args.seconds:g} s) | vs plumber | server CPU µs/request | wrk p99 ms "
+        f"| open loop {args.rate:g}/s: answered/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_row(t, results[t], plumber_rps) for t in targets if results.get(t)]
     return "\n".join(lines)
