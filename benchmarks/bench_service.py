@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ for extra in (ROOT / "src", ROOT / "tests", HERE):
 
 import httpx  # noqa: E402
 from _loadgen import open_loop, wrk  # noqa: E402
+from _readme import replace_section  # noqa: E402
+from report import machine_description  # noqa: E402
 from service_support import RISK, PostgresCluster, Server, free_port, make_models  # noqa: E402
 
 BODY = {"policy_id": "P-bench", "transaction_type": "quote", "record": RISK, "exposure": 1.0}
@@ -139,11 +140,12 @@ def _row(target, runs: list, plumber_rps: float | None) -> str:
 
 def table(targets: list, results: dict, args, load: tuple) -> str:
     """The markdown table and the conditions it was measured in."""
+    machine = machine_description()
     plumber = [r["wrk"]["rps"] for r in results.get(targets[0], [])] if targets[0][0] == "R plumber" else []
     plumber_rps = statistics.mean(plumber) if plumber else None
     lines = [
         f"Measured by `python benchmarks/bench_service.py --write-readme` on {time.strftime('%Y-%m-%d')}: "
-        f"{os.cpu_count()} CPU(s), {platform.python_implementation()} {platform.python_version()}, "
+        f"{machine['cpu']}, {machine['cores']} core(s), Python {machine['python']}, "
         f"load average {load[0]:.2f} before and {load[1]:.2f} after; the load generators run on the "
         f"same machine.  {args.rounds} round(s), servers alternating; figures are means over rounds "
         f"(p99 at {args.rate:g}/s: the worst round).",
@@ -155,17 +157,6 @@ def table(targets: list, results: dict, args, load: tuple) -> str:
     ]
     lines += [_row(t, results[t], plumber_rps) for t in targets if results.get(t)]
     return "\n".join(lines)
-
-
-def write_readme(text: str, path: Path = HERE / "README.md") -> None:
-    """Replace the service table in ``path`` (or add the section at the end)."""
-    old = path.read_text()
-    block = f"{START}\n{text}\n{END}"
-    if START in old and END in old:
-        new = old[:old.index(START)] + block + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n## Pricing service\n\n" + block + "\n"
-    path.write_text(new)
 
 
 def main() -> int:
@@ -202,7 +193,7 @@ def main() -> int:
     text = table(targets, results, args, (before, os.getloadavg()[0]))
     print("\n" + text)
     if args.write_readme:
-        write_readme(text)
+        replace_section(HERE / "README.md", START, END, text, heading="## Pricing service")
     return 0
 
 

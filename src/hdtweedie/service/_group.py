@@ -76,11 +76,12 @@ class GroupWriter:
         Parameters
         ----------
         events : list of dict
+            One caller's events, committed together.
 
         Returns
         -------
         tuple
-            ``(stored, error)``.
+            ``(stored, error)``: the events as stored, or the exception that refused them.
         """
         box: list = []
         flag = threading.Event()
@@ -103,7 +104,7 @@ class GroupWriter:
         Returns
         -------
         tuple
-            ``(stored, error)``.
+            As :meth:`wait`.
         """
         loop = asyncio.get_running_loop()
         future = loop.create_future()

@@ -148,11 +148,12 @@ class Ledger:
         Returns
         -------
         list of dict
+            As :meth:`append`.
 
         Raises
         ------
         LedgerError
-            If the events could not be committed; then none was.
+            As :meth:`append`.
         """
         return _outcome(*await self._writer.wait_async(events))
 

@@ -181,13 +181,12 @@ class FastPredict:
         self.app, self.handler, self.route = app, handler, route
 
     async def __call__(self, scope, receive, send) -> None:
-        """Dispatch one ASGI call.
+        """Answer ``POST /predict``; pass any other call on to ``app``.
 
         Parameters
         ----------
-        scope : dict
-        receive : callable
-        send : callable
+        scope, receive, send
+            The ASGI call.
         """
         if scope["type"] == "http" and scope["path"] == "/predict" and scope["method"] == "POST":
             scope["route"] = self.route
