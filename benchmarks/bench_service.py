@@ -1,156 +1,199 @@
 """Throughput and latency of ``hdtweedie serve`` /predict (SQLite, PostgreSQL ledgers) beside R plumber.
 
-Run from the repository root (needs the serve extra, PostgreSQL 15 and R with plumber and jsonlite)::
+Run from the repository root (needs the serve extra, wrk, PostgreSQL and R with plumber and jsonlite)::
 
-    PYTHONPATH=src:tests python3 benchmarks/bench_service.py [--seconds 5] [--concurrency 16] [--rate 500]
+    python benchmarks/bench_service.py [--write-readme] [--rounds 2] [--seconds 10] [--rate 500]
 
-For each target: a closed loop (``--concurrency`` requests in flight for
-``--seconds``) gives requests/s and p50/p99 latency; an open loop at
-``--rate`` requests/s (each request timed from its scheduled start, so
-queueing counts) gives the p99 at that rate.  The load generator is asyncio +
-httpx on the same machine.  R plumber serves the same coefficients without a
-ledger.  The load average is printed before and after.
+Each round starts every server in turn (R plumber, then hdtweedie with a
+SQLite ledger on 1 and 2 workers, a PostgreSQL ledger on 1 and 2 workers,
+and SQLite with ``--durability full``), so that the servers alternate:
+wrk with 8 connections for ``--seconds`` gives the most requests/s, then an
+open loop at ``--rate`` requests/s (each request timed from its scheduled
+send, so queueing counts) gives p50 and p99.  R plumber serves the same
+coefficients without a ledger.  PostgreSQL is a throwaway cluster (with
+fsync) in a temporary folder.  Everything is on loopback; the load average
+is recorded before and after.  ``--write-readme`` puts the table in
+benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+ROOT = HERE.parent
+for extra in (ROOT / "src", ROOT / "tests", HERE):
+    sys.path.insert(0, str(extra))
 
+import httpx  # noqa: E402
+from _loadgen import open_loop, wrk  # noqa: E402
+from _readme import replace_section  # noqa: E402
+from report import machine_description  # noqa: E402
 from service_support import RISK, PostgresCluster, Server, free_port, make_models  # noqa: E402
 
 BODY = {"policy_id": "P-bench", "transaction_type": "quote", "record": RISK, "exposure": 1.0}
+START, END = "<!-- bench_service:start -->", "<!-- bench_service:end -->"
+CONNECTIONS = 8
 
 
-def _quantile(values: list, q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+class _Plumber:
+    """R plumber serving the model's coefficients (no ledger) on a free port."""
+
+    def __init__(self, model: Path, folder: Path):
+        port = free_port()
+        self.log = folder / "plumber.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(["Rscript", str(HERE / "bench_service_plumber.R"), str(model),
+                                          str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self.url = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"plumber did not start: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
-async def closed_loop(url: str, seconds: float, concurrency: int) -> dict:
-    """``concurrency`` clients sending back to back for ``seconds``."""
-    latencies, errors = [], 0
-    end = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        async def worker():
-            nonlocal errors
-            while time.perf_counter() < end:
-                t0 = time.perf_counter()
-                r = await client.post("/predict", json=BODY)
-                latencies.append(time.perf_counter() - t0)
-                errors += r.status_code != 200
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        took = time.perf_counter() - start
-    return {"rps": len(latencies) / took, "p50": _quantile(latencies, 0.5) * 1e3,
-            "p99": _quantile(latencies, 0.99) * 1e3, "errors": errors}
+def _targets(args, cluster) -> list:
+    sqlite = [("SQLite", w, "normal") for w in (1, 2)]
+    pg = [("PostgreSQL", w, "normal") for w in (1, 2)] if cluster is not None else []
+    out = [] if args.no_plumber else [("R plumber", "none", 1, None)]
+    for ledger, workers, durability in [*sqlite, *pg, ("SQLite", 1, "full")]:
+        out.append(("hdtweedie", ledger, workers, durability))
+    return out
 
 
-async def open_loop(url: str, seconds: float, rate: float) -> dict:
-    """Requests started at ``rate`` per second; latency from the scheduled start."""
-    latencies, errors = [], 0
-    n = int(seconds * rate)
-    gate = asyncio.Semaphore(64)  # httpx's pool slows down with thousands of waiters
-    async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=64), timeout=30) as client:
-        start = time.perf_counter()
-
-        async def one(i: int):
-            nonlocal errors
-            due = start + i / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            async with gate:
-                r = await client.post("/predict", json=BODY)
-            latencies.append(time.perf_counter() - due)
-            errors += r.status_code != 200
-
-        await asyncio.gather(*(one(i) for i in range(n)))
-        took = time.perf_counter() - start
-    return {"rate": n / took, "p50": _quantile(latencies, 0.5) * 1e3, "p99": _quantile(latencies, 0.99) * 1e3,
-            "errors": errors}
+def _start(target, model: Path, folder: Path, cluster, n: int):
+    name, ledger, workers, durability = target
+    if name == "R plumber":
+        return _Plumber(model, folder)
+    url = (f"sqlite:///{folder / f'bench-{n}.db'}" if ledger == "SQLite" else cluster.url)
+    server = Server([model, "--ledger", url, "--workers", workers, "--durability", durability], folder)
+    time.sleep(2.0 if workers > 1 else 0.0)  # every worker up (the first answers /health)
+    return server
 
 
-def _plumber(model: Path, folder: Path) -> tuple:
-    port = free_port()
-    log = open(folder / "plumber.log", "w")
-    proc = subprocess.Popen(["Rscript", str(HERE / "bench_service_plumber.R"), str(model), str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
+def _cpu_seconds(root: int) -> float:
+    """CPU time used so far by process ``root`` and its descendants (Linux /proc)."""
+    parents, used = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"plumber did not start: {(folder / 'plumber.log').read_text()}")
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid], used[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
+    tree, more = {root}, True
+    while more:
+        grown = tree | {p for p, pp in parents.items() if pp in tree}
+        more, tree = grown != tree, grown
+    return sum(used.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(target, model: Path, folder: Path, cluster, args, n: int) -> dict:
+    """One target's wrk and open-loop figures (the server started and stopped around them)."""
+    server = _start(target, model, folder, cluster, n)
+    try:
+        url = server.url + "/predict"
+        wrk(url, BODY, 1.0, CONNECTIONS)  # warm up: imports, connections, caches
+        before = _cpu_seconds(server.proc.pid)
+        most = wrk(url, BODY, args.seconds, CONNECTIONS)
+        # server CPU per answer: unlike requests/s, hardly changed by other load on the machine
+        most["cpu_us"] = (_cpu_seconds(server.proc.pid) - before) / (most["rps"] * args.seconds) * 1e6
+        fixed = open_loop(url, BODY, args.open_seconds, args.rate)
+    finally:
+        server.stop()
+    return {"wrk": most, "open": fixed}
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value != float("inf") else "unanswered"
+
+
+def _row(target, runs: list, plumber_rps: float | None) -> str:
+    name, ledger, workers, durability = target
+    rps = statistics.mean(r["wrk"]["rps"] for r in runs)
+    ratio = f"{rps / plumber_rps:.1f}x" if plumber_rps else "-"
+    worst = max(runs, key=lambda r: r["open"]["p99"])["open"]
+    errors = sum(r["wrk"]["errors"] + r["open"]["errors"] for r in runs)
+    cpu = statistics.mean(r["wrk"]["cpu_us"] for r in runs)
+    return (f"| {name} | {ledger} | {durability or '-'} | {workers} | {rps:.0f} | {ratio} | {cpu:.0f} "
+            f"| {statistics.mean(r['wrk']['p99'] for r in runs):.1f} "
+            f"| {statistics.mean(r['open']['rate'] for r in runs):.0f} "
+            f"| {_ms(statistics.mean(r['open']['p50'] for r in runs))} | {_ms(worst['p99'])} | {errors} |")
+
+
+def table(targets: list, results: dict, args, load: tuple) -> str:
+    """The markdown table and the conditions it was measured in."""
+    machine = machine_description()
+    plumber = [r["wrk"]["rps"] for r in results.get(targets[0], [])] if targets[0][0] == "R plumber" else []
+    plumber_rps = statistics.mean(plumber) if plumber else None
+    lines = [
+        f"Measured by `python benchmarks/bench_service.py --write-readme` on {time.strftime('%Y-%m-%d')}: "
+        f"{machine['cpu']}, {machine['cores']} core(s), Python {machine['python']}, "
+        f"load average {load[0]:.2f} before and {load[1]:.2f} after; the load generators run on the "
+        f"same machine.  {args.rounds} round(s), servers alternating; figures are means over rounds "
+        f"(p99 at {args.rate:g}/s: the worst round).",
+        "",
+        f"| server | ledger | durability | workers | req/s (wrk, {CONNECTIONS} connections, "
+        f"{args.seconds:g} s) | vs plumber | server CPU µs/request | wrk p99 ms "
+        f"| open loop {args.rate:g}/s: answered/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [_row(t, results[t], plumber_rps) for t in targets if results.get(t)]
+    return "\n".join(lines)
 
 
 def main() -> int:
-    """Run the benchmark and print the table.
+    """Run the benchmark, print the table and optionally write it to benchmarks/README.md.
 
     Returns
     -------
     int
     """
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=5.0)
-    p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--rate", type=float, default=500.0)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=10.0, help="wrk duration per server and round")
+    p.add_argument("--open-seconds", type=float, default=5.0, help="open-loop duration")
+    p.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument("--no-plumber", action="store_true")
+    p.add_argument("--write-readme", action="store_true")
     args = p.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="hdtweedie-bench-"))
     model = make_models(folder)[0]
-    print(f"load average before: {os.getloadavg()}")
-    cluster = None if args.no_postgres else PostgresCluster()
-    targets = [("hdtweedie", "SQLite", w) for w in (1, 2)]
-    if cluster is not None:
-        targets += [("hdtweedie", "PostgreSQL", w) for w in (1, 2)]
-    rows = []
+    before = os.getloadavg()[0]
+    cluster = None if args.no_postgres else PostgresCluster(fsync=True)
+    targets = _targets(args, cluster)
+    results: dict = {t: [] for t in targets}
     try:
-        for name, ledger, workers in targets:
-            url = (f"sqlite:///{folder / f'bench-{workers}.db'}" if ledger == "SQLite"
-                   else cluster.url)
-            server = Server([model, "--ledger", url, "--workers", workers], folder)
-            try:
-                time.sleep(1.0 if workers > 1 else 0.2)  # all workers up
-                rows.append((name, ledger, workers, asyncio.run(closed_loop(server.url, args.seconds,
-                                                                            args.concurrency)),
-                             asyncio.run(open_loop(server.url, args.seconds, args.rate))))
-            finally:
-                server.stop()
-        if not args.no_plumber:
-            proc, url = _plumber(model, folder)
-            try:
-                closed = asyncio.run(closed_loop(url, args.seconds, args.concurrency))
-                opened = asyncio.run(open_loop(url, args.seconds, args.rate))
-                rows.append(("R plumber", "none", 1, closed, opened))
-            finally:
-                proc.kill()
-                proc.wait()
+        for r in range(args.rounds):
+            for i, target in enumerate(targets):
+                out = measure(target, model, folder, cluster, args, r * len(targets) + i)
+                results[target].append(out)
+                print(f"round {r + 1} {target}: {out}", flush=True)
     finally:
         if cluster is not None:
             cluster.remove()
-    print(f"load average after: {os.getloadavg()}")
-    print(f"\n| server | ledger | workers | req/s ({args.concurrency} in flight) | p50 ms | p99 ms "
-          "| open loop: req/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, ledger, workers, c, o in rows:
-        print(f"| {name} | {ledger} | {workers} | {c['rps']:.0f} | {c['p50']:.1f} | {c['p99']:.1f} "
-              f"| {o['rate']:.0f} | {o['p50']:.1f} | {o['p99']:.1f} | {c['errors'] + o['errors']} |")
+    text = table(targets, results, args, (before, os.getloadavg()[0]))
+    print("\n" + text)
+    if args.write_readme:
+        replace_section(HERE / "README.md", START, END, text, heading="## Pricing service")
     return 0
 
 

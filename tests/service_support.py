@@ -150,10 +150,12 @@ class PostgresCluster:
     """A throwaway PostgreSQL cluster in a temporary folder, on 127.0.0.1 and a free port.
 
     ``initdb`` and ``postgres`` refuse to run as root, so as root they run as
-    the ``postgres`` system user.
+    the ``postgres`` system user.  ``fsync=False`` (the tests) skips the
+    server's disk flushes; the benchmark keeps them.
     """
 
-    def __init__(self):
+    def __init__(self, fsync: bool = False):
+        self.fsync = fsync
         if not (PG_BIN / "initdb").exists():
             raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql "
                                "(.ci/run does this)")
@@ -175,8 +177,9 @@ class PostgresCluster:
 
     def start(self) -> None:
         """Start (or restart) the server."""
+        fsync = "on" if self.fsync else "off"
         self._run("pg_ctl", "-D", self.data, "-l", self.dir / "log", "-w", "-t", "60", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync={fsync}", "start")
 
     def stop(self) -> None:
         """Stop the server (fast shutdown)."""

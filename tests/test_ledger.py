@@ -153,3 +153,25 @@ def test_concurrent_appends_are_grouped_into_one_valid_chain(tmp_path):
     ledger.close()
     assert report.ok and report.events == 400
     assert sorted(e["seq"] for e in stored) == list(range(1, 401))
+
+
+def test_chained_text_and_hash_are_the_canonical_ones():
+    from hdtweedie.service._events import GENESIS, chain, event_hash, event_text
+
+    events = [{"prediction_id": "p", "a": 1, "h": [1.5, None], "hasg": "\u00e9", "hash0": {"hash": 2},
+               "hash": "stale", "zz": {"b": 1e-7, "a": 1e16}},
+              {"prediction_id": "q"}]
+    chained = chain(events, 4, GENESIS, "2026-01-01T00:00:00.000000Z")
+    for body, text in chained:
+        assert text == event_text(body) and json.loads(text) == body
+        assert body["hash"] == event_hash(body)
+    assert chained[0][0]["prev_hash"] == GENESIS and chained[1][0]["prev_hash"] == chained[0][0]["hash"]
+    assert [b["seq"] for b, _ in chained] == [5, 6]
+
+
+def test_prediction_ids_are_distinct_random_uuids():
+    from hdtweedie.service._pricing import new_event
+
+    ids = [new_event({}, {}, False)["prediction_id"] for _ in range(3000)]  # crosses buffer refills
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)

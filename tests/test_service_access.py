@@ -84,6 +84,7 @@ def test_without_keys_only_loopback_is_served(tmp_path):
     (["--ledger", "sqlite:///{tmp}"], "folder"),
     (["--ledger", "sqlite:///{tmp}/l.db", "--keys", "{tmp}/none.json"], "none.json"),
     (["--ledger", "sqlite:///{tmp}/l.db", "--workers", "0"], "--workers"),
+    (["--ledger", "sqlite:///{tmp}/l.db", "--durability", "fast"], "--durability"),
 ])
 def test_bad_serve_options_fail_in_one_line(tmp_path, args, words):
     models = make_models(tmp_path)

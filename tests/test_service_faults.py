@@ -48,10 +48,11 @@ def _logged(url: str, ids: list) -> tuple:
         ledger.close()
 
 
-def test_sigkill_under_load_loses_no_answered_prediction(tmp_path):
+@pytest.mark.parametrize("durability", ["full", "normal"])  # normal: safe from a killed service too
+def test_sigkill_under_load_loses_no_answered_prediction(tmp_path, durability):
     models = make_models(tmp_path)
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    server = Server([models[0], "--ledger", url], tmp_path)
+    server = Server([models[0], "--ledger", url, "--durability", durability], tmp_path)
     received: list = []
     failures: list = []
     stop = threading.Event()

@@ -40,6 +40,9 @@ def add_serve(sub, common) -> None:
                    help="candidate model scored and logged beside production")
     p.add_argument("--max-body-bytes", type=int_at_least("--max-body-bytes", 1024), default=1 << 20,
                    help="largest request body (default: 1 MiB)")
+    p.add_argument("--durability", choices=["full", "normal"], default="full",
+                   help="full (default): each commit is flushed to disk before its price is returned; "
+                        "normal: it survives the service being killed, not a power loss")
     p.set_defaults(func=cmd_serve)
 
 
@@ -58,7 +61,8 @@ def _config(args: argparse.Namespace):
     try:
         return ServiceConfig(models=tuple(args.models), ledger=args.ledger, host=args.host, port=args.port,
                              workers=args.workers, keys=args.keys, event_log=args.event_log == "-",
-                             shadow=args.shadow, sandbox=_sandbox(), max_body_bytes=args.max_body_bytes)
+                             shadow=args.shadow, sandbox=_sandbox(), max_body_bytes=args.max_body_bytes,
+                             durability=args.durability)
     except (ValueError, TypeError) as exc:
         raise UserError(one_line(exc)) from None
 
@@ -110,7 +114,8 @@ def cmd_serve(args: argparse.Namespace, rep: Reporter) -> int:
     port = sock.getsockname()[1]
     print(f"{PROG} serve: listening on http://{config.host}:{port} ({config.describe()})",
           file=sys.stderr, flush=True)
-    common = {"log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 5}
+    common = {"log_level": "warning", "access_log": False, "proxy_headers": False,
+              "timeout_graceful_shutdown": 5}
     if config.workers == 1:
         uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
         return 0

@@ -1,11 +1,15 @@
 """``hdtweedie serve``: an HTTP pricing service with a hash-chained prediction ledger.
 
 Every price is committed to the ledger before it is returned (a failed write
-answers 503 and no price); each event carries the SHA-256 of its own content
-and of the previous event, so :meth:`Ledger.verify` finds any edited, deleted
-or reordered event.  Logged predictions can be explained and compared later
-from the ledger alone: the scorer (:mod:`hdtweedie.scoring`) recomputes them
-from the logged inputs on the model with the logged hash.
+answers 503 and no price); concurrent predictions are committed together
+(group commit) in the order of the chain, and ``durability`` chooses whether
+each commit is on disk (``"full"``) or only safe from the service being
+killed (``"normal"``) when its price is returned.  Each event carries the
+SHA-256 of its own content and of the previous event, so
+:meth:`Ledger.verify` finds any edited, deleted or reordered event.  Logged
+predictions can be explained and compared later from the ledger alone: the
+scorer (:mod:`hdtweedie.scoring`) recomputes them from the logged inputs on
+the model with the logged hash.
 
 Needs the ``serve`` extra (FastAPI, uvicorn; psycopg for PostgreSQL); the
 ledger and key functions need only the standard library (and psycopg for

@@ -18,8 +18,10 @@ from ._events import event_text, utc_text
 from ._keys import KeyRing, read_keys
 from ._ledger import Ledger, LedgerError
 from ._metrics import Metrics
-from ._pricing import Conflict, check_intact, compare, history_entry, new_event, price, reexplain
-from ._registry import Registry, UnknownModel, model_label
+from ._predict import FastPredict, PredictHandler
+from ._pricing import Conflict, check_intact, compare, history_entry, reexplain
+from ._refusals import refusal
+from ._registry import Registry, model_label
 from ._schemas import (
     BatchPredictResponse,
     CompareRequest,
@@ -84,19 +86,10 @@ class _EventLog:
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
-
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError):
-        errors = exc.errors()
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse({"error": "the request body is not valid JSON"}, status_code=400)
-        parts = []
-        for e in errors[:10]:
-            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
-            parts.append(f"{where}: {e.get('msg', 'invalid')}")
-        return JSONResponse({"error": "invalid request: " + "; ".join(parts)}, status_code=422)
+    async def refused(request: Request, exc: HTTPException | RequestValidationError):
+        status, payload, headers = refusal(exc)
+        return JSONResponse(payload, status_code=status, headers=headers)
 
 
 def create_app(config: ServiceConfig, ledger: Ledger | None = None) -> FastAPI:
@@ -122,7 +115,7 @@ def create_app(config: ServiceConfig, ledger: Ledger | None = None) -> FastAPI:
     """
     registry = Registry(config.models, config.shadow)
     keys = KeyRing(read_keys(config.keys)) if config.keys else None
-    ledger = ledger if ledger is not None else open_ledger(config.ledger)
+    ledger = ledger if ledger is not None else open_ledger(config.ledger, config.durability)
     metrics = Metrics(config.sandbox)
     auth = _Auth(keys)
     log = _EventLog(config.event_log)
@@ -146,44 +139,13 @@ def create_app(config: ServiceConfig, ledger: Ledger | None = None) -> FastAPI:
     def openapi(who: Anyone):
         return app.openapi()
 
+    handler = PredictHandler(registry, ledger, metrics, auth("predict"), log.write, config.sandbox)
+
     @app.post("/predict", response_model=PredictResponse | BatchPredictResponse, responses=_ERRORS)
-    def predict(body: PredictRequest, who: Predictor):
+    async def predict(body: PredictRequest, who: Predictor):
         """Price one risk or a list of risks; every price is logged before it is returned."""
-        start = time.perf_counter()
-        try:
-            model = registry.resolve(body.model)
-        except UnknownModel as exc:
-            raise HTTPException(422, str(exc)) from None
-        batch = body.records is not None
-        items = ([(it.policy_id or body.policy_id, it.record, it.exposure) for it in body.records] if batch
-                 else [(body.policy_id, body.record, body.exposure)])
-        events = []
-        for i, (policy_id, record, exposure) in enumerate(items):
-            where = f"records[{i}]: " if batch else ""
-            try:
-                priced = price(model, record, exposure)
-            except (ValueError, TypeError) as exc:
-                raise HTTPException(422, f"{where}cannot price this risk on {model_label(model)}: "
-                                         f"{exc}") from None
-            request = {"policy_id": policy_id, "transaction_type": body.transaction_type,
-                       "caller_id": body.caller_id, "key_name": who}
-            events.append(new_event(request, priced, config.sandbox))
-            if registry.shadow is not None:
-                events += _shadow(registry, request, record, exposure, events[-1], config.sandbox)
-        try:
-            stored = ledger.append(events)
-        except LedgerError as exc:
-            metrics.ledger_failure()
-            raise HTTPException(503, "the prediction could not be logged, so no price is given "
-                                     f"({exc})") from None
-        log.write(stored)
-        production = [e for e in stored if not e["shadow"]]
-        metrics.predictions(len(production), sum(len(e["warnings"]) for e in production))
-        results = [_result(e) for e in production]
-        took = (time.perf_counter() - start) * 1000.0
-        # The response is built from validated events: skip FastAPI's second validation pass.
-        return JSONResponse({"results": results, "duration_ms": took} if batch
-                            else {**results[0], "duration_ms": took})
+        # FastPredict answers POST /predict before the router; this route documents it.
+        return JSONResponse(await handler.predict(body, who, time.perf_counter()))
 
     @app.get("/explain/{prediction_id}", response_model=ExplainResponse, responses=_ERRORS)
     def explain(prediction_id: str, who: Supporter):
@@ -237,19 +199,10 @@ def create_app(config: ServiceConfig, ledger: Ledger | None = None) -> FastAPI:
         """Prometheus metrics of this worker process."""
         return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
 
+    documented = next(r for r in app.routes if getattr(r, "path", None) == "/predict")
+    app.add_middleware(FastPredict, handler=handler, route=documented)
     app.add_middleware(Guard, metrics=metrics, max_bytes=config.max_body_bytes)
     return app
-
-
-def _shadow(registry: Registry, request: dict, record: dict, exposure, production: dict,
-            sandbox: bool) -> list:
-    """The shadow model's event for a production event (none if the candidate cannot price it)."""
-    try:
-        priced = price(registry.shadow, record, exposure)
-    except (ValueError, TypeError) as exc:
-        production["shadow_error"] = str(exc)
-        return []
-    return [new_event(request, priced, sandbox, shadow_of=production["prediction_id"])]
 
 
 def _logged(ledger: Ledger, prediction_id: str) -> dict:
@@ -261,11 +214,6 @@ def _logged(ledger: Ledger, prediction_id: str) -> dict:
         raise HTTPException(404, str(exc)) from None
     except Conflict as exc:
         raise HTTPException(409, str(exc)) from None
-
-
-def _result(event: dict) -> dict:
-    return {k: event[k] for k in ("prediction_id", "policy_id", "model_id", "model_version", "model_hash",
-                                  "prediction", "link", "exposure", "warnings", "sandbox")}
 
 
 def _version() -> str:

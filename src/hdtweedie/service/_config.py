@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 
+from ._ledger import check_durability
 from ._urls import check_url, redact
 
 #: Hosts a service without keys may listen on.
@@ -42,6 +43,10 @@ class ServiceConfig:
         Mark every event as sandbox.
     max_body_bytes : int
         Largest request body accepted.
+    durability : {"full", "normal"}
+        ``"full"``: every commit is flushed to disk before its price is
+        returned.  ``"normal"``: it survives the service being killed, not
+        a power loss (see :func:`open_ledger`).
     """
 
     models: tuple
@@ -54,12 +59,14 @@ class ServiceConfig:
     shadow: str | None = None
     sandbox: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
+    durability: str = "full"
 
     def __post_init__(self):
         object.__setattr__(self, "models", tuple(os.fspath(m) for m in self.models))
         if not self.models:
             raise ValueError("models: give at least one model file")
         check_url(self.ledger)
+        check_durability(self.durability)
         for name in ("port", "workers", "max_body_bytes"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
@@ -83,6 +90,7 @@ class ServiceConfig:
         """
         extra = [f"shadow {self.shadow}"] if self.shadow else []
         extra += ["keys required"] if self.keys else ["no keys (loopback only)"]
+        extra += [f"durability {self.durability}"]
         extra += ["SANDBOX"] if self.sandbox else []
         return (f"{len(self.models)} model(s), ledger {redact(self.ledger)}, {self.workers} worker(s), "
                 + ", ".join(extra))

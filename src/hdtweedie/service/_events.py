@@ -38,15 +38,26 @@ def event_hash(body: dict) -> str:
 def chain(events: list, head_seq: int, head_hash: str, created_at: str) -> list:
     """Number, time-stamp and hash ``events`` as the successors of the chain head.
 
-    Returns new dicts; each carries ``seq``, ``prev_hash``, ``created_at``,
-    ``format`` and ``hash``.
+    Returns ``(body, text)`` per event: a new dict carrying ``seq``,
+    ``prev_hash``, ``created_at``, ``format`` and ``hash``, and its
+    :func:`event_text`.
     """
     out, prev = [], head_hash
     for i, ev in enumerate(events, start=1):
         body = dict(ev, seq=head_seq + i, prev_hash=prev, created_at=created_at, format=EVENT_FORMAT)
-        body["hash"] = prev = event_hash(body)
-        out.append(body)
+        body.pop("hash", None)
+        # The canonical text of the keys before and after "hash", serialised once: joined, it is
+        # what is hashed; with the hash between them, what is stored.
+        low = canonical_json({k: v for k, v in body.items() if k < "hash"})
+        high = canonical_json({k: v for k, v in body.items() if k > "hash"})
+        body["hash"] = prev = hashlib.sha256(_joined(low, high).encode()).hexdigest()
+        out.append((body, _joined(low, f'{{"hash":"{prev}"}}', high)))
     return out
+
+
+def _joined(*objects: str) -> str:
+    """The canonical text of the union of canonical objects whose keys are in order."""
+    return "{" + ",".join(t[1:-1] for t in objects if t != "{}") + "}"
 
 
 def event_text(body: dict) -> str:

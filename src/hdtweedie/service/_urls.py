@@ -58,13 +58,17 @@ def check_url(url: object) -> str:
     raise ValueError(f"ledger URL must be {_SCHEMES}, got {redact(url)!r}")
 
 
-def open_ledger(url: str) -> Ledger:
+def open_ledger(url: str, durability: str = "full") -> Ledger:
     """Open (creating the tables if needed) the ledger at ``url``.
 
     Parameters
     ----------
     url : str
         ``sqlite:///path/to/file.db`` or ``postgresql://user@host:port/db``.
+    durability : {"full", "normal"}
+        ``"full"``: a commit is on disk before its price is returned.
+        ``"normal"``: it survives the service being killed, not a power
+        loss (see :class:`SQLiteLedger` and the PostgreSQL backend).
 
     Returns
     -------
@@ -82,7 +86,7 @@ def open_ledger(url: str) -> Ledger:
         path = url[len("sqlite:///"):]
         if os.path.isdir(path):
             raise ValueError(f"ledger URL {url!r} names a folder, not a database file")
-        return SQLiteLedger(path, url)
+        return SQLiteLedger(path, url, durability)
     from ._postgres import PostgresLedger
 
-    return PostgresLedger(url, redact(url))
+    return PostgresLedger(url, redact(url), durability=durability)

@@ -1,0 +1,182 @@
+"""Load generators for the service benchmark: wrk (most requests/s) and an open loop at a fixed rate.
+
+Both talk HTTP/1.1 with keep-alive to a loopback address and stop after a
+fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+_LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = {body}
+"""
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+def _ms(output: str, percent: str) -> float:
+    m = re.search(rf"{percent}%\s+([\d.]+)(us|ms|s|m)\b", output)
+    if m is None:
+        raise RuntimeError(f"no {percent}% latency in the output of wrk:\n{output}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def wrk(url: str, body: dict, seconds: float, connections: int, threads: int = 1) -> dict:
+    """Most requests/s: ``connections`` keep-alive connections posting ``body`` back to back.
+
+    Parameters
+    ----------
+    url : str
+        The endpoint, e.g. ``http://127.0.0.1:8000/predict``.
+    body : dict
+        The JSON body.
+    seconds : float
+    connections : int
+    threads : int
+
+    Returns
+    -------
+    dict
+        ``rps``, ``p50`` and ``p99`` (ms), ``errors`` (non-2xx answers and socket errors).
+
+    Raises
+    ------
+    RuntimeError
+        If wrk is missing or fails.
+    """
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: apt-get install -y wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(_LUA.format(body=json.dumps(json.dumps(body))))
+    try:
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
+                              "-s", f.name, url], capture_output=True, text=True, timeout=seconds + 30)
+    finally:
+        Path(f.name).unlink()
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
+    text = out.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p50, p99 = _ms(text, "50"), _ms(text, "99")
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    errors += sum(map(int, m.groups())) if m else 0
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors}
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection sending a fixed request."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    async def send(self, request: bytes) -> int:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: float, rate: float,
+                     max_connections: int, drain: float) -> dict:
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    idle: list = []
+    opened = 0
+    latencies: list = []
+    errors = 0
+    slots = asyncio.Semaphore(max_connections)
+
+    async def one(due: float) -> None:
+        nonlocal opened, errors
+        async with slots:  # beyond max_connections a request waits: the wait counts in its latency
+            conn = idle.pop() if idle else None
+            try:
+                if conn is None:
+                    opened += 1
+                    conn = _Connection(*await asyncio.open_connection(host, port))
+                status = await conn.send(request)
+            except (OSError, asyncio.IncompleteReadError, ValueError, AttributeError):
+                errors += 1
+                if conn is not None:
+                    conn.close()
+                return
+            latencies.append(time.perf_counter() - due)
+            errors += status != 200
+            idle.append(conn)
+
+    start = time.perf_counter()
+    n = int(seconds * rate)
+    tasks = []
+    for i in range(n):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(due)))
+    done, late = await asyncio.wait(tasks, timeout=drain)  # bounded: the rest counts as errors
+    for t in late:
+        t.cancel()
+    took = time.perf_counter() - start
+    for conn in idle:
+        conn.close()
+    answered = len(latencies)
+    latencies += [math.inf] * len(late)  # unanswered: slower than any answer, in the quantiles too
+    latencies.sort()
+
+    def q(p: float) -> float:
+        if not latencies:
+            return float("nan")
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1e3
+
+    return {"rate": answered / took, "p50": q(0.5), "p99": q(0.99), "errors": errors + len(late),
+            "connections": opened}
+
+
+def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections: int = 64,
+              drain: float = 5.0) -> dict:
+    """Requests sent at ``rate`` per second whatever the answers; latency from each scheduled send.
+
+    Parameters
+    ----------
+    url : str
+        ``http://HOST:PORT/PATH``.
+    body : dict
+    seconds : float
+    rate : float
+        Requests per second.
+    max_connections : int
+        Most connections open at once.
+    drain : float
+        Seconds to wait for the answers after the last send; later ones count as errors.
+
+    Returns
+    -------
+    dict
+        ``rate`` (answered per second), ``p50`` and ``p99`` (ms; infinite if unanswered),
+        ``errors`` (non-200, failed and unanswered), ``connections``.
+    """
+    m = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url)
+    host, port, path = m.group(1), int(m.group(2)), m.group(3)
+    try:
+        import uvloop
+
+        run = uvloop.run
+    except ImportError:  # the asyncio loop is slower but measures the same thing
+        run = asyncio.run
+    return run(_open_loop(host, port, path, json.dumps(body).encode(), seconds, rate, max_connections,
+                          drain))

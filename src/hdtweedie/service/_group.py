@@ -1,0 +1,147 @@
+"""Group commit: one writer thread commits the events of every waiting caller in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+#: ``done(stored, error)``: called by the writer once a caller's events are committed (or not).
+Done = Callable[[list, Exception | None], None]
+
+
+class Pending:
+    """One caller's events and what to call once they are committed."""
+
+    __slots__ = ("events", "done", "stored", "error")
+
+    def __init__(self, events: list, done: Done):
+        self.events = events
+        self.done = done
+        self.stored: list = []
+        self.error: Exception | None = None
+
+
+class GroupWriter:
+    """A writer thread that commits what is waiting, one transaction per group.
+
+    The thread starts on the first submission (so after a fork or a spawn,
+    each worker process has its own).  Callers are released only after the
+    transaction holding their events has committed; the commit order is the
+    chain order.
+
+    Parameters
+    ----------
+    commit : callable
+        ``commit(batch)`` writes a list of :class:`Pending` in one transaction,
+        filling ``stored`` or ``error`` of each; it must not raise.
+    closed : callable
+        ``closed()``: the exception raised by a submission after :meth:`close`.
+    """
+
+    def __init__(self, commit: Callable[[list], None], closed: Callable[[], Exception]):
+        self._commit = commit
+        self._closed_error = closed
+        self._cond = threading.Condition()
+        self._queue: list = []
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, events: list, done: Done) -> None:
+        """Queue events; ``done`` is called from the writer thread after the commit.
+
+        Parameters
+        ----------
+        events : list of dict
+        done : callable
+            ``done(stored, error)``.
+
+        Raises
+        ------
+        Exception
+            ``closed()`` if the writer was closed.
+        """
+        with self._cond:
+            if self._closed:
+                raise self._closed_error()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+                self._thread.start()
+            self._queue.append(Pending(events, done))
+            self._cond.notify()
+
+    def wait(self, events: list) -> tuple:
+        """Submit and block until committed.
+
+        Parameters
+        ----------
+        events : list of dict
+            One caller's events, committed together.
+
+        Returns
+        -------
+        tuple
+            ``(stored, error)``: the events as stored, or the exception that refused them.
+        """
+        box: list = []
+        flag = threading.Event()
+
+        def done(stored: list, error: Exception | None) -> None:
+            box.append((stored, error))
+            flag.set()
+
+        self.submit(events, done)
+        flag.wait()
+        return box[0]
+
+    async def wait_async(self, events: list) -> tuple:
+        """Submit and await the commit without blocking the event loop.
+
+        Parameters
+        ----------
+        events : list of dict
+
+        Returns
+        -------
+        tuple
+            As :meth:`wait`.
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def done(stored: list, error: Exception | None) -> None:
+            loop.call_soon_threadsafe(_settle, future, (stored, error))
+
+        self.submit(events, done)
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            self._commit(batch)
+            for item in batch:
+                item.done(item.stored, item.error)
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread.
+
+        Returns
+        -------
+        None
+        """
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+
+def _settle(future: asyncio.Future, result: tuple) -> None:
+    if not future.done():  # the request may have been cancelled (client gone)
+        future.set_result(result)
