@@ -21,6 +21,9 @@ from hdtweedie.scoring import load_model  # noqa: E402
 from engine_support import cli_scored, flagged_portfolio  # noqa: E402
 from service_support import make_models  # noqa: E402
 
+# pyspark's own notices about pandas 3, not about this package.
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:pyspark", "ignore:The copy keyword")
+
 
 @pytest.fixture(scope="module")
 def spark():
