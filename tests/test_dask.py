@@ -42,12 +42,11 @@ def test_cv_folds_on_dask_are_bit_identical(client):
 def test_dask_scores_as_predict_and_flags_as_the_cli(client, tmp_path):
     pd = pytest.importorskip("pandas")
     import dask.dataframe as dd
+    from engine_support import cli_scored, flagged_portfolio
+    from service_support import make_models
 
     from hdtweedie.distributed import score_dask
     from hdtweedie.scoring import load_model
-
-    from engine_support import cli_scored, flagged_portfolio
-    from service_support import make_models
 
     model = make_models(tmp_path)[0]
     df = flagged_portfolio()

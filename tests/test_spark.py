@@ -1,4 +1,4 @@
-"""Portfolio scoring on Spark in local mode (real JVM, two cores), against ScoringModel.predict and the CLI."""
+"""Portfolio scoring on Spark in local mode (a real JVM, two cores) against predict and the CLI."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ pyspark = pytest.importorskip("pyspark")
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs Java (.ci/run installs default-jre-headless)", allow_module_level=True)
 
+from engine_support import cli_scored, flagged_portfolio  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
+from service_support import make_models  # noqa: E402
 
 from hdtweedie.distributed import score_spark  # noqa: E402
 from hdtweedie.scoring import load_model  # noqa: E402
-
-from engine_support import cli_scored, flagged_portfolio  # noqa: E402
-from service_support import make_models  # noqa: E402
 
 # pyspark's own notices about pandas 3, not about this package.
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:pyspark", "ignore:The copy keyword")
@@ -50,7 +49,8 @@ def test_spark_scores_as_predict_and_flags_as_the_cli(spark, model, tmp_path):
     cli = cli_scored(model, df, tmp_path)
     assert out["prediction_warnings"].tolist() == cli["prediction_warnings"].tolist()
     assert "unseen_level:area" in out.loc[3, "prediction_warnings"]
-    assert np.isnan(out.loc[7, "prediction"]) and out.loc[7, "prediction_warnings"] == "missing_value:driver_age"
+    assert np.isnan(out.loc[7, "prediction"])
+    assert out.loc[7, "prediction_warnings"] == "missing_value:driver_age"
     assert (out.drop(index=[3, 7])["prediction_warnings"] == "").all()
 
 

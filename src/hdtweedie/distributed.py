@@ -104,7 +104,8 @@ def score_spark(df, model, exposure: str | None = "exposure", column: str = "pre
     text, loaded = _model_text(model)
     _check_columns(list(df.columns), loaded, exposure, column, keep)
     shared = df.sparkSession.sparkContext.broadcast(text)
-    added = [StructField(column, DoubleType(), True), StructField(warnings_column(column), StringType(), True)]
+    added = [StructField(column, DoubleType(), True),
+             StructField(warnings_column(column), StringType(), True)]
     schema = StructType((list(df.schema.fields) if keep else []) + added)
 
     def score(batches):
