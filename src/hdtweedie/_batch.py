@@ -152,5 +152,6 @@ def score_frame(model, frame, exposure: str | None = "exposure", column: str = "
         values, text = np.empty(0), []
     else:
         values, text = BatchScorer(model).score(frame, exposure=exposure)
-    out = pd.DataFrame({names[0]: values, names[1]: np.array(text, dtype=object)}, index=frame.index)
+    out = pd.DataFrame({names[0]: values, names[1]: pd.Series(text, dtype=str, index=frame.index)},
+                       index=frame.index)
     return pd.concat([frame, out], axis=1) if keep else out

@@ -153,6 +153,6 @@ def score_dask(ddf, model, exposure: str | None = "exposure", column: str = "pre
     _check_columns(list(ddf.columns), loaded, exposure, column, keep)
     empty = ddf._meta.iloc[:0]
     added = pd.DataFrame({column: pd.Series(dtype="float64", index=empty.index),
-                          warnings_column(column): pd.Series(dtype=object, index=empty.index)})
+                          warnings_column(column): pd.Series(dtype=str, index=empty.index)})
     meta = pd.concat([empty, added], axis=1) if keep else added
     return ddf.map_partitions(_score_partition, text, exposure, column, keep, meta=meta)
