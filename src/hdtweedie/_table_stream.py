@@ -53,7 +53,7 @@ class TableReader:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         self.path = Path(path)
-        self.kind, self.compression = tables.source_format(self.path)
+        self.kind, self.compression = tables.table_format(self.path, "read")
         self.text = set(text_columns)
         self.chunk_size = chunk_size
         if self.kind == "parquet":
@@ -162,7 +162,7 @@ class TableWriter:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.kind, self.compression = tables.destination_format(self.path)
+        self.kind, self.compression = tables.table_format(self.path, "write")
         self._stack = contextlib.ExitStack()
         self._out = None
         self._parquet = None

@@ -114,7 +114,7 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = ()):
     """
     pd = _pandas()
     p = Path(path)
-    kind, compression = source_format(p)
+    kind, compression = table_format(p, "read")
     text = set(text_columns)
     if kind == "parquet":
         df = _read_parquet(p)
@@ -154,12 +154,15 @@ def as_text(series):
     return series.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
 
 
-def source_format(path: Path) -> tuple[str, str | None]:
-    """``(kind, compression)`` of a data file about to be read, which must be a regular file.
+def table_format(path: Path, mode: str) -> tuple[str, str | None]:
+    """``(kind, compression)`` of a table about to be read or written.
 
     Parameters
     ----------
     path : Path
+    mode : {"read", "write"}
+        To be read, the file must be a regular file; to be written, its
+        folder is created.
 
     Returns
     -------
@@ -169,14 +172,21 @@ def source_format(path: Path) -> tuple[str, str | None]:
     Raises
     ------
     ValueError
-        The file is missing, not a regular file, or its name does not say its format.
+        A file to read is missing or not a regular file; the name does not say the format.
+    ImportError
+        A Parquet file without pyarrow.
+    OSError
+        The folder of a file to write cannot be created.
     """
-    _check_readable(path)
+    if mode == "read":
+        _check_readable(path)
     kind, compression = _suffixes(path)
     if kind is None:
         raise ValueError(f"cannot tell the format of {path} from its name: {_FORMATS_HINT}")
     if kind == "parquet":
-        need_pyarrow(path, "reading")
+        need_pyarrow(path, "reading" if mode == "read" else "writing")
+    if mode == "write":
+        make_parent(path)
     return kind, compression
 
 
@@ -374,43 +384,13 @@ def write_table(df, path: str | os.PathLike) -> None:
         The file cannot be written (the destination is unchanged).
     """
     p = Path(path)
-    kind, compression = destination_format(p)
+    kind, compression = table_format(p, "write")
     with atomic_write(p, "wb") as fh:
         if kind == "parquet":
             df.to_parquet(fh, index=False)
         else:
             df.to_csv(fh, index=False, sep=_SEPARATORS[kind], compression=compression,
                       encoding="utf-8")
-
-
-def destination_format(path: Path) -> tuple[str, str | None]:
-    """``(kind, compression)`` of a table about to be written; its folder is created.
-
-    Parameters
-    ----------
-    path : Path
-
-    Returns
-    -------
-    tuple
-        As :func:`file_kind`, and the compression of a CSV/TSV file (or None).
-
-    Raises
-    ------
-    ValueError
-        The format cannot be told from the name.
-    ImportError
-        Parquet output without pyarrow.
-    OSError
-        The folder cannot be created.
-    """
-    kind, compression = _suffixes(path)
-    if kind is None:
-        raise ValueError(f"cannot tell the format of {path} from its name: {_FORMATS_HINT}")
-    if kind == "parquet":
-        need_pyarrow(path, "writing")
-    make_parent(path)
-    return kind, compression
 
 
 def make_parent(path: str | os.PathLike) -> None:
