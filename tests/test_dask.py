@@ -61,6 +61,9 @@ def test_dask_scores_as_predict_and_flags_as_the_cli(client, tmp_path):
     assert out["prediction_warnings"].tolist() == cli["prediction_warnings"].tolist()
     assert "unseen_level:area" in out.loc[3, "prediction_warnings"]
     assert out.loc[7, "prediction_warnings"] == "missing_value:driver_age"
+    # Each worker process verified and loaded the model file once, whatever its number of partitions.
+    loaded = client.run(lambda: len(__import__("hdtweedie.distributed").distributed._LOADED))
+    assert set(loaded.values()) <= {0, 1} and sum(loaded.values()) >= 1
     only = score_dask(ddf, model, column="premium", keep=False).compute()
     assert list(only.columns) == ["premium", "premium_warnings"]
     assert isinstance(only, pd.DataFrame)
