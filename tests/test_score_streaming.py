@@ -170,3 +170,41 @@ def test_a_file_larger_than_memory_streams_in_bounded_memory(model, tmp_path):
         expected = m.predict(part.drop(columns="prediction"), exposure="exposure", errors="flag", warn=False)
         np.testing.assert_allclose(part["prediction"], np.asarray(expected), rtol=1e-12)
     assert len(got) == 600_000
+
+
+@pytest.fixture(scope="module")
+def age_model(tmp_path_factory):
+    """A model with a numeric input, vehicle_age, that carries weight."""
+    from hdtweedie import FactorEncoder, HDTweedieCV
+
+    df = make_motor_portfolio(n=2000, random_state=4)
+    df["vehicle_age"] = np.arange(len(df)) % 15
+    names = ["area", "driver_age", "vehicle_age"]
+    enc = FactorEncoder(factors=names[:2]).fit(df[names])
+    y = df["incurred"] * np.exp(0.1 * df["vehicle_age"])
+    cv = HDTweedieCV(groups=enc.groups_, n_folds=3, n_lambdas=20, random_state=0,
+                     select="lambda_min").fit(enc.transform(df[names]), y, offset=np.log(df["exposure"]))
+    path = tmp_path_factory.mktemp("age") / "age.json"
+    cv.export(path, encoder=enc)
+    assert load_model(path).coefficients["vehicle_age"] != 0.0
+    return path
+
+
+def test_a_numeric_column_is_judged_over_the_whole_file(age_model, tmp_path):
+    df = make_motor_portfolio(n=1000, random_state=2)[["area", "driver_age", "exposure"]]
+    df["vehicle_age"] = (np.arange(1000) % 15).astype(str)
+    df.loc[:399, "vehicle_age"] = "old"  # no number in the first two chunks
+    data = tmp_path / "p.csv"
+    df.to_csv(data, index=False)
+    expected = tmp_path / "whole.csv"
+    proc = _score(age_model, data, expected, "--chunk-size", "100000")
+    assert "vehicle_age: 400 row(s) with a value that is not a number" in proc.stderr
+    streamed = tmp_path / "streamed.csv"
+    _score(age_model, data, streamed, "--chunk-size", "200")
+    assert streamed.read_bytes() == expected.read_bytes()
+    df["vehicle_age"] = "old"
+    df.loc[:399, "vehicle_age"] = None  # missing first, then text only: not a numeric column
+    df.to_csv(data, index=False)
+    error("score", age_model, data, "--out", tmp_path / "no.csv", "--chunk-size", "200",
+          ["model input column 'vehicle_age'", "is not numeric"])
+    assert not (tmp_path / "no.csv").exists()

@@ -48,7 +48,7 @@ class _Columns:
         if args.exposure is not None:
             tables.require_columns(columns, [args.exposure], "exposure", args.data)
         self.exposure = args.exposure
-        self.text_only: dict[str, bool] = {}  # numeric column -> no number in it yet
+        self.seen: dict[str, list] = {}  # numeric column -> [a number seen, a value seen]
 
     def inputs(self, chunk) -> tuple:
         """``(inputs, exposure, not_number)`` of a chunk: numeric inputs as floats."""
@@ -67,17 +67,18 @@ class _Columns:
         except TypeError as exc:
             if str(exc) != "is not numeric":
                 raise UserError(f"{what} column {column!r} in {self.source} {exc}") from None
-            # No number in this chunk: the column is refused only if none has one (see finish).
+            # No number in this chunk: the column is refused only if the file has none (see finish).
             values, bad = np.full(len(series), np.nan), np.ones(len(series), dtype=bool)
-            self.text_only.setdefault(column, True)
-        else:
-            self.text_only[column] = False
-        return values, bad & series.notna().to_numpy()
+        present = series.notna().to_numpy()
+        seen = self.seen.setdefault(column, [False, False])
+        seen[0] = seen[0] or bool((~bad).any())
+        seen[1] = seen[1] or bool(present.any())
+        return values, bad & present
 
     def finish(self) -> None:
-        """Refuse a numeric column in which no value of the whole file is a number."""
-        for column, text in self.text_only.items():
-            if text:
+        """Refuse a numeric column in which values are present but none of the whole file is a number."""
+        for column, (number, value) in self.seen.items():
+            if value and not number:
                 what = "exposure" if column == self.exposure else "model input"
                 raise UserError(f"{what} column {column!r} in {self.source} is not numeric")
 
