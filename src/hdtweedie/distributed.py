@@ -13,7 +13,7 @@ import hashlib
 import os
 import tempfile
 
-from ._batch import score_frame, warnings_column
+from ._batch import check_columns, score_frame, warnings_column
 
 __all__ = ["score_dask", "score_spark"]
 
@@ -47,20 +47,6 @@ def _model_from_text(text: str):
                 fh.write(text)
             model = _LOADED[key] = load_model(path)
     return model
-
-
-def _check_columns(columns: list, model, exposure: str | None, column: str, keep: bool) -> None:
-    """Refuse, before any task runs, data the model cannot score or would overwrite."""
-    if not isinstance(column, str) or not column:
-        raise ValueError(f"column must be a non-empty string, got {column!r}")
-    if exposure is not None and (not isinstance(exposure, str) or exposure not in columns):
-        raise ValueError(f"exposure: no column {exposure!r} in the data (columns: {columns[:20]})")
-    missing = [name for name in model.required_inputs if name not in columns]
-    if missing:
-        raise ValueError(f"the data lacks the model input(s) {missing} (columns: {columns[:20]})")
-    clash = [c for c in (column, warnings_column(column)) if c in columns]
-    if keep and clash:
-        raise ValueError(f"column: the data already has a column {clash[0]!r}; choose another column name")
 
 
 def score_spark(df, model, exposure: str | None = "exposure", column: str = "prediction",
@@ -102,7 +88,7 @@ def score_spark(df, model, exposure: str | None = "exposure", column: str = "pre
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
     text, loaded = _model_text(model)
-    _check_columns(list(df.columns), loaded, exposure, column, keep)
+    check_columns(list(df.columns), loaded, exposure, column, keep)
     shared = df.sparkSession.sparkContext.broadcast(text)
     added = [StructField(column, DoubleType(), True),
              StructField(warnings_column(column), StringType(), True)]
@@ -150,7 +136,7 @@ def score_dask(ddf, model, exposure: str | None = "exposure", column: str = "pre
     import pandas as pd
 
     text, loaded = _model_text(model)
-    _check_columns(list(ddf.columns), loaded, exposure, column, keep)
+    check_columns(list(ddf.columns), loaded, exposure, column, keep)
     empty = ddf._meta.iloc[:0]
     added = pd.DataFrame({column: pd.Series(dtype="float64", index=empty.index),
                           warnings_column(column): pd.Series(dtype=str, index=empty.index)})
