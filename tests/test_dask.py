@@ -37,3 +37,37 @@ def test_cv_folds_on_dask_are_bit_identical(client):
     assert on_dask.lambda_ == reference.lambda_
     assert calls == [(i, 5) for i in range(1, 6)]  # reported in the caller, as with threads
     assert sum(client.run(lambda: 1).values()) == 2  # two worker processes took part
+
+
+def test_dask_scores_as_predict_and_flags_as_the_cli(client, tmp_path):
+    pd = pytest.importorskip("pandas")
+    import dask.dataframe as dd
+    from engine_support import cli_scored, flagged_portfolio
+    from service_support import make_models
+
+    from hdtweedie.distributed import score_dask
+    from hdtweedie.scoring import load_model
+
+    model = make_models(tmp_path)[0]
+    df = flagged_portfolio()
+    ddf = dd.from_pandas(df, npartitions=4)
+    scored = score_dask(ddf, model)
+    out = scored.compute()
+    assert list(out.columns) == list(df.columns) + ["prediction", "prediction_warnings"]
+    assert out.index.equals(df.index)
+    expected = load_model(model).predict(df, exposure="exposure", errors="flag", warn=False)
+    np.testing.assert_allclose(out["prediction"], np.asarray(expected), rtol=1e-12, equal_nan=True)
+    cli = cli_scored(model, df, tmp_path)
+    assert out["prediction_warnings"].tolist() == cli["prediction_warnings"].tolist()
+    assert "unseen_level:area" in out.loc[3, "prediction_warnings"]
+    assert out.loc[7, "prediction_warnings"] == "missing_value:driver_age"
+    # Each worker process verified and loaded the model file once, whatever its number of partitions.
+    loaded = client.run(lambda: len(__import__("hdtweedie.distributed").distributed._LOADED))
+    assert set(loaded.values()) <= {0, 1} and sum(loaded.values()) >= 1
+    only = score_dask(ddf, model, column="premium", keep=False).compute()
+    assert list(only.columns) == ["premium", "premium_warnings"]
+    assert isinstance(only, pd.DataFrame)
+    with pytest.raises(ValueError, match="'years'"):
+        score_dask(ddf, model, exposure="years")
+    with pytest.raises(ValueError, match="'prediction'"):
+        score_dask(scored, model)

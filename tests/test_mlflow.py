@@ -128,3 +128,25 @@ def test_bad_arguments(store, fitted, tmp_path):
             hdt_mlflow.log_model(bad, "model")
     with pytest.raises(ValueError, match="model_uri"):
         hdt_mlflow.model_file(3)
+
+
+@pytest.mark.slow
+def test_serve_resolves_a_registry_alias(store, fitted):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    from service_support import RISK, Server
+
+    df, enc, (m1, _) = fitted
+    _log(m1, enc, "1", name="motor_s")
+    mlflow.MlflowClient().set_registered_model_alias("motor_s", "champion", "1")
+    server = Server(["models:/motor_s@champion", "--ledger", f"sqlite:///{store / 'ledger.db'}"], store,
+                    extra_env={"MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}, timeout=90)
+    try:
+        with server.client() as client:
+            r = client.post("/predict", json={"record": RISK, "policy_id": "P-1", "exposure": 0.5})
+    finally:
+        server.stop()
+    assert r.status_code == 200, r.text
+    expected = hdt_mlflow.load_model("models:/motor_s@champion")
+    assert r.json()["prediction"] == float(expected.predict(RISK, exposure=0.5)[0])
+    assert r.json()["model_hash"] == expected.sha256

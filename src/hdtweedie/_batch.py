@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BatchScorer", "score_frame", "warnings_column"]
+__all__ = ["BatchScorer", "check_columns", "score_frame", "warnings_column"]
 
 
 def warnings_column(column: str) -> str:
@@ -112,6 +112,38 @@ class BatchScorer:
             rows.setdefault(r, []).append(f"{kind}:{name}")
 
 
+def check_columns(columns: list, model, exposure: str | None, column: str, keep: bool) -> None:
+    """Refuse data the model cannot score, or whose columns the output would overwrite.
+
+    Parameters
+    ----------
+    columns : list of str
+        The data's column names.
+    model : ScoringModel
+    exposure : str or None
+        The exposure column.
+    column : str
+        The prediction column (and ``column + "_warnings"``).
+    keep : bool
+        Whether the input columns are kept beside the output.
+
+    Raises
+    ------
+    ValueError
+        Naming the missing exposure or input column, or the clashing output column.
+    """
+    if not isinstance(column, str) or not column:
+        raise ValueError(f"column must be a non-empty string, got {column!r}")
+    if exposure is not None and (not isinstance(exposure, str) or exposure not in columns):
+        raise ValueError(f"exposure: no column {exposure!r} in the data (columns: {columns[:20]})")
+    missing = [name for name in model.required_inputs if name not in columns]
+    if missing:
+        raise ValueError(f"the data lacks the model input(s) {missing} (columns: {columns[:20]})")
+    clash = [c for c in (column, warnings_column(column)) if c in columns]
+    if keep and clash:
+        raise ValueError(f"column: the data already has a column {clash[0]!r}; choose another column name")
+
+
 def score_frame(model, frame, exposure: str | None = "exposure", column: str = "prediction",
                 keep: bool = True):
     """Score a pandas DataFrame of raw inputs; add the prediction and warnings columns.
@@ -141,16 +173,12 @@ def score_frame(model, frame, exposure: str | None = "exposure", column: str = "
     """
     import pandas as pd
 
-    if exposure is not None and exposure not in frame.columns:
-        raise ValueError(f"exposure: no column {exposure!r} in the data "
-                         f"(columns: {list(frame.columns)[:20]})")
+    check_columns(list(frame.columns), model, exposure, column, keep)
     names = [column, warnings_column(column)]
-    clash = [c for c in names if c in frame.columns]
-    if keep and clash:
-        raise ValueError(f"column: the data already has a column {clash[0]!r}; choose another column name")
     if len(frame) == 0:
         values, text = np.empty(0), []
     else:
         values, text = BatchScorer(model).score(frame, exposure=exposure)
-    out = pd.DataFrame({names[0]: values, names[1]: np.array(text, dtype=object)}, index=frame.index)
+    out = pd.DataFrame({names[0]: values, names[1]: pd.Series(text, dtype=str, index=frame.index)},
+                       index=frame.index)
     return pd.concat([frame, out], axis=1) if keep else out

@@ -114,54 +114,168 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = ()):
     """
     pd = _pandas()
     p = Path(path)
-    _check_readable(p)
-    kind, compression = _suffixes(p)
-    if kind is None:
-        raise ValueError(f"cannot tell the format of {path} from its name: {_FORMATS_HINT}")
+    kind, compression = table_format(p, "read")
     text = set(text_columns)
     if kind == "parquet":
         df = _read_parquet(p)
     else:
         try:
-            df = pd.read_csv(p, sep=_SEPARATORS[kind], compression=compression, dtype=str,
-                             keep_default_na=False, na_values=[""], encoding="utf-8")
+            df = pd.read_csv(p, **csv_options(kind, compression))
         except pd.errors.EmptyDataError:
             raise ValueError(f"{path} is empty") from None
         except Exception as exc:  # pandas, codecs and compressors raise many kinds
-            raise ValueError(f"cannot read {path} as {kind.upper()}: {_one_line(exc)}") from None
+            raise csv_error(p, kind, exc) from None
     if len(df) == 0:
         raise ValueError(f"{path} has no data rows")
     for col in df.columns:
         if col in text:
-            if kind == "parquet" and not pd.api.types.is_string_dtype(df[col]):
-                df[col] = df[col].map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+            if kind == "parquet":
+                df[col] = as_text(df[col])
         elif kind != "parquet":
             df[col] = _maybe_numeric(df[col])
     return df
 
 
-def _read_parquet(p: Path):
+def as_text(series):
+    """A Parquet column named as text (a rating factor) as text, missing values kept missing.
+
+    Parameters
+    ----------
+    series : pandas.Series
+
+    Returns
+    -------
+    pandas.Series
+        ``series`` itself when it already holds strings.
+    """
     pd = _pandas()
+    if pd.api.types.is_string_dtype(series):
+        return series
+    return series.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+
+
+def table_format(path: Path, mode: str) -> tuple[str, str | None]:
+    """``(kind, compression)`` of a table about to be read or written.
+
+    Parameters
+    ----------
+    path : Path
+    mode : {"read", "write"}
+        To be read, the file must be a regular file; to be written, its
+        folder is created.
+
+    Returns
+    -------
+    tuple
+        As :func:`file_kind`, and the compression of a CSV/TSV file (or None).
+
+    Raises
+    ------
+    ValueError
+        A file to read is missing or not a regular file; the name does not say the format.
+    ImportError
+        A Parquet file without pyarrow.
+    OSError
+        The folder of a file to write cannot be created.
+    """
+    if mode == "read":
+        _check_readable(path)
+    kind, compression = _suffixes(path)
+    if kind is None:
+        raise ValueError(f"cannot tell the format of {path} from its name: {_FORMATS_HINT}")
+    if kind == "parquet":
+        need_pyarrow(path, "reading" if mode == "read" else "writing")
+    if mode == "write":
+        make_parent(path)
+    return kind, compression
+
+
+def csv_options(kind: str, compression: str | None) -> dict:
+    """Keyword arguments of :func:`pandas.read_csv` for a CSV or TSV file: every cell read as text.
+
+    Parameters
+    ----------
+    kind : {"csv", "tsv"}
+    compression : str or None
+
+    Returns
+    -------
+    dict
+    """
+    return {"sep": _SEPARATORS[kind], "compression": compression, "dtype": str,
+            "keep_default_na": False, "na_values": [""], "encoding": "utf-8"}
+
+
+def csv_error(path: Path, kind: str, exc: BaseException) -> ValueError:
+    """The error for a CSV or TSV file that cannot be parsed, naming the file.
+
+    Parameters
+    ----------
+    path : Path
+    kind : {"csv", "tsv"}
+    exc : BaseException
+        What the parser raised.
+
+    Returns
+    -------
+    ValueError
+    """
+    return ValueError(f"cannot read {path} as {kind.upper()}: {_one_line(exc)}")
+
+
+def need_pyarrow(path: str | os.PathLike, verb: str) -> None:
+    """Refuse a Parquet file when pyarrow is missing.
+
+    Parameters
+    ----------
+    path : str or path-like
+    verb : {"reading", "writing"}
+
+    Raises
+    ------
+    ImportError
+        Naming the file and the extra to install.
+    """
     import importlib.util
 
     if importlib.util.find_spec("pyarrow") is None:
-        raise ImportError(f"reading {p} needs pyarrow: pip install hdtweedie[parquet]")
+        raise ImportError(f"{verb} {path} needs pyarrow: pip install hdtweedie[parquet]")
+
+
+def _read_parquet(p: Path):
+    pd = _pandas()
     try:
         return pd.read_parquet(p)
     except Exception as exc:  # pyarrow raises many kinds of errors
         raise ValueError(f"cannot read {p} as Parquet: {_one_line(exc)}") from None
 
 
-def _maybe_numeric(series):
-    """The column as numbers if every value is a plain number, else unchanged text."""
+def numeric_form(series):
+    """The text column as numbers, or None if a value is not a plain number.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        Text read from a CSV file; missing values allowed.
+
+    Returns
+    -------
+    pandas.Series or None
+        Numbers (NaN where missing) when every present value is a number
+        written without a leading zero; None otherwise.
+    """
     pd = _pandas()
     values = series.dropna()
-    if len(values) == 0:
-        return series
     converted = pd.to_numeric(series, errors="coerce")
     if converted.notna().sum() != len(values) or values.str.match(_LEADING_ZERO).any():
-        return series
+        return None
     return converted
+
+
+def _maybe_numeric(series):
+    """The column as numbers if every value is a plain number (and one is present), else unchanged text."""
+    converted = numeric_form(series) if series.notna().any() else None
+    return series if converted is None else converted
 
 
 def require_columns(df, columns: Iterable[str], what: str, source: str) -> None:
@@ -169,8 +283,8 @@ def require_columns(df, columns: Iterable[str], what: str, source: str) -> None:
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        The table.
+    df : pandas.DataFrame or list of str
+        The table, or its column names.
     columns : iterable of str
         The columns needed.
     what : str
@@ -183,9 +297,10 @@ def require_columns(df, columns: Iterable[str], what: str, source: str) -> None:
     ValueError
         Naming the missing columns and the first 20 columns of the table.
     """
-    missing = [c for c in columns if c not in df.columns]
+    names = list(getattr(df, "columns", df))
+    missing = [c for c in columns if c not in names]
     if missing:
-        shown = ", ".join(map(str, list(df.columns)[:20])) + (", ..." if len(df.columns) > 20 else "")
+        shown = ", ".join(map(str, names[:20])) + (", ..." if len(names) > 20 else "")
         noun = "column" if len(missing) == 1 else "columns"
         raise ValueError(f"{what} {noun} {', '.join(repr(m) for m in missing)} not found in "
                          f"{source} (columns: {shown})")
@@ -269,15 +384,7 @@ def write_table(df, path: str | os.PathLike) -> None:
         The file cannot be written (the destination is unchanged).
     """
     p = Path(path)
-    kind, compression = _suffixes(p)
-    if kind is None:
-        raise ValueError(f"cannot tell the format of {path} from its name: {_FORMATS_HINT}")
-    if kind == "parquet":
-        import importlib.util
-
-        if importlib.util.find_spec("pyarrow") is None:
-            raise ImportError(f"writing {path} needs pyarrow: pip install hdtweedie[parquet]")
-    make_parent(p)
+    kind, compression = table_format(p, "write")
     with atomic_write(p, "wb") as fh:
         if kind == "parquet":
             df.to_parquet(fh, index=False)
@@ -304,3 +411,4 @@ def make_parent(path: str | os.PathLike) -> None:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OSError(f"cannot create folder {parent}: {exc.strerror or exc}") from None
+

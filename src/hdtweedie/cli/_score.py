@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from .. import tables
+from .._batch import BatchScorer, warnings_column
+from .._table_stream import TableReader, TableWriter
 from ._common import UserError, factor_names, load_json_arg, load_model, one_line
 from ._report import Reporter
 
@@ -27,108 +29,111 @@ _ISSUE_WORDS = {
 }
 
 
-def _numbers(df, column: str, what: str, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """A column's values as floats and the rows holding text that is not a number."""
-    try:
-        values, bad = tables.numeric_values(df[column])
-    except TypeError as exc:
-        raise UserError(f"{what} column {column!r} in {source} {exc}") from None
-    return values, bad & df[column].notna().to_numpy()
+class _Rescore(Exception):
+    """A row was flagged in a file being written without a warnings column: start again with one."""
 
 
-class _Flags:
-    """Per-row caveats and their totals while a file is scored in chunks."""
+class _Columns:
+    """The columns of one file and what the model reads from them, checked before anything is written."""
 
-    def __init__(self, n: int) -> None:
-        self.rows: dict[int, list[str]] = {}
-        self.issues: dict[tuple[str, str], list] = {}  # (kind, input) -> [count, first row, scored]
-        self.unscored = np.zeros(n, dtype=bool)
+    def __init__(self, args: argparse.Namespace, model, columns: list) -> None:
+        self.source = args.data
+        tables.require_columns(columns, list(model.required_inputs), "model input", args.data)
+        # Inputs the model gives no weight may be absent from the file.
+        self.present = [name for name in model.input_names if name in columns]
+        self.numeric = [name for name in self.present if name not in factor_names(model)]
+        if args.column in columns:
+            raise UserError(f"{args.data} already has a column {args.column!r}; "
+                            "name the prediction column with --column")
+        if args.exposure is not None:
+            tables.require_columns(columns, [args.exposure], "exposure", args.data)
+        self.exposure = args.exposure
+        self.seen: dict[str, list] = {}  # numeric column -> [a number seen, a value seen]
 
-    def add(self, kind: str, name: str, rows: np.ndarray, scored: bool) -> None:
-        if rows.size == 0:
-            return
-        entry = self.issues.setdefault((kind, name), [0, int(rows.min()), scored])
-        entry[0] += rows.size
-        entry[1] = min(entry[1], int(rows.min()))
-        if not scored:
-            self.unscored[rows] = True
-        for r in rows:
-            self.rows.setdefault(int(r), []).append(f"{kind}:{name}")
+    def inputs(self, chunk) -> tuple:
+        """``(inputs, exposure, not_number)`` of a chunk: numeric inputs as floats."""
+        inputs = chunk[self.present].copy()
+        not_number = {}
+        for name in self.numeric:
+            inputs[name], not_number[name] = self._numbers(chunk, name, "model input")
+        exposure = None if self.exposure is None else self._numbers(chunk, self.exposure, "exposure")[0]
+        return inputs, exposure, not_number
 
-    def column(self, n: int) -> list[str]:
-        return ["; ".join(self.rows.get(i, ())) for i in range(n)]
+    def _numbers(self, chunk, column: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """A column's values as floats and the rows holding text that is not a number."""
+        series = chunk[column]
+        try:
+            values, bad = tables.numeric_values(series)
+        except TypeError as exc:
+            if str(exc) != "is not numeric":
+                raise UserError(f"{what} column {column!r} in {self.source} {exc}") from None
+            # No number in this chunk: the column is refused only if the file has none (see finish).
+            values, bad = np.full(len(series), np.nan), np.ones(len(series), dtype=bool)
+        present = series.notna().to_numpy()
+        seen = self.seen.setdefault(column, [False, False])
+        seen[0] = seen[0] or bool((~bad).any())
+        seen[1] = seen[1] or bool(present.any())
+        return values, bad & present
+
+    def finish(self) -> None:
+        """Refuse a numeric column in which values are present but none of the whole file is a number."""
+        for column, (number, value) in self.seen.items():
+            if value and not number:
+                what = "exposure" if column == self.exposure else "model input"
+                raise UserError(f"{what} column {column!r} in {self.source} is not numeric")
 
 
-def _score_chunk(model, inputs, expo, start: int, flags: _Flags, not_number: dict, source: str):
-    try:
-        result = model.predict(inputs, exposure=expo, errors="flag", warn=False)
-    except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
-        raise UserError(f"cannot score {source}: {one_line(exc)}") from None
-    values = np.array(result.values, dtype=float)
-    for issue in result.warnings:
-        rows = np.asarray(issue.rows, dtype=int).reshape(-1)
-        kind = issue.kind
-        if kind == "missing_value" and issue.input in not_number:  # text that is not a number
-            text = rows[not_number[issue.input][start + rows]]
-            flags.add("not_a_number", issue.input, start + text, issue.scored)
-            rows = np.setdiff1d(rows, text)
-        flags.add(kind, issue.input, start + rows, issue.scored)
-    # Never a silent inf: a prediction that overflows is flagged and left empty.
-    overflow = np.flatnonzero(np.isinf(values))
-    values[overflow] = np.nan
-    flags.add("not_finite", "prediction", start + overflow, False)
-    return values
+def _score_file(args: argparse.Namespace, rep: Reporter, model, reader, flag_column: bool) -> BatchScorer:
+    """Score ``reader``'s chunks into ``args.out``; raise :class:`_Rescore` on a flag without its column."""
+    columns = _Columns(args, model, reader.columns)
+    scorer = BatchScorer(model)
+    update = rep.counter("scoring", reader.rows)
+    with TableWriter(args.out) as out:
+        for chunk in reader:
+            inputs, exposure, not_number = columns.inputs(chunk)
+            try:
+                values, text = scorer.score(inputs, exposure, not_number)
+            except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+                raise UserError(f"cannot score {args.data}: {one_line(exc)}") from None
+            if scorer.issues and not flag_column and not args.strict:
+                raise _Rescore
+            chunk = chunk.assign(**{args.column: values})
+            if flag_column:
+                chunk[warnings_column(args.column)] = text
+            out.write(chunk)
+            update(scorer.n_rows)
+        columns.finish()
+        if scorer.issues and args.strict:
+            first = min(first for _, first, _ in scorer.issues.values())
+            raise UserError(f"{scorer.n_flagged:,} of {scorer.n_rows:,} rows of {args.data} flagged (first "
+                            f"at data row {first + 1}); nothing written (--strict)")
+    return scorer
 
 
 def cmd_score(args: argparse.Namespace, rep: Reporter) -> int:
-    """Run ``hdtweedie score``; return the exit status."""
+    """Run ``hdtweedie score``; return the exit status.
+
+    The file is read, scored and written a chunk (``--chunk-size`` rows) at a
+    time.  The warnings column is written only when a row is flagged: the
+    first flag in a file started without it starts the file again with it.
+    """
     if tables.file_kind(args.out) is None:
         raise UserError(f"cannot tell the format of {args.out} from its name: use .csv or .parquet")
     tables.refuse_same_file(args.out, [args.data, args.model])
     model = load_model(args.model)
-    df = tables.read_table(args.data, text_columns=factor_names(model))
-    tables.require_columns(df, list(model.required_inputs), "model input", args.data)
-    # Inputs the model gives no weight may be absent from the file.
-    present = [name for name in model.input_names if name in df.columns]
-    factors = [name for name in present if name in factor_names(model)]
-    if args.column in df.columns:
-        raise UserError(f"{args.data} already has a column {args.column!r}; "
-                        "name the prediction column with --column")
-    inputs = df[present].copy()
-    not_number = {}
-    for name in present:
-        if name not in factors:
-            inputs[name], not_number[name] = _numbers(df, name, "model input", args.data)
-    exposure = None
-    if args.exposure is not None:
-        tables.require_columns(df, [args.exposure], "exposure", args.data)
-        exposure, _ = _numbers(df, args.exposure, "exposure", args.data)
-    n = len(df)
-    update = rep.counter("scoring", n)
-    preds = np.empty(n)
-    flags = _Flags(n)
-    for start in range(0, n, args.chunk_size):
-        stop = min(n, start + args.chunk_size)
-        expo = None if exposure is None else exposure[start:stop]
-        preds[start:stop] = _score_chunk(model, inputs.iloc[start:stop], expo, start, flags,
-                                         not_number, args.data)
-        update(stop)
-    if flags.issues and args.strict:
-        first = min(first for _, first, _ in flags.issues.values())
-        raise UserError(f"{len(flags.rows):,} of {n:,} rows of {args.data} flagged (first at data row "
-                        f"{first + 1}); nothing written (--strict)")
-    out = df.copy()
-    out[args.column] = preds
-    if flags.issues:
-        out[f"{args.column}_warnings"] = flags.column(n)
-    tables.write_table(out, args.out)
-    for (kind, name), (count, first, scored) in flags.issues.items():
+    reader = TableReader(args.data, text_columns=factor_names(model), chunk_size=args.chunk_size)
+    try:
+        scorer = _score_file(args, rep, model, reader, flag_column=False)
+    except _Rescore:
+        scorer = _score_file(args, rep, model, reader, flag_column=True)
+    for (kind, name), (count, first, scored) in scorer.issues.items():
         what = "scored and flagged" if scored else "not scored, prediction left empty"
         rep.warn(f"{name}: {count:,} row(s) with {_ISSUE_WORDS.get(kind, kind.replace('_', ' '))}, "
                  f"{what} (first at data row {first + 1})")
-    if flags.issues:
-        rep.warn(f"{len(flags.rows):,} of {n:,} rows flagged, {int(flags.unscored.sum()):,} not scored; "
-                 f"see column {args.column}_warnings in {args.out}")
+    n = scorer.n_rows
+    if scorer.issues:
+        rep.warn(f"{scorer.n_flagged:,} of {n:,} rows flagged, {scorer.n_unscored:,} not scored; "
+                 f"see column {warnings_column(args.column)} in {args.out}")
     rep.say(f"scored {n:,} rows; predictions written to {args.out}")
     return 0
 

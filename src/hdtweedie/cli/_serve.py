@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import socket
 import sys
+import tempfile
 
 from ._common import UserError, int_at_least, load_model, one_line
 from ._report import PROG, Reporter
 
 _SANDBOX_ENV = "HDTWEEDIE_SANDBOX"
+_MLFLOW_SCHEMES = ("models:/", "runs:/")
 
 
 def add_serve(sub, common) -> None:
@@ -27,7 +31,9 @@ def add_serve(sub, common) -> None:
                                    "prediction is committed to the hash-chained ledger before it is "
                                    "returned.  The first model is the default.  HDTWEEDIE_SANDBOX=1 "
                                    "marks every event as sandbox.")
-    p.add_argument("models", nargs="+", metavar="MODEL.json", help="model files (the first is the default)")
+    p.add_argument("models", nargs="+", metavar="MODEL.json",
+                   help="model files or MLflow model URIs such as models:/NAME@champion "
+                        "(the first is the default)")
     p.add_argument("--ledger", required=True, metavar="URL",
                    help="sqlite:///ledger.db (relative path; sqlite:////abs/path.db) or postgresql://...")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -53,9 +59,27 @@ def _sandbox() -> bool:
     return value == "1"
 
 
+def _model_path(ref: str) -> str:
+    """A model file: an MLflow model URI (``models:/NAME@alias``, ``runs:/...``) is downloaded first."""
+    if not ref.startswith(_MLFLOW_SCHEMES):
+        return ref
+    try:
+        from .. import mlflow as hdt_mlflow
+
+        folder = tempfile.mkdtemp(prefix="hdtweedie-serve-")
+        atexit.register(shutil.rmtree, folder, True)  # the service reads it until it stops
+        return hdt_mlflow.model_file(ref, folder)
+    except ImportError as exc:
+        raise UserError(one_line(exc)) from None
+    except Exception as exc:  # MLflow raises its own kinds for an unknown model, alias or store
+        raise UserError(f"cannot resolve {ref}: {one_line(exc)}") from None
+
+
 def _config(args: argparse.Namespace):
     from ..service import ServiceConfig
 
+    args.models = [_model_path(ref) for ref in args.models]
+    args.shadow = args.shadow and _model_path(args.shadow)
     for path in [*args.models, *([args.shadow] if args.shadow else [])]:
         load_model(path)  # one-line errors before anything starts
     try:
