@@ -63,6 +63,8 @@ STALL_STEPS = C_STALL_STEPS
 STALL_RESOLUTION = C_STALL_RESOLUTION
 KKT_EPS_FLOOR = C_KKT_EPS_FLOOR
 STOPPING_RULES = ("r", "kkt")
+# Rows per fixed block of the threaded row loops (sums are added block by block).
+ROW_BLOCK = HD_CHUNK
 
 
 cdef extern from "_par.h":

@@ -17,7 +17,7 @@ from ._checks import check_scalar
 from ._distribution import mean_deviance_path, unit_deviance, weighted_nanmean
 from ._estimator import _PARAMS_DOC, HDTweedie, _HDTweedieBase
 from ._fingerprint import training_summary
-from ._options import FitData, PathOptions, available_cores
+from ._options import FitData, PathOptions, threads_per_fit
 from ._power_cv import check_power_grid, fold_loglik_path, solution_dispersion
 from ._relax import refit_unpenalized
 
@@ -370,8 +370,9 @@ class HDTweedieCV(_HDTweedieBase):
         """
         k = len(folds)
         # Folds times threads stay within the cores.
-        per_fit = max(1, available_cores() // effective_n_jobs(self.n_jobs))
-        opts_list = [dataclasses.replace(o, n_threads=min(o.n_threads, per_fit)) for o in opts_list]
+        jobs = effective_n_jobs(self.n_jobs)
+        opts_list = [dataclasses.replace(o, n_threads=threads_per_fit(o.n_threads, jobs))
+                     for o in opts_list]
         parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose)
         tracker = _Progress(progress, total=len(opts_list) * (k + 1))
         fold_job = delayed(tracker.wrap(fold_loglik_path if loss == "loglik" else fold_loss_path))

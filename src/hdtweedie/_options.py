@@ -182,6 +182,23 @@ def check_n_threads(n_threads) -> int:
     return int(min(n_threads, cores))
 
 
+def threads_per_fit(n_threads: int, n_jobs: int) -> int:
+    """Threads for each of ``n_jobs`` fits run at once: at most ``max(1, cores // n_jobs)``.
+
+    Parameters
+    ----------
+    n_threads : int
+        The threads asked for (checked by :func:`check_n_threads`).
+    n_jobs : int
+        Fits running in parallel (positive).
+
+    Returns
+    -------
+    int
+    """
+    return min(n_threads, max(1, available_cores() // max(1, n_jobs)))
+
+
 def check_power(power) -> float:
     """The Tweedie power, a float in [1, 2].
 
