@@ -84,6 +84,8 @@ cdef extern from "_par.h":
     enum: HD_PART
     int hd_nchunks(int n) noexcept nogil
     double hd_pdot(int n, hd_col c, const double *v, int nt, double *part) noexcept nogil
+    void hd_pdots(int n, int k, const hd_col *cols, const double *v, double *out, int nt,
+                  double *part) noexcept nogil
     double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt,
                     double *part) noexcept nogil
     void hd_pupdate(int n, hd_col c, const double *h, double *v, double d,
@@ -111,6 +113,7 @@ cdef struct Design:
     int sparse
     int nt              # threads for the row loops (results do not depend on it)
     double *part        # per row block: partial sums (HD_PART * blocks)
+    double *dpart       # per row block and column: partial products (blocks * p)
     hd_gram_scratch gs  # dense covariance mode: per-thread and per-block buffers
     # dense: column-major data, column j at data + j * n; with cm non-NULL the columns
     # are standardised on the fly, (x - cm) / cs, entry by entry
@@ -278,15 +281,45 @@ cdef inline void gradient_residual(Design *D, Work *W, double *qsum) noexcept no
     W.fresh = 1
 
 
-cdef double group_grad_norm(Design *D, Work *W, const int *cols, int g0, int g1,
-                            double qsum) noexcept nogil:
-    cdef int k, j
-    cdef double s = 0.0, gk
-    for k in range(g0, g1):
-        j = cols[k]
-        gk = (raw_dot(D, j, W.q) - D.xm[j] * qsum) / D.xs[j]
-        s += gk * gk
-    return sqrt(s)
+cdef void column_dots(Design *D, int k, const int *js, const double *vec, double *out,
+                      hd_col *view) noexcept nogil:
+    """out[a] = x_j' vec for the raw columns js[a], in one parallel sweep when dense."""
+    cdef int a
+    if D.sparse:
+        for a in range(k):
+            out[a] = raw_dot(D, js[a], vec)
+        return
+    for a in range(k):
+        view[a] = dense_col(D, js[a])
+    hd_pdots(D.n, k, view, vec, out, D.nt, D.dpart)
+
+
+cdef int group_columns(Path *P, Scratch *S, int ng) noexcept nogil:
+    """The columns of the groups S.glist[:ng], in order, into S.gcols; returns how many."""
+    cdef int a, k, nc = 0
+    for a in range(ng):
+        for k in range(P.gptr[S.glist[a]], P.gptr[S.glist[a] + 1]):
+            S.gcols[nc] = P.cols[k]
+            nc += 1
+    return nc
+
+
+cdef void grad_norms(Design *D, Work *W, Path *P, Scratch *S, int ng,
+                     double qsum) noexcept nogil:
+    """||grad_g|| = ||X~_g' q|| into S.gnorm for the groups S.glist[:ng]."""
+    cdef int a, k, j, g, nc = group_columns(P, S, ng)
+    cdef double s, gk
+    column_dots(D, nc, S.gcols, W.q, S.gdots, S.mview)
+    nc = 0
+    for a in range(ng):
+        g = S.glist[a]
+        s = 0.0
+        for k in range(P.gptr[g], P.gptr[g + 1]):
+            j = P.cols[k]
+            gk = (S.gdots[nc] - D.xm[j] * qsum) / D.xs[j]
+            s += gk * gk
+            nc += 1
+        S.gnorm[g] = sqrt(s)
 
 
 cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
@@ -490,6 +523,11 @@ cdef struct Scratch:
     # step 5: the columns that moved, their moves, and scratch for eta_update
     int *mcols
     double *mdelta
+    # gradients: groups to compute, their columns, the products, a marker per group
+    int *glist
+    int *gcols
+    double *gdots
+    int *gmark
     double *mamt
     hd_col *mview
 
@@ -726,9 +764,14 @@ cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
     solved on columns divided by 2^e has every term 2^-e times the original one,
     so its violation is multiplied back.  lam = 0: the violation itself.
     """
-    cdef int g, k, j, n_g
+    cdef int g, k, j, n_g, ng = 0, nc = 0
     cdef double worst = fabs(qsum), bn, gn, t, ridge, pen
     cdef const int *cols = P.cols
+    for g in range(P.G):
+        if S.strong[g]:
+            S.glist[ng] = g
+            ng += 1
+    column_dots(D, group_columns(P, S, ng), S.gcols, W.q, S.gdots, S.mview)
     for g in range(P.G):
         pen = lam * P.alpha * P.pf[g]
         if not S.strong[g]:
@@ -742,7 +785,8 @@ cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
             for k in range(n_g):
                 j = cols[P.gptr[g] + k]
                 # minus the loss gradient of the column
-                S.unew[k] = (raw_dot(D, j, W.q) - D.xm[j] * qsum) / D.xs[j]
+                S.unew[k] = (S.gdots[nc] - D.xm[j] * qsum) / D.xs[j]
+                nc += 1
                 bn += S.beta[j] * S.beta[j]
                 gn += S.unew[k] * S.unew[k]
             if bn == 0.0:
@@ -812,7 +856,7 @@ cdef double null_lambda_max(Path *P, Scratch *S) noexcept nogil:
 cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) noexcept nogil:
     """The whole lambda path (docs/architecture.md, steps P1-P4); results and counts in R."""
     cdef int G = P.G, p = P.p
-    cdef int g, k, j, m, i, ni = 0, me, any_new, mode, over, nmoved
+    cdef int g, k, j, m, i, ni = 0, me, any_new, mode, over, nmoved, ng
     cdef long since_irls
     cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, qsum, gn, maxdiff, b0_old
     cdef double best_irls, first, lam_ref, res = 0.0, drift = 0.0, qn_max = 0.0
@@ -827,7 +871,9 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
         q_drift(D, W.q, S.qprev, &qn_max)
     first = C_BIG
     for g in range(G):
-        S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+        S.glist[g] = g
+    grad_norms(D, W, P, S, G, qsum)
+    for g in range(G):
         # The first default lambda stands for infinity (the null model); data whose
         # gradients approach it (X or y on extreme scales) need a larger one.
         if P.pf_raw[g] > C_SMALL and S.gnorm[g] / (P.pf[g] * P.alpha) * C_FIRST_MARGIN > first:
@@ -845,16 +891,23 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
         else:
             al = al * alf
         tlam = 2.0 * al - al0
-        # Sequential strong rule (no alpha factor: a quirk of the reference).
+        # Sequential strong rule (no alpha factor: a quirk of the reference).  The
+        # gradients it needs are computed together, then the groups decided.
+        ng = 0
         for g in range(G):
+            S.gmark[g] = 0
             if S.strong[g] == 0 and S.dref[g] != drift:
                 # Screened at the last check: q is still that check's.
                 if gnorm_below(S, g, P.pf[g] * tlam, drift, qn_max):
-                    S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
-                    continue
-                S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
-                S.dref[g] = drift
-            if S.strong[g] == 0 and S.gnorm[g] > P.pf[g] * tlam:
+                    S.gmark[g] = 1
+                else:
+                    S.glist[ng] = g
+                    ng += 1
+        grad_norms(D, W, P, S, ng, qsum)
+        for k in range(ng):
+            S.dref[S.glist[k]] = drift
+        for g in range(G):
+            if S.strong[g] == 0 and not S.gmark[g] and S.gnorm[g] > P.pf[g] * tlam:
                 S.strong[g] = 1
             S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
         best_irls = INF
@@ -900,12 +953,17 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             if P.screen:
                 drift += q_drift(D, W.q, S.qprev, &qn_max)
             any_new = 0
+            ng = 0
             for g in range(G):
                 if S.strong[g]:
                     continue
                 if not exact and gnorm_below(S, g, al * P.pf[g] * P.alpha, drift, qn_max):
                     continue
-                S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+                S.glist[ng] = g
+                ng += 1
+            grad_norms(D, W, P, S, ng, qsum)
+            for k in range(ng):
+                g = S.glist[k]
                 S.dref[g] = drift
                 if S.gnorm[g] > al * P.pf[g] * P.alpha:
                     S.strong[g] = 1
@@ -1131,13 +1189,15 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
         ("blockbuf", HD_BLOCK * C_GRAM_MAX),
         ("xblock", HD_BLOCK * C_GRAM_MAX if D.sparse else 1), ("pf", G),
         ("alam", nlam), ("b0", nlam), ("kkt", nlam), ("beta_out", nlam * p),
-        ("part", HD_PART * nb), ("mdelta", p), ("mamt", p),
+        ("part", HD_PART * nb), ("dpart", nb * p if nb > 1 and not D.sparse else 1),
+        ("gdots", p), ("mdelta", p), ("mamt", p),
         ("tbuf", nt * HD_BLOCK * C_GRAM_MAX), ("txbuf", nt * HD_BLOCK * C_GRAM_MAX),
-        ("wave", HD_WAVE * (C_GRAM_MAX * C_GRAM_MAX + 2 * C_GRAM_MAX) if nb > 1 else 1))}
+        ("wave", HD_WAVE * (C_GRAM_MAX * C_GRAM_MAX + 2 * C_GRAM_MAX)
+         if nb > 1 and not D.sparse else 1))}
     i = {name: np.zeros(size, dtype=np.int32) for name, size in (
         ("strong", G), ("in_e", G), ("elist", G), ("isuppz", 2 * kmax),
         ("iw", max(10 * kmax, 1)), ("scols", C_GRAM_MAX), ("cursor", C_GRAM_MAX),
-        ("sexp", G), ("cexp", p), ("mcols", p))}
+        ("sexp", G), ("cexp", p), ("mcols", p), ("glist", G), ("gcols", p), ("gmark", G))}
     i["spos"] = np.full(p, -1, dtype=np.int32)
     colptr = np.zeros(C_GRAM_MAX, dtype=np.uintp)
     tcolptr = np.zeros(nt * C_GRAM_MAX, dtype=np.uintp)
@@ -1226,10 +1286,15 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     S.mcols = _iptr(i["mcols"])
     S.mdelta = _dptr(d["mdelta"])
     S.mamt = _dptr(d["mamt"])
+    S.glist = _iptr(i["glist"])
+    S.gcols = _iptr(i["gcols"])
+    S.gdots = _dptr(d["gdots"])
+    S.gmark = _iptr(i["gmark"])
     S.mview = <hd_col *>cnp.PyArray_DATA(mview)
 
     D.nt = nt
     D.part = _dptr(d["part"])
+    D.dpart = _dptr(d["dpart"])
     D.gs.buf = _dptr(d["tbuf"])
     D.gs.xbuf = _dptr(d["txbuf"])
     D.gs.x = <const double **>cnp.PyArray_DATA(tcolptr)

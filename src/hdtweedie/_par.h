@@ -65,6 +65,33 @@ static double hd_pdot(int n, hd_col c, const double *v, int nt, double *part)
     return s;
 }
 
+/* out[a] = x_a' v over n rows for k columns, in one sweep (each as hd_pdot). */
+static void hd_pdots(int n, int k, const hd_col *cols, const double *v, double *out, int nt,
+                     double *part)
+{
+    int nb = hd_nchunks(n);
+    if (nb == 1) {
+        for (int a = 0; a < k; a++)
+            out[a] = hd_col_dot(n, &cols[a], v);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && k > 0)
+    for (int b = 0; b < nb; b++) {
+        int i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+        for (int a = 0; a < k; a++) {
+            hd_col cb = cols[a];
+            cb.x += i0;
+            part[(ptrdiff_t)b * k + a] = hd_col_dot(m, &cb, v + i0);
+        }
+    }
+    for (int a = 0; a < k; a++) {
+        double s = 0.0;
+        for (int b = 0; b < nb; b++)
+            s += part[(ptrdiff_t)b * k + a];
+        out[a] = s;
+    }
+}
+
 /* sum h x y over n rows. */
 static double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt, double *part)
 {
