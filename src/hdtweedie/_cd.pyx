@@ -9,6 +9,7 @@ docs/architecture.md (R HDtweedie 1.2); the numbered steps below refer to it.
 
 from libc.math cimport sqrt, fabs, frexp, ldexp, isfinite, INFINITY as INF
 from libc.string cimport memset
+from cython.parallel cimport prange
 from scipy.linalg.cython_lapack cimport dsyevr
 
 import numpy as np
@@ -595,8 +596,15 @@ cdef double column_mean_square(Design *D, int j) noexcept nogil:
     return (s / n) / (D.xs[j] * D.xs[j])
 
 
+cdef void column_mean_squares(Design *D, int p, double *out) noexcept nogil:
+    """column_mean_square of every column, the columns shared out among the threads."""
+    cdef int j
+    for j in prange(p, num_threads=D.nt, schedule="dynamic"):
+        out[j] = column_mean_square(D, j)
+
+
 cdef int group_scales(Design *D, const int *cols, const int *gptr, int G, int *sexp,
-                      int *cexp, double *xs_eff) noexcept nogil:
+                      int *cexp, double *xs_eff, double *ms) noexcept nogil:
     """Power-of-two column scales for groups far from unit scale; returns 1 if any.
 
     A group whose largest column root mean square lies outside
@@ -609,10 +617,11 @@ cdef int group_scales(Design *D, const int *cols, const int *gptr, int G, int *s
     """
     cdef int g, k, e, any_scaled = 0
     cdef double rms, gmax
+    column_mean_squares(D, gptr[G], ms)
     for g in range(G):
         gmax = 0.0
         for k in range(gptr[g], gptr[g + 1]):
-            rms = sqrt(column_mean_square(D, cols[k]))
+            rms = sqrt(ms[cols[k]])
             if rms > gmax:
                 gmax = rms
         e = 0
@@ -810,12 +819,13 @@ cdef void screen_norms(Design *D, Path *P, Scratch *S) noexcept nogil:
     """||X~_g||_F and the rounding scale of grad_g, per group, for gnorm_below."""
     cdef int g, k, j
     cdef double s, e, ms
+    column_mean_squares(D, P.p, S.gdots)
     for g in range(P.G):
         s = 0.0
         e = 0.0
         for k in range(P.gptr[g], P.gptr[g + 1]):
             j = P.cols[k]
-            ms = column_mean_square(D, j)
+            ms = S.gdots[j]
             s += ms
             e += (sqrt(ms) + fabs(D.xm[j]) / D.xs[j]) ** 2
         S.xnorm[g] = sqrt(D.n * s)
@@ -1315,7 +1325,8 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
 
     D.xs = &xs_in[0]
     with nogil:
-        P.scaled = group_scales(D, P.cols, P.gptr, G, &sexp_v[0], &cexp_v[0], &xs_v[0])
+        P.scaled = group_scales(D, P.cols, P.gptr, G, &sexp_v[0], &cexp_v[0], &xs_v[0],
+                                S.gdots)
         for g in range(G):
             pf_v[g] = ldexp(pf_raw[g], -P.sexp[g])
         D.xs = &xs_v[0]

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _path
 from ._checks import check_scalar
 from ._distribution import mean_deviance_path, unit_deviance, weighted_nanmean
-from ._estimator import _PARAMS_DOC, HDTweedie, _HDTweedieBase
+from ._estimator import _PARAMS_DOC, _THREADS_DOC, HDTweedie, _HDTweedieBase
 from ._fingerprint import training_summary
 from ._options import FitData, PathOptions, threads_per_fit
 from ._power_cv import check_power_grid, fold_loglik_path, solution_dispersion
@@ -236,7 +236,7 @@ class HDTweedieCV(_HDTweedieBase):
         Seeds the random fold assignment.
     verbose : int, default=0
         Above 0, joblib reports fold progress on stderr.
-
+{_THREADS_DOC}
     Attributes
     ----------
     lambdas_ : ndarray of shape (n_lambdas,)

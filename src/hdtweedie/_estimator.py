@@ -72,7 +72,9 @@ _PARAMS_DOC = """
         optimality: at each lambda the descent goes on, with a tighter working
         tolerance, until also the KKT residual (see ``kkt_residual_``) is at
         most ``tol``, within ``max_iter`` and the stall rule.
-    n_threads : int or None, default=1
+"""
+
+_THREADS_DOC = """    n_threads : int or None, default=1
         Threads for the solver's loops over rows on dense ``X`` (OpenMP); None or
         -1 uses every core this process may run on, and more than that is capped
         there.  Results are bit for bit the same for any value.
@@ -384,7 +386,7 @@ class HDTweedie(_HDTweedieBase):
     carries no ``pf_g``, as in the reference.  The intercept is not penalised.
 
     Parameters
-    ----------{_PARAMS_DOC}
+    ----------{_PARAMS_DOC}{_THREADS_DOC}
     Attributes
     ----------
     lambdas_ : ndarray of shape (n_lambdas,)
