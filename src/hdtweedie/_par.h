@@ -27,6 +27,13 @@
 static inline int hd_nchunks(int n)
 { return n > HD_CHUNK ? (n + HD_CHUNK - 1) / HD_CHUNK : 1; }
 
+/* Rows of block b: returns how many, with the first in *i0. */
+static inline int hd_chunk(int n, int b, int *i0)
+{
+    *i0 = b * HD_CHUNK;
+    return n - *i0 < HD_CHUNK ? n - *i0 : HD_CHUNK;
+}
+
 static inline int hd_thread(void)
 {
 #ifdef _OPENMP
@@ -55,7 +62,7 @@ static double hd_pdot(int n, hd_col c, const double *v, int nt, double *part)
     double s = 0.0;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int b = 0; b < nb; b++) {
-        int i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+        int i0, m = hd_chunk(n, b, &i0);
         hd_col cb = c;
         cb.x += i0;
         part[b] = hd_col_dot(m, &cb, v + i0);
@@ -77,7 +84,7 @@ static void hd_pdots(int n, int k, const hd_col *cols, const double *v, double *
     }
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && k > 0)
     for (int b = 0; b < nb; b++) {
-        int i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+        int i0, m = hd_chunk(n, b, &i0);
         for (int a = 0; a < k; a++) {
             hd_col cb = cols[a];
             cb.x += i0;
@@ -99,7 +106,7 @@ static double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt, doubl
     double s = 0.0;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
-        int i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+        int i0, m = hd_chunk(n, b, &i0);
         part[b] = x.std ? hd_wdot_c(m, h + i0, x.x + i0, x.m, x.s, y.x + i0, y.m, y.s)
                         : hd_wdot(m, h + i0, x.x + i0, y.x + i0);
     }
@@ -114,7 +121,7 @@ static void hd_pupdate(int n, hd_col c, const double *h, double *v, double d, in
     int nb = hd_nchunks(n);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
-        int i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+        int i0, m = hd_chunk(n, b, &i0);
         if (c.std)
             hd_update_c(m, c.x + i0, c.m, c.s, h + i0, v + i0, d);
         else
@@ -130,7 +137,7 @@ static void hd_peta(int n, int k, const hd_col *cols, const double *d, double sh
     int nb = hd_nchunks(n);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
-        int i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+        int i0, m = hd_chunk(n, b, &i0);
         for (int a = 0; a < k; a++) {
             if (cols[a].std)
                 hd_axpy_c(m, cols[a].x + i0, cols[a].m, cols[a].s, r + i0, d[a]);
@@ -155,7 +162,7 @@ static long hd_pworking(int n, double rho, double lim, const double *y, const do
     double sh = 0.0, sv = 0.0;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int b = 0; b < nb; b++) {
-        int i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+        int i0, m = hd_chunk(n, b, &i0);
         double *pb = part + (ptrdiff_t)HD_PART * b;
         pb[2] = (double)hd_working(m, rho, lim, y + i0, w + i0, r + i0, h + i0, v + i0,
                                    pb, pb + 1);
@@ -182,7 +189,7 @@ static void hd_pworking_from(int n, double rho, const double *r, double *h, doub
     double sh = 0.0, sv = 0.0;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int b = 0; b < nb; b++) {
-        int i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+        int i0, m = hd_chunk(n, b, &i0);
         double *pb = part + (ptrdiff_t)HD_PART * b;
         hd_working_from(m, rho, r + i0, h + i0, v + i0, pb, pb + 1);
     }
@@ -206,7 +213,7 @@ static double hd_pgradient_residual(int n, double rho, double lim, const double 
     double s = 0.0;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int b = 0; b < nb; b++) {
-        int i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+        int i0, m = hd_chunk(n, b, &i0);
         double *pb = part + (ptrdiff_t)HD_PART * b;
         long c = 0;
         pb[0] = hd_gradient_residual(m, rho, lim, y + i0, w + i0, r + i0, q + i0,
@@ -228,7 +235,8 @@ static double hd_pdrift(int n, const double *q, double *qprev, double *qnorm, in
     double d = 0.0, a = 0.0;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
-        int i0 = b * HD_CHUNK, i1 = n - i0 < HD_CHUNK ? n : i0 + HD_CHUNK;
+        int i0, i1 = hd_chunk(n, b, &i0);
+        i1 += i0;
         double db = 0.0, ab = 0.0;
         for (int i = i0; i < i1; i++) {
             db += (q[i] - qprev[i]) * (q[i] - qprev[i]);
@@ -277,7 +285,7 @@ static void hd_pgram(int n, int k, const double *X, const int *cols, const doubl
         int w1 = nb - w0 < HD_WAVE ? nb : w0 + HD_WAVE;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
         for (int b = w0; b < w1; b++) {
-            int t = hd_thread(), i0 = b * HD_CHUNK, m = n - i0 < HD_CHUNK ? n - i0 : HD_CHUNK;
+            int t = hd_thread(), i0, m = hd_chunk(n, b, &i0);
             double *pg = S->wave + (ptrdiff_t)(b - w0) * stride;
             hd_gram(m, n, k, X + i0, cols, cm, cs, h + i0, v + i0, pg, k, pg + k * k,
                     pg + k * k + k, S->buf + (ptrdiff_t)t * HD_BLOCK * kk,
