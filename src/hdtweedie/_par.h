@@ -4,6 +4,10 @@
    added in block order.  With one block (n <= HD_CHUNK) every result is exactly
    the plain loop's.  Element-wise loops (updates) change nothing by being split.
 
+   Blocks are handed out dynamically, so a thread that the machine's load holds
+   back delays one block rather than its fixed share; which thread sums a block
+   never changes the sum.
+
    Every driver takes nt, the threads to use (1: no parallel region), and a
    column view: the column data, and with cm non-NULL the on-the-fly
    standardisation (x - cm) / cs of its entries. */
@@ -60,7 +64,7 @@ static double hd_pdot(int n, hd_col c, const double *v, int nt, double *part)
     if (nb == 1)
         return hd_col_dot(n, &c, v);
     double s = 0.0;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
         hd_col cb = c;
@@ -82,7 +86,7 @@ static void hd_pdots(int n, int k, const hd_col *cols, const double *v, double *
             out[a] = hd_col_dot(n, &cols[a], v);
         return;
     }
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && k > 0)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && k > 0)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
         for (int a = 0; a < k; a++) {
@@ -104,7 +108,7 @@ static double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt, doubl
 {
     int nb = hd_nchunks(n);
     double s = 0.0;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
         part[b] = x.std ? hd_wdot_c(m, h + i0, x.x + i0, x.m, x.s, y.x + i0, y.m, y.s)
@@ -119,7 +123,7 @@ static double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt, doubl
 static void hd_pupdate(int n, hd_col c, const double *h, double *v, double d, int nt)
 {
     int nb = hd_nchunks(n);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
         if (c.std)
@@ -135,7 +139,7 @@ static void hd_peta(int n, int k, const hd_col *cols, const double *d, double sh
                     double *r, int nt)
 {
     int nb = hd_nchunks(n);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
         for (int a = 0; a < k; a++) {
@@ -160,7 +164,7 @@ static long hd_pworking(int n, double rho, double lim, const double *y, const do
         return hd_working(n, rho, lim, y, w, r, h, v, sum_h, sum_v);
     long clipped = 0;
     double sh = 0.0, sv = 0.0;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
         double *pb = part + (ptrdiff_t)HD_PART * b;
@@ -187,7 +191,7 @@ static void hd_pworking_from(int n, double rho, const double *r, double *h, doub
         return;
     }
     double sh = 0.0, sv = 0.0;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
         double *pb = part + (ptrdiff_t)HD_PART * b;
@@ -211,7 +215,7 @@ static double hd_pgradient_residual(int n, double rho, double lim, const double 
     if (nb == 1)
         return hd_gradient_residual(n, rho, lim, y, w, r, q, r1_out, r2_out, clipped);
     double s = 0.0;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
         double *pb = part + (ptrdiff_t)HD_PART * b;
@@ -233,7 +237,7 @@ static double hd_pdrift(int n, const double *q, double *qprev, double *qnorm, in
 {
     int nb = hd_nchunks(n);
     double d = 0.0, a = 0.0;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
         int i0, i1 = hd_chunk(n, b, &i0);
         i1 += i0;
@@ -283,7 +287,7 @@ static void hd_pgram(int n, int k, const double *X, const int *cols, const doubl
     }
     for (int w0 = 0; w0 < nb; w0 += HD_WAVE) {
         int w1 = nb - w0 < HD_WAVE ? nb : w0 + HD_WAVE;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
         for (int b = w0; b < w1; b++) {
             int t = hd_thread(), i0, m = hd_chunk(n, b, &i0);
             double *pg = S->wave + (ptrdiff_t)(b - w0) * stride;
