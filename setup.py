@@ -8,6 +8,8 @@ by CPU features, so no ``-march`` flag is needed.  Environment switches:
     Build only the plain copy of the loops (no per-level copies, no dispatch).
 ``HDTWEEDIE_NO_LIBMVEC=1``
     Do not link glibc's vector math library (scalar ``exp`` in the loops).
+``HDTWEEDIE_NO_OPENMP=1``
+    Build without OpenMP threads (``n_threads`` then runs one thread).
 """
 import ctypes.util
 import os
@@ -17,9 +19,16 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-# Vectorise the inner loops (omp simd needs no OpenMP runtime; without errno, exp
-# vectorises through glibc's libmvec).
-compile_args = ["-O3", "-fopenmp-simd", "-fno-math-errno"]
+# Vectorise the inner loops (omp simd; without errno, exp vectorises through glibc's
+# libmvec) and split the row loops across threads (OpenMP, _par.h).
+# HDTWEEDIE_NO_OPENMP=1 builds without the OpenMP runtime (one thread).
+compile_args = ["-O3", "-fno-math-errno"]
+link_args = []
+if os.environ.get("HDTWEEDIE_NO_OPENMP"):
+    compile_args.append("-fopenmp-simd")
+else:
+    compile_args.append("-fopenmp")
+    link_args.append("-fopenmp")
 
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if os.environ.get("HDTWEEDIE_PORTABLE"):
@@ -36,10 +45,11 @@ extensions = [
         "hdtweedie._cd",
         ["src/hdtweedie/_cd.pyx"],
         include_dirs=[np.get_include(), "src/hdtweedie"],
-        depends=["src/hdtweedie/_simd.h", "src/hdtweedie/_simd_loops.h"],
+        depends=["src/hdtweedie/_simd.h", "src/hdtweedie/_simd_loops.h", "src/hdtweedie/_par.h"],
         define_macros=define_macros,
         libraries=libraries,
         extra_compile_args=compile_args,
+        extra_link_args=link_args,
     )
 ]
 

@@ -9,6 +9,7 @@ docs/architecture.md (R HDtweedie 1.2); the numbered steps below refer to it.
 
 from libc.math cimport sqrt, fabs, frexp, ldexp, isfinite, INFINITY as INF
 from libc.string cimport memset
+from cython.parallel cimport prange
 from scipy.linalg.cython_lapack cimport dsyevr
 
 import numpy as np
@@ -63,13 +64,63 @@ STALL_STEPS = C_STALL_STEPS
 STALL_RESOLUTION = C_STALL_RESOLUTION
 KKT_EPS_FLOOR = C_KKT_EPS_FLOOR
 STOPPING_RULES = ("r", "kkt")
+# Rows per fixed block of the threaded row loops (sums are added block by block).
+ROW_BLOCK = HD_CHUNK
+
+
+cdef extern from "_par.h":
+    ctypedef struct hd_col:
+        const double *x
+        double m
+        double s
+        int std
+    ctypedef struct hd_gram_scratch:
+        double *buf
+        double *xbuf
+        const double **x
+        double *wave
+        int kmax
+    enum: HD_CHUNK
+    enum: HD_WAVE
+    enum: HD_PART
+    int hd_nchunks(int n) noexcept nogil
+    double hd_pdot(int n, hd_col c, const double *v, int nt, double *part) noexcept nogil
+    void hd_pdots(int n, int k, const hd_col *cols, const double *v, double *out, int nt,
+                  double *part) noexcept nogil
+    double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt,
+                    double *part) noexcept nogil
+    void hd_pupdate(int n, hd_col c, const double *h, double *v, double d,
+                    int nt) noexcept nogil
+    void hd_peta(int n, int k, const hd_col *cols, const double *d, double shift, double *r,
+                 int nt) noexcept nogil
+    long hd_pworking(int n, double rho, double lim, const double *y, const double *w,
+                     const double *r, double *h, double *v, double *sum_h, double *sum_v,
+                     int nt, double *part) noexcept nogil
+    void hd_pworking_from(int n, double rho, const double *r, double *h, double *v,
+                          double *sum_h, double *sum_v, int nt, double *part) noexcept nogil
+    double hd_pgradient_residual(int n, double rho, double lim, const double *y,
+                                 const double *w, const double *r, double *q, double *r1_out,
+                                 double *r2_out, long *clipped, int nt,
+                                 double *part) noexcept nogil
+    double hd_pdrift(int n, const double *q, double *qprev, double *qnorm, int nt,
+                     double *part) noexcept nogil
+    void hd_pgram(int n, int k, const double *X, const int *cols, const double *cm,
+                  const double *cs, const double *h, const double *v, double *G, int ldg,
+                  double *xh, double *xv, hd_gram_scratch *S, int nt) noexcept nogil
 
 
 cdef struct Design:
     int n
     int sparse
-    # dense: column-major data, column j at data + j * n
+    int nt              # threads for the row loops (results do not depend on it)
+    double *part        # per row block: partial sums (HD_PART * blocks)
+    double *dpart       # per row block and column: partial products (blocks * p)
+    hd_gram_scratch gs  # dense covariance mode: per-thread and per-block buffers
+    # dense: column-major data, column j at data + j * n; with cm non-NULL the columns
+    # are standardised on the fly, (x - cm) / cs, entry by entry
     const double *dense
+    const double *cm
+    const double *cs
     # sparse CSC (raw columns) and the implicit standardisation x~ = (x - m) / s
     const double *sp_data
     const int *sp_indices
@@ -117,9 +168,6 @@ cdef extern from "_simd.h":
                                 double *r1_out, double *r2_out, long *clipped) noexcept nogil
     void hd_working_from(int n, double rho, const double *r, double *h, double *v,
                          double *sum_h, double *sum_v) noexcept nogil
-    void hd_gram(int n, int k, const double *X, const int *cols, const double *h,
-                 const double *v, double *G, int ldg, double *xh, double *xv,
-                 double *buf, const double **x) noexcept nogil
     void hd_gram_csc(int n, int k, const double *data, const int *indices,
                      const int *indptr, const int *cols, const double *h, const double *v,
                      double *G, int ldg, double *xh, double *xv, double *buf, double *xbuf,
@@ -135,12 +183,22 @@ cdef extern from "_simd.h":
     void hd_simd_select(int level) noexcept nogil
 
 
+cdef inline hd_col dense_col(Design *D, int j) noexcept nogil:
+    """Dense column j as the row loops see it (standardised on the fly or not)."""
+    cdef hd_col c
+    c.x = D.dense + <Py_ssize_t>j * D.n
+    c.std = D.cm != NULL
+    c.m = D.cm[j] if c.std else 0.0
+    c.s = D.cs[j] if c.std else 1.0
+    return c
+
+
 cdef inline double raw_dot(Design *D, int j, const double *vec) noexcept nogil:
     """x_j' vec for the raw (unstandardised) column j."""
     cdef int k
     cdef double s = 0.0
     if not D.sparse:
-        return hd_dot(D.n, D.dense + <Py_ssize_t>j * D.n, vec)
+        return hd_pdot(D.n, dense_col(D, j), vec, D.nt, D.part)
     for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
         s += D.sp_data[k] * vec[D.sp_indices[k]]
     return s
@@ -172,7 +230,7 @@ cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
         W.g0 -= W.xh[j] * d
         return
     if not D.sparse:
-        hd_update(D.n, D.dense + <Py_ssize_t>j * D.n, W.h, W.v, a)
+        hd_pupdate(D.n, dense_col(D, j), W.h, W.v, a, D.nt)
     else:
         for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
             i = D.sp_indices[k]
@@ -181,16 +239,27 @@ cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
     W.c -= D.xm[j] * a
 
 
-cdef inline void eta_update(Design *D, Work *W, int j, double d, double *shift) noexcept nogil:
-    """r += x~_j d; the constant part is accumulated in shift."""
-    cdef int k
-    cdef double a = d / D.xs[j]
+cdef void eta_update(Design *D, Work *W, int nc, const int *js, const double *ds,
+                     double shift, hd_col *cbuf, double *abuf) noexcept nogil:
+    """r += sum x~_j d_j over the nc columns js, then the constant shift (the intercept's
+    move, with the centring of each column): entry by entry in column order."""
+    cdef int a, k, j
+    cdef double c
+    for a in range(nc):
+        j = js[a]
+        abuf[a] = ds[a] / D.xs[j]
+        shift -= D.xm[j] * abuf[a]
+        if D.sparse:
+            c = abuf[a]
+            for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
+                W.r[D.sp_indices[k]] += c * D.sp_data[k]
+        else:
+            cbuf[a] = dense_col(D, j)
     if not D.sparse:
-        hd_axpy(D.n, D.dense + <Py_ssize_t>j * D.n, W.r, a)
-    else:
-        for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
-            W.r[D.sp_indices[k]] += a * D.sp_data[k]
-    shift[0] -= D.xm[j] * a
+        hd_peta(D.n, nc, cbuf, abuf, shift, W.r, D.nt)
+    elif shift != 0.0:
+        for k in range(D.n):
+            W.r[k] += shift
 
 
 cdef inline void working_quantities(Design *D, Work *W) noexcept nogil:
@@ -198,30 +267,60 @@ cdef inline void working_quantities(Design *D, Work *W) noexcept nogil:
     W.c = 0.0
     if W.fresh:
         # eta has not moved since the last gradient: reuse its exponentials.
-        hd_working_from(D.n, W.rho, W.r, W.h, W.v, &W.sum_h, &W.sum_v)
+        hd_pworking_from(D.n, W.rho, W.r, W.h, W.v, &W.sum_h, &W.sum_v, D.nt, D.part)
     else:
-        W.n_clipped += hd_working(D.n, W.rho, C_ETA_MAX, W.y, W.w, W.r, W.h, W.v,
-                                  &W.sum_h, &W.sum_v)
+        W.n_clipped += hd_pworking(D.n, W.rho, C_ETA_MAX, W.y, W.w, W.r, W.h, W.v,
+                                   &W.sum_h, &W.sum_v, D.nt, D.part)
     W.fresh = 0
 
 
 cdef inline void gradient_residual(Design *D, Work *W, double *qsum) noexcept nogil:
     """q = r1 - r2 at the current r (minus the loss gradient in eta); r1 and r2 are
     left in h and v for the next working quantities."""
-    qsum[0] = hd_gradient_residual(D.n, W.rho, C_ETA_MAX, W.y, W.w, W.r, W.q, W.h, W.v,
-                                   &W.n_clipped)
+    qsum[0] = hd_pgradient_residual(D.n, W.rho, C_ETA_MAX, W.y, W.w, W.r, W.q, W.h, W.v,
+                                    &W.n_clipped, D.nt, D.part)
     W.fresh = 1
 
 
-cdef double group_grad_norm(Design *D, Work *W, const int *cols, int g0, int g1,
-                            double qsum) noexcept nogil:
-    cdef int k, j
-    cdef double s = 0.0, gk
-    for k in range(g0, g1):
-        j = cols[k]
-        gk = (raw_dot(D, j, W.q) - D.xm[j] * qsum) / D.xs[j]
-        s += gk * gk
-    return sqrt(s)
+cdef void column_dots(Design *D, int k, const int *js, const double *vec, double *out,
+                      hd_col *view) noexcept nogil:
+    """out[a] = x_j' vec for the raw columns js[a], in one parallel sweep when dense."""
+    cdef int a
+    if D.sparse:
+        for a in range(k):
+            out[a] = raw_dot(D, js[a], vec)
+        return
+    for a in range(k):
+        view[a] = dense_col(D, js[a])
+    hd_pdots(D.n, k, view, vec, out, D.nt, D.dpart)
+
+
+cdef int group_columns(Path *P, Scratch *S, int ng) noexcept nogil:
+    """The columns of the groups S.glist[:ng], in order, into S.gcols; returns how many."""
+    cdef int a, k, nc = 0
+    for a in range(ng):
+        for k in range(P.gptr[S.glist[a]], P.gptr[S.glist[a] + 1]):
+            S.gcols[nc] = P.cols[k]
+            nc += 1
+    return nc
+
+
+cdef void grad_norms(Design *D, Work *W, Path *P, Scratch *S, int ng,
+                     double qsum) noexcept nogil:
+    """||grad_g|| = ||X~_g' q|| into S.gnorm for the groups S.glist[:ng]."""
+    cdef int a, k, j, g, nc = group_columns(P, S, ng)
+    cdef double s, gk
+    column_dots(D, nc, S.gcols, W.q, S.gdots, S.mview)
+    nc = 0
+    for a in range(ng):
+        g = S.glist[a]
+        s = 0.0
+        for k in range(P.gptr[g], P.gptr[g + 1]):
+            j = P.cols[k]
+            gk = (S.gdots[nc] - D.xm[j] * qsum) / D.xs[j]
+            s += gk * gk
+            nc += 1
+        S.gnorm[g] = sqrt(s)
 
 
 cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
@@ -251,8 +350,7 @@ cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
                 for kk in range(D.sp_indptr[jb], D.sp_indptr[jb + 1]):
                     s += W.scatter[D.sp_indices[kk]] * D.sp_data[kk]
             else:
-                s = hd_wdot(D.n, W.h, D.dense + <Py_ssize_t>ja * D.n,
-                            D.dense + <Py_ssize_t>jb * D.n)
+                s = hd_pwdot(D.n, W.h, dense_col(D, ja), dense_col(D, jb), D.nt, D.part)
             gram[a * k + b] = (s - D.xm[ja] * W.xh[jb] - D.xm[jb] * W.xh[ja]
                                + D.xm[ja] * D.xm[jb] * W.sum_h) / (D.xs[ja] * D.xs[jb])
         if D.sparse:
@@ -423,6 +521,16 @@ cdef struct Scratch:
     double *xblock
     int *cursor
     const double **colptr
+    # step 5: the columns that moved, their moves, and scratch for eta_update
+    int *mcols
+    double *mdelta
+    # gradients: groups to compute, their columns, the products, a marker per group
+    int *glist
+    int *gcols
+    double *gdots
+    int *gmark
+    double *mamt
+    hd_col *mview
 
 
 cdef struct Out:
@@ -445,6 +553,12 @@ cdef enum:
     STEP_SCATTER = 3
 
 
+cdef inline double dense_entry(Design *D, int j, int i) noexcept nogil:
+    """Entry i of dense column j, standardised as the row loops do."""
+    cdef double x = D.dense[<Py_ssize_t>j * D.n + i]
+    return (x - D.cm[j]) / D.cs[j] if D.cm != NULL else x
+
+
 cdef double column_mean_square(Design *D, int j) noexcept nogil:
     """mean((x_j - m_j)^2) / s_j^2, without overflow or underflow."""
     cdef int i, k, n = D.n
@@ -454,7 +568,7 @@ cdef double column_mean_square(Design *D, int j) noexcept nogil:
         s = 0.0
         if not D.sparse:
             for i in range(n):
-                x = D.dense[<Py_ssize_t>j * n + i] - m
+                x = dense_entry(D, j, i) - m
                 if k:
                     x = x / amax
                 s += x * x
@@ -473,7 +587,7 @@ cdef double column_mean_square(Design *D, int j) noexcept nogil:
         amax = fabs(m)
         if not D.sparse:
             for i in range(n):
-                amax = max(amax, fabs(D.dense[<Py_ssize_t>j * n + i] - m))
+                amax = max(amax, fabs(dense_entry(D, j, i) - m))
         else:
             for i in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
                 amax = max(amax, fabs(D.sp_data[i] - m))
@@ -482,8 +596,15 @@ cdef double column_mean_square(Design *D, int j) noexcept nogil:
     return (s / n) / (D.xs[j] * D.xs[j])
 
 
+cdef void column_mean_squares(Design *D, int p, double *out) noexcept nogil:
+    """column_mean_square of every column, the columns shared out among the threads."""
+    cdef int j
+    for j in prange(p, num_threads=D.nt, schedule="dynamic"):
+        out[j] = column_mean_square(D, j)
+
+
 cdef int group_scales(Design *D, const int *cols, const int *gptr, int G, int *sexp,
-                      int *cexp, double *xs_eff) noexcept nogil:
+                      int *cexp, double *xs_eff, double *ms) noexcept nogil:
     """Power-of-two column scales for groups far from unit scale; returns 1 if any.
 
     A group whose largest column root mean square lies outside
@@ -496,10 +617,11 @@ cdef int group_scales(Design *D, const int *cols, const int *gptr, int G, int *s
     """
     cdef int g, k, e, any_scaled = 0
     cdef double rms, gmax
+    column_mean_squares(D, gptr[G], ms)
     for g in range(G):
         gmax = 0.0
         for k in range(gptr[g], gptr[g + 1]):
-            rms = sqrt(column_mean_square(D, cols[k]))
+            rms = sqrt(ms[cols[k]])
             if rms > gmax:
                 gmax = rms
         e = 0
@@ -550,8 +672,8 @@ cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogi
                         S.cursor, S.colptr)
             mode = STEP_UNPACKED
         else:
-            hd_gram(D.n, W.ks, D.dense, W.scols, W.h, W.v, W.G, C_GRAM_MAX,
-                    S.xhbuf, W.gv, S.blockbuf, S.colptr)
+            hd_pgram(D.n, W.ks, D.dense, W.scols, D.cm, D.cs, W.h, W.v, W.G, C_GRAM_MAX,
+                     S.xhbuf, W.gv, &D.gs, D.nt)
             mode = STEP_GRAM
         standardize_gram(D, W, S.xhbuf)
         W.g0 = W.sum_v
@@ -651,9 +773,14 @@ cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
     solved on columns divided by 2^e has every term 2^-e times the original one,
     so its violation is multiplied back.  lam = 0: the violation itself.
     """
-    cdef int g, k, j, n_g
+    cdef int g, k, j, n_g, ng = 0, nc = 0
     cdef double worst = fabs(qsum), bn, gn, t, ridge, pen
     cdef const int *cols = P.cols
+    for g in range(P.G):
+        if S.strong[g]:
+            S.glist[ng] = g
+            ng += 1
+    column_dots(D, group_columns(P, S, ng), S.gcols, W.q, S.gdots, S.mview)
     for g in range(P.G):
         pen = lam * P.alpha * P.pf[g]
         if not S.strong[g]:
@@ -667,7 +794,8 @@ cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
             for k in range(n_g):
                 j = cols[P.gptr[g] + k]
                 # minus the loss gradient of the column
-                S.unew[k] = (raw_dot(D, j, W.q) - D.xm[j] * qsum) / D.xs[j]
+                S.unew[k] = (S.gdots[nc] - D.xm[j] * qsum) / D.xs[j]
+                nc += 1
                 bn += S.beta[j] * S.beta[j]
                 gn += S.unew[k] * S.unew[k]
             if bn == 0.0:
@@ -691,29 +819,25 @@ cdef void screen_norms(Design *D, Path *P, Scratch *S) noexcept nogil:
     """||X~_g||_F and the rounding scale of grad_g, per group, for gnorm_below."""
     cdef int g, k, j
     cdef double s, e, ms
+    column_mean_squares(D, P.p, S.gdots)
     for g in range(P.G):
         s = 0.0
         e = 0.0
         for k in range(P.gptr[g], P.gptr[g + 1]):
             j = P.cols[k]
-            ms = column_mean_square(D, j)
+            ms = S.gdots[j]
             s += ms
             e += (sqrt(ms) + fabs(D.xm[j]) / D.xs[j]) ** 2
         S.xnorm[g] = sqrt(D.n * s)
         S.xerr[g] = C_SCREEN_ROUND * (D.n + 2.0) * sqrt(D.n * e)
 
 
-cdef double q_drift(int n, const double *q, double *qprev, double *qn_max) noexcept nogil:
+cdef double q_drift(Design *D, const double *q, double *qprev, double *qn_max) noexcept nogil:
     """||q - qprev||, with qprev then set to q and qn_max raised to ||q||."""
-    cdef int i
-    cdef double d = 0.0, a = 0.0
-    for i in range(n):
-        d += (q[i] - qprev[i]) * (q[i] - qprev[i])
-        a += q[i] * q[i]
-        qprev[i] = q[i]
-    if sqrt(a) > qn_max[0]:
-        qn_max[0] = sqrt(a)
-    return sqrt(d)
+    cdef double qn, d = hd_pdrift(D.n, q, qprev, &qn, D.nt, D.part)
+    if qn > qn_max[0]:
+        qn_max[0] = qn
+    return d
 
 
 cdef inline int gnorm_below(Scratch *S, int g, double thresh, double drift,
@@ -742,9 +866,9 @@ cdef double null_lambda_max(Path *P, Scratch *S) noexcept nogil:
 cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) noexcept nogil:
     """The whole lambda path (docs/architecture.md, steps P1-P4); results and counts in R."""
     cdef int G = P.G, p = P.p
-    cdef int g, k, j, m, i, ni = 0, me, any_new, mode, over
+    cdef int g, k, j, m, i, ni = 0, me, any_new, mode, over, nmoved, ng
     cdef long since_irls
-    cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, qsum, gn, maxdiff, shift, b0_old
+    cdef double al = 0.0, al0 = 0.0, alf = 1.0, tlam, qsum, gn, maxdiff, b0_old
     cdef double best_irls, first, lam_ref, res = 0.0, drift = 0.0, qn_max = 0.0
     cdef int exact
     cdef const int *cols = P.cols
@@ -754,10 +878,12 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
     gradient_residual(D, W, &qsum)
     if P.screen:
         screen_norms(D, P, S)
-        q_drift(D.n, W.q, S.qprev, &qn_max)
+        q_drift(D, W.q, S.qprev, &qn_max)
     first = C_BIG
     for g in range(G):
-        S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+        S.glist[g] = g
+    grad_norms(D, W, P, S, G, qsum)
+    for g in range(G):
         # The first default lambda stands for infinity (the null model); data whose
         # gradients approach it (X or y on extreme scales) need a larger one.
         if P.pf_raw[g] > C_SMALL and S.gnorm[g] / (P.pf[g] * P.alpha) * C_FIRST_MARGIN > first:
@@ -775,16 +901,23 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
         else:
             al = al * alf
         tlam = 2.0 * al - al0
-        # Sequential strong rule (no alpha factor: a quirk of the reference).
+        # Sequential strong rule (no alpha factor: a quirk of the reference).  The
+        # gradients it needs are computed together, then the groups decided.
+        ng = 0
         for g in range(G):
+            S.gmark[g] = 0
             if S.strong[g] == 0 and S.dref[g] != drift:
                 # Screened at the last check: q is still that check's.
                 if gnorm_below(S, g, P.pf[g] * tlam, drift, qn_max):
-                    S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
-                    continue
-                S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
-                S.dref[g] = drift
-            if S.strong[g] == 0 and S.gnorm[g] > P.pf[g] * tlam:
+                    S.gmark[g] = 1
+                else:
+                    S.glist[ng] = g
+                    ng += 1
+        grad_norms(D, W, P, S, ng, qsum)
+        for k in range(ng):
+            S.dref[S.glist[k]] = drift
+        for g in range(G):
+            if S.strong[g] == 0 and not S.gmark[g] and S.gnorm[g] > P.pf[g] * tlam:
                 S.strong[g] = 1
             S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
         best_irls = INF
@@ -803,19 +936,19 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             # Step 5: did any coefficient move by a squared amount >= eps?
             # The same loop brings eta up to date with the descent's moves.
             maxdiff = (b0 - b0_old) * (b0 - b0_old)
-            shift = b0 - b0_old
+            nmoved = 0
             for g in range(G):
                 if S.strong[g]:
                     for k in range(P.gptr[g], P.gptr[g + 1]):
                         j = cols[k]
                         gn = S.beta[j] - S.bold[j]
                         if gn != 0.0:
-                            eta_update(D, W, j, gn, &shift)
+                            S.mcols[nmoved] = j
+                            S.mdelta[nmoved] = gn
+                            nmoved += 1
                         if gn * gn > maxdiff:
                             maxdiff = gn * gn
-            if shift != 0.0:
-                for i in range(D.n):
-                    W.r[i] += shift
+            eta_update(D, W, nmoved, S.mcols, S.mdelta, b0 - b0_old, S.mview, S.mamt)
             if maxdiff >= P.eps:
                 # Another IRLS step; R checks max_iter only inside the descent, which
                 # a step whose passes all end at once never reaches.
@@ -828,14 +961,19 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             # lambda_max needs every gradient of the first default solution.
             exact = not P.screen or (m == 0 and not P.user_lambda)
             if P.screen:
-                drift += q_drift(D.n, W.q, S.qprev, &qn_max)
+                drift += q_drift(D, W.q, S.qprev, &qn_max)
             any_new = 0
+            ng = 0
             for g in range(G):
                 if S.strong[g]:
                     continue
                 if not exact and gnorm_below(S, g, al * P.pf[g] * P.alpha, drift, qn_max):
                     continue
-                S.gnorm[g] = group_grad_norm(D, W, cols, P.gptr[g], P.gptr[g + 1], qsum)
+                S.glist[ng] = g
+                ng += 1
+            grad_norms(D, W, P, S, ng, qsum)
+            for k in range(ng):
+                g = S.glist[k]
                 S.dref[g] = drift
                 if S.gnorm[g] > al * P.pf[g] * P.alpha:
                     S.strong[g] = 1
@@ -959,14 +1097,17 @@ cdef class Options:
     screen : bool, default True
         Skip the gradients of groups that provably stay below their threshold
         (the same iterates; False computes them all, as R does).
+    n_threads : int, default 1
+        OpenMP threads for the row loops on dense input; the results are the same
+        for any number.
 
     Raises
     ------
     ValueError
-        When ``stopping`` is not one of STOPPING_RULES.
+        When ``stopping`` is not one of STOPPING_RULES, or ``n_threads < 1``.
     """
 
-    cdef readonly int n_lambdas, dfmax, pmax, gram_max
+    cdef readonly int n_lambdas, dfmax, pmax, gram_max, n_threads
     cdef readonly bint screen
     cdef readonly double lambda_factor, tol, b0_start, unpack_density
     cdef readonly long max_iter
@@ -974,9 +1115,13 @@ cdef class Options:
 
     def __init__(self, int n_lambdas, double lambda_factor, lambdas, int dfmax, int pmax,
                  double tol, long max_iter, double b0_start=0.0, int gram_max=C_GRAM_MAX,
-                 double unpack_density=C_UNPACK_DENSITY, stopping="r", bint screen=True):
+                 double unpack_density=C_UNPACK_DENSITY, stopping="r", bint screen=True,
+                 int n_threads=1):
         if stopping not in STOPPING_RULES:
             raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {stopping!r}")
+        if n_threads < 1:
+            raise ValueError(f"n_threads must be at least 1, got {n_threads}")
+        self.n_threads = n_threads
         self.stopping = stopping
         self.screen = screen
         self.lambdas = None if lambdas is None else np.ascontiguousarray(lambdas,
@@ -1033,6 +1178,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     cdef const int[::1] cols = problem.cols, gptr = problem.ptr
     cdef const double[::1] y = problem.y, w = problem.w, pf_raw = problem.pf
     cdef int n = D.n, p = xs_in.shape[0], G = gptr.shape[0] - 1, g, kmax = 1, nlam
+    cdef int nt = options.n_threads, nb = hd_nchunks(n)
     cdef Work W
     cdef Path P
     cdef Scratch S
@@ -1052,13 +1198,20 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
         ("gmat", C_GRAM_MAX * C_GRAM_MAX), ("gv", C_GRAM_MAX), ("xhbuf", C_GRAM_MAX),
         ("blockbuf", HD_BLOCK * C_GRAM_MAX),
         ("xblock", HD_BLOCK * C_GRAM_MAX if D.sparse else 1), ("pf", G),
-        ("alam", nlam), ("b0", nlam), ("kkt", nlam), ("beta_out", nlam * p))}
+        ("alam", nlam), ("b0", nlam), ("kkt", nlam), ("beta_out", nlam * p),
+        ("part", HD_PART * nb), ("dpart", nb * p if nb > 1 and not D.sparse else 1),
+        ("gdots", p), ("mdelta", p), ("mamt", p),
+        ("tbuf", nt * HD_BLOCK * C_GRAM_MAX), ("txbuf", nt * HD_BLOCK * C_GRAM_MAX),
+        ("wave", HD_WAVE * (C_GRAM_MAX * C_GRAM_MAX + 2 * C_GRAM_MAX)
+         if nb > 1 and not D.sparse else 1))}
     i = {name: np.zeros(size, dtype=np.int32) for name, size in (
         ("strong", G), ("in_e", G), ("elist", G), ("isuppz", 2 * kmax),
         ("iw", max(10 * kmax, 1)), ("scols", C_GRAM_MAX), ("cursor", C_GRAM_MAX),
-        ("sexp", G), ("cexp", p))}
+        ("sexp", G), ("cexp", p), ("mcols", p), ("glist", G), ("gcols", p), ("gmark", G))}
     i["spos"] = np.full(p, -1, dtype=np.int32)
     colptr = np.zeros(C_GRAM_MAX, dtype=np.uintp)
+    tcolptr = np.zeros(nt * C_GRAM_MAX, dtype=np.uintp)
+    mview = np.zeros(max(p, 1) * sizeof(hd_col), dtype=np.uint8)
     xs = np.array(xs_in, dtype=np.float64)
     ulam = options.lambdas if options.lambdas is not None else np.zeros(1)
     cdef const double[::1] ulam_v = ulam
@@ -1140,6 +1293,23 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     S.xblock = _dptr(d["xblock"])
     S.cursor = _iptr(i["cursor"])
     S.colptr = <const double **>&colptr_v[0]
+    S.mcols = _iptr(i["mcols"])
+    S.mdelta = _dptr(d["mdelta"])
+    S.mamt = _dptr(d["mamt"])
+    S.glist = _iptr(i["glist"])
+    S.gcols = _iptr(i["gcols"])
+    S.gdots = _dptr(d["gdots"])
+    S.gmark = _iptr(i["gmark"])
+    S.mview = <hd_col *>cnp.PyArray_DATA(mview)
+
+    D.nt = nt
+    D.part = _dptr(d["part"])
+    D.dpart = _dptr(d["dpart"])
+    D.gs.buf = _dptr(d["tbuf"])
+    D.gs.xbuf = _dptr(d["txbuf"])
+    D.gs.x = <const double **>cnp.PyArray_DATA(tcolptr)
+    D.gs.wave = _dptr(d["wave"])
+    D.gs.kmax = C_GRAM_MAX
 
     R.alam = _dptr(d["alam"])
     R.b0 = _dptr(d["b0"])
@@ -1155,7 +1325,8 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
 
     D.xs = &xs_in[0]
     with nogil:
-        P.scaled = group_scales(D, P.cols, P.gptr, G, &sexp_v[0], &cexp_v[0], &xs_v[0])
+        P.scaled = group_scales(D, P.cols, P.gptr, G, &sexp_v[0], &cexp_v[0], &xs_v[0],
+                                S.gdots)
         for g in range(G):
             pf_v[g] = ldexp(pf_raw[g], -P.sexp[g])
         D.xs = &xs_v[0]
@@ -1187,29 +1358,54 @@ cdef inline int *_iptr(cnp.ndarray a):
     return <int *>cnp.PyArray_DATA(a)
 
 
-def solve_path_dense(const double[::1, :] X, Problem problem, Options options):
+def solve_path_dense(const double[::1, :] X, Problem problem, Options options, xm=None,
+                     xs=None):
     """Solve the whole lambda path on a dense, column-major design.
 
     Parameters
     ----------
     X : ndarray of shape (n_rows, n_columns)
-        Fortran-ordered float64 design (already standardised if wanted).
+        Fortran-ordered float64 design.
     problem : Problem
         Response, weights, offset, power, groups, penalty factors, alpha.
     options : Options
-        Lambda grid, limits, tolerance, starting intercept, mode limits.
+        Lambda grid, limits, tolerance, starting intercept, mode limits, threads.
+    xm, xs : ndarray of shape (n_columns,), optional
+        Column j is used as ``(X[:, j] - xm[j]) / xs[j]``, formed entry by entry
+        (no copy of X; the same values as the standardised copy).  Both or neither.
 
     Returns
     -------
     PathOutput
-        Coefficients for the columns of ``X``, one row per lambda reached.
+        Coefficients for the columns of ``X`` (standardised by ``xm`` and ``xs``
+        when given), one row per lambda reached.
+
+    Raises
+    ------
+    ValueError
+        When the shapes disagree, or only one of ``xm`` and ``xs`` is given.
     """
     cdef Design D
+    cdef const double[::1] cm_v, cs_v
     if X.shape[0] != problem.y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows, y has {problem.y.shape[0]}")
+    if (xm is None) != (xs is None):
+        raise ValueError("xm and xs must be given together")
     D.n = X.shape[0]
     D.sparse = 0
     D.dense = &X[0, 0]
+    D.cm = NULL
+    D.cs = NULL
+    if xm is not None:
+        cm = np.ascontiguousarray(xm, dtype=np.float64)
+        cs = np.ascontiguousarray(xs, dtype=np.float64)
+        if not cm.shape[0] == cs.shape[0] == X.shape[1]:
+            raise ValueError(f"xm and xs need one entry per column ({X.shape[1]}), got "
+                             f"{cm.shape[0]} and {cs.shape[0]}")
+        cm_v = cm
+        cs_v = cs
+        D.cm = &cm_v[0]
+        D.cs = &cs_v[0]
     D.sp_data = NULL
     D.sp_indices = NULL
     D.sp_indptr = NULL
@@ -1249,6 +1445,8 @@ def solve_path_sparse(const double[::1] data, const int[::1] indices, const int[
     D.n = n_rows
     D.sparse = 1
     D.dense = NULL
+    D.cm = NULL
+    D.cs = NULL
     D.sp_data = &data[0] if data.shape[0] else NULL
     D.sp_indices = &indices[0] if indices.shape[0] else NULL
     D.sp_indptr = &indptr[0]

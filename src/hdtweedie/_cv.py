@@ -8,15 +8,15 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.utils.validation import check_is_fitted
 
 from . import _path
 from ._checks import check_scalar
 from ._distribution import mean_deviance_path, unit_deviance, weighted_nanmean
-from ._estimator import _PARAMS_DOC, HDTweedie, _HDTweedieBase
+from ._estimator import _PARAMS_DOC, _THREADS_DOC, HDTweedie, _HDTweedieBase
 from ._fingerprint import training_summary
-from ._options import FitData, PathOptions
+from ._options import FitData, PathOptions, threads_per_fit
 from ._power_cv import check_power_grid, fold_loglik_path, solution_dispersion
 from ._relax import refit_unpenalized
 
@@ -229,12 +229,14 @@ class HDTweedieCV(_HDTweedieBase):
         ``coef_at`` and the CV curve stay penalised.
     n_jobs : int, default=None
         Folds fitted in parallel threads (joblib); results do not depend on it.
-        An integer other than 0, or None.
+        An integer other than 0, or None.  Each fit (the full path and each fold)
+        then runs at most ``max(1, cores // n_jobs)`` of its ``n_threads``, so
+        that folds times threads do not oversubscribe the cores.
     random_state : int, RandomState or None, default=None
         Seeds the random fold assignment.
     verbose : int, default=0
         Above 0, joblib reports fold progress on stderr.
-
+{_THREADS_DOC}
     Attributes
     ----------
     lambdas_ : ndarray of shape (n_lambdas,)
@@ -284,12 +286,12 @@ class HDTweedieCV(_HDTweedieBase):
                  lambdas=None, penalty_factor=None, dfmax=None, pmax=None, standardize=False,
                  tol=1e-8, max_iter=None, stopping="r", n_folds=5, fold_ids=None, loss=None,
                  select="lambda_1se", relax=False, n_jobs=None, random_state=None,
-                 verbose=0):
+                 verbose=0, n_threads=1):
         super().__init__(power=power, groups=groups, alpha=alpha, n_lambdas=n_lambdas,
                          lambda_min_ratio=lambda_min_ratio, lambdas=lambdas,
                          penalty_factor=penalty_factor, dfmax=dfmax, pmax=pmax,
                          standardize=standardize, tol=tol, max_iter=max_iter,
-                         stopping=stopping)
+                         stopping=stopping, n_threads=n_threads)
         self.n_folds = n_folds
         self.fold_ids = fold_ids
         self.loss = loss
@@ -367,6 +369,10 @@ class HDTweedieCV(_HDTweedieBase):
         once lambda_max is (the default grid) runs its full path beside its folds.
         """
         k = len(folds)
+        # Folds times threads stay within the cores.
+        jobs = effective_n_jobs(self.n_jobs)
+        opts_list = [dataclasses.replace(o, n_threads=threads_per_fit(o.n_threads, jobs))
+                     for o in opts_list]
         parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose,
                             return_as="generator")
         tracker = _Progress(progress, total=len(opts_list) * (k + 1))

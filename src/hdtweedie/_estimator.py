@@ -74,6 +74,12 @@ _PARAMS_DOC = """
         most ``tol``, within ``max_iter`` and the stall rule.
 """
 
+_THREADS_DOC = """    n_threads : int or None, default=1
+        Threads for the solver's loops over rows on dense ``X`` (OpenMP); None or
+        -1 uses every core this process may run on, and more than that is capped
+        there.  Results are bit for bit the same for any value.
+"""
+
 
 def coef_series(model, s=None):
     """Coefficients of a fitted model as a ``pandas.Series`` labelled by feature.
@@ -112,7 +118,7 @@ class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
 
     def __init__(self, power=1.5, groups=None, alpha=1.0, n_lambdas=100, lambda_min_ratio=None,
                  lambdas=None, penalty_factor=None, dfmax=None, pmax=None, standardize=False,
-                 tol=1e-8, max_iter=None, stopping="r"):
+                 tol=1e-8, max_iter=None, stopping="r", n_threads=1):
         self.power = power
         self.groups = groups
         self.alpha = alpha
@@ -126,6 +132,7 @@ class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.stopping = stopping
+        self.n_threads = n_threads
 
     # Under scikit-learn metadata routing the offset goes to fit, score and predict by
     # default (it changes what the model means, unlike most metadata).
@@ -379,7 +386,7 @@ class HDTweedie(_HDTweedieBase):
     carries no ``pf_g``, as in the reference.  The intercept is not penalised.
 
     Parameters
-    ----------{_PARAMS_DOC}
+    ----------{_PARAMS_DOC}{_THREADS_DOC}
     Attributes
     ----------
     lambdas_ : ndarray of shape (n_lambdas,)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,6 +106,7 @@ class PathOptions:
     tol: float
     max_iter: int
     stopping: str = "r"
+    n_threads: int = 1
 
     def with_lambdas(self, lambdas: np.ndarray) -> PathOptions:
         """The same options on the user lambdas ``lambdas`` (checked as ``lambdas`` is).
@@ -131,6 +134,69 @@ class PathOptions:
         PathOptions
         """
         return dataclasses.replace(self, lambdas=None, n_lambdas=n_lambdas)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity).
+
+    Returns
+    -------
+    int
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - no affinity API
+        return max(1, os.cpu_count() or 1)
+
+
+def check_n_threads(n_threads) -> int:
+    """Threads for the kernel's row loops: a positive integer, or None / -1 for all cores.
+
+    More threads than available cores are capped at their number.
+
+    Parameters
+    ----------
+    n_threads : object
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming n_threads and echoing its value.
+    """
+    cores = available_cores()
+    if n_threads is None:
+        return cores
+    if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Real):
+        raise TypeError(f"n_threads must be None or an integer, got {n_threads!r}")
+    if not isinstance(n_threads, numbers.Integral):
+        raise ValueError(f"n_threads must be a whole number of threads, got {n_threads!r}")
+    if n_threads == -1:
+        return cores
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer, or None or -1 for all cores, "
+                         f"got {n_threads!r}")
+    return int(min(n_threads, cores))
+
+
+def threads_per_fit(n_threads: int, n_jobs: int) -> int:
+    """Threads for each of ``n_jobs`` fits run at once: at most ``max(1, cores // n_jobs)``.
+
+    Parameters
+    ----------
+    n_threads : int
+        The threads asked for (checked by :func:`check_n_threads`).
+    n_jobs : int
+        Fits running in parallel (positive).
+
+    Returns
+    -------
+    int
+    """
+    return min(n_threads, max(1, available_cores() // max(1, n_jobs)))
 
 
 def check_power(power) -> float:
@@ -233,8 +299,9 @@ def check_path_options(params: dict, n_samples: int, n_features: int, n_groups: 
     stopping = params.get("stopping", "r")
     if not isinstance(stopping, str) or stopping not in STOPPING_RULES:
         raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {stopping!r}")
+    n_threads = check_n_threads(params.get("n_threads", 1))
     return PathOptions(power=power, alpha=alpha, lambdas=lambdas,
                        n_lambdas=n_lambdas if lambdas is None else lambdas.size,
                        lambda_min_ratio=max(ratio, MIN_LAMBDA_RATIO), dfmax=dfmax, pmax=pmax,
                        standardize=bool(standardize), tol=tol, max_iter=max_iter,
-                       stopping=stopping)
+                       stopping=stopping, n_threads=n_threads)

@@ -135,7 +135,11 @@ def standardization(X, feature_names):
         var = (var + (n - counts) * mean**2) / n
     else:
         mean = X.mean(axis=0)
-        var = ((X - mean) ** 2).sum(axis=0) / n
+        # A few columns at a time: the centred copy stays small beside X.
+        var = np.empty(X.shape[1])
+        step = max(1, X.shape[1] // 16)
+        for j in range(0, X.shape[1], step):
+            var[j:j + step] = ((X[:, j:j + step] - mean[j:j + step]) ** 2).sum(axis=0) / n
     def name(j):
         return (f"column {feature_names[j]!r} (index {j})" if feature_names is not None
                 else f"column index {j} (0-based)")
@@ -326,13 +330,12 @@ def _run_kernel(X, y: np.ndarray, wn: np.ndarray, offset: np.ndarray, xm: np.nda
                           np.ascontiguousarray(pf, dtype=np.float64), float(alpha))
     options = _cd.Options(nlam, flmin, ulam, dfmax, pmax, tol, max_iter, b0_start=b0_start,
                           gram_max=GRAM_MAX, unpack_density=SPARSE_UNPACK_DENSITY,
-                          stopping=opts.stopping)
+                          stopping=opts.stopping, n_threads=opts.n_threads)
     if sp.issparse(X):
-        out = _cd.solve_path_sparse(X.data, X.indices, X.indptr, xm, xs, n, problem, options)
-    else:
-        out = _cd.solve_path_dense(np.asfortranarray((X - xm) / xs if standardize else X),
-                                   problem, options)
-    return out
+        return _cd.solve_path_sparse(X.data, X.indices, X.indptr, xm, xs, n, problem, options)
+    # Dense columns are standardised on the fly, entry by entry (no copy of X).
+    std = (xm, xs) if standardize else (None, None)
+    return _cd.solve_path_dense(np.asfortranarray(X), problem, options, *std)
 
 
 def default_lambdas(data: FitData, opts: PathOptions) -> np.ndarray | None:

@@ -71,8 +71,14 @@ typedef struct {
                          double *);
     double (*gradient_residual)(int, double, double, const double *, const double *,
                                 const double *, double *, double *, double *, long *);
-    void (*gram)(int, int, const double *, const int *, const double *, const double *,
-                 double *, int, double *, double *, double *, const double **);
+    double (*dot_c)(int, const double *, double, double, const double *);
+    void (*update_c)(int, const double *, double, double, const double *, double *, double);
+    void (*axpy_c)(int, const double *, double, double, double *, double);
+    double (*wdot_c)(int, const double *, const double *, double, double, const double *,
+                     double, double);
+    void (*gram)(int, int, int, const double *, const int *, const double *, const double *,
+                 const double *, const double *, double *, int, double *, double *, double *,
+                 double *, const double **);
     void (*gram_csc)(int, int, const double *, const int *, const int *, const int *,
                      const double *, const double *, double *, int, double *, double *,
                      double *, double *, int *, const double **);
@@ -81,8 +87,8 @@ typedef struct {
 } hd_loops;
 
 #define HD_TABLE(s) { hd_dot##s, hd_update##s, hd_axpy##s, hd_wdot##s, hd_working##s, \
-    hd_working_from##s, hd_gradient_residual##s, hd_gram##s, hd_gram_csc##s, \
-    hd_cv_deviance##s }
+    hd_working_from##s, hd_gradient_residual##s, hd_dot_c##s, hd_update_c##s, hd_axpy_c##s, \
+    hd_wdot_c##s, hd_gram##s, hd_gram_csc##s, hd_cv_deviance##s }
 
 #ifdef HD_DISPATCH
 static const hd_loops hd_levels[3] = {HD_TABLE(_base), HD_TABLE(_v3), HD_TABLE(_v4)};
@@ -139,10 +145,21 @@ static inline double hd_gradient_residual(int n, double rho, double lim, const d
                                           const double *w, const double *r, double *q,
                                           double *r1_out, double *r2_out, long *clipped)
 { return hd_active.gradient_residual(n, rho, lim, y, w, r, q, r1_out, r2_out, clipped); }
-static inline void hd_gram(int n, int k, const double *X, const int *cols, const double *h,
+static inline double hd_dot_c(int n, const double *x, double m, double s, const double *v)
+{ return hd_active.dot_c(n, x, m, s, v); }
+static inline void hd_update_c(int n, const double *x, double m, double s, const double *h,
+                               double *v, double d)
+{ hd_active.update_c(n, x, m, s, h, v, d); }
+static inline void hd_axpy_c(int n, const double *x, double m, double s, double *r, double d)
+{ hd_active.axpy_c(n, x, m, s, r, d); }
+static inline double hd_wdot_c(int n, const double *h, const double *x, double mx, double sx,
+                               const double *y, double my, double sy)
+{ return hd_active.wdot_c(n, h, x, mx, sx, y, my, sy); }
+static inline void hd_gram(int n, int ldx, int k, const double *X, const int *cols,
+                           const double *cm, const double *cs, const double *h,
                            const double *v, double *G, int ldg, double *xh, double *xv,
-                           double *buf, const double **x)
-{ hd_active.gram(n, k, X, cols, h, v, G, ldg, xh, xv, buf, x); }
+                           double *buf, double *xbuf, const double **x)
+{ hd_active.gram(n, ldx, k, X, cols, cm, cs, h, v, G, ldg, xh, xv, buf, xbuf, x); }
 static inline void hd_gram_csc(int n, int k, const double *data, const int *indices,
                                const int *indptr, const int *cols, const double *h,
                                const double *v, double *G, int ldg, double *xh, double *xv,

@@ -42,6 +42,47 @@ HD_FN(hd_wdot)(int n, const double *h, const double *x, const double *y)
     return s;
 }
 
+/* The same four loops on a column standardised on the fly, x~ = (x - m) / s: each
+   entry is formed exactly as (X - m) / s would store it, so the results are those
+   of the loops above on that copy. */
+HD_TARGET static double
+HD_FN(hd_dot_c)(int n, const double *x, double m, double sc, const double *v)
+{
+    double s = 0.0;
+#pragma omp simd reduction(+:s)
+    for (int i = 0; i < n; i++)
+        s += ((x[i] - m) / sc) * v[i];
+    return s;
+}
+
+HD_TARGET static void
+HD_FN(hd_update_c)(int n, const double *x, double m, double sc, const double *h, double *v,
+                   double d)
+{
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+        v[i] -= d * (h[i] * ((x[i] - m) / sc));
+}
+
+HD_TARGET static void
+HD_FN(hd_axpy_c)(int n, const double *x, double m, double sc, double *r, double d)
+{
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+        r[i] += d * ((x[i] - m) / sc);
+}
+
+HD_TARGET static double
+HD_FN(hd_wdot_c)(int n, const double *h, const double *x, double mx, double sx,
+                 const double *y, double my, double sy)
+{
+    double s = 0.0;
+#pragma omp simd reduction(+:s)
+    for (int i = 0; i < n; i++)
+        s += h[i] * ((x[i] - mx) / sx) * ((y[i] - my) / sy);
+    return s;
+}
+
 /* h = (rho-1) r1 + (2-rho) r2 and v = h (z - r) with z = r + (r1 - r2) / h, one row. */
 HD_TARGET static inline double
 HD_FN(hd_hv)(double rho, double ri, double r1, double r2, double *vi)
@@ -185,17 +226,29 @@ HD_FN(hd_gram_zero)(int k, double *G, int ldg, double *xh, double *xv)
     }
 }
 
-/* Over all rows of the k columns cols of the column-major n-row X; x holds k pointers. */
+/* Over n rows of the k columns cols of the column-major X (column j at X + j ldx);
+   x holds k pointers.  With cm non-NULL the columns are standardised on the fly,
+   (x - cm) / cs, each block unpacked into xbuf (HD_BLOCK * k doubles). */
 HD_TARGET static void
-HD_FN(hd_gram)(int n, int k, const double *X, const int *cols, const double *h,
-               const double *v, double *G, int ldg, double *xh, double *xv, double *buf,
-               const double **x)
+HD_FN(hd_gram)(int n, int ldx, int k, const double *X, const int *cols, const double *cm,
+               const double *cs, const double *h, const double *v, double *G, int ldg,
+               double *xh, double *xv, double *buf, double *xbuf, const double **x)
 {
     HD_FN(hd_gram_zero)(k, G, ldg, xh, xv);
     for (int i0 = 0; i0 < n; i0 += HD_BLOCK) {
         int m = n - i0 < HD_BLOCK ? n - i0 : HD_BLOCK;
-        for (int a = 0; a < k; a++)
-            x[a] = X + (ptrdiff_t)cols[a] * n + i0;
+        for (int a = 0; a < k; a++) {
+            const double *xa = X + (ptrdiff_t)cols[a] * ldx + i0;
+            if (cm) {
+                double *ua = xbuf + (ptrdiff_t)a * HD_BLOCK;
+                const double ma = cm[cols[a]], sa = cs[cols[a]];
+#pragma omp simd
+                for (int i = 0; i < m; i++)
+                    ua[i] = (xa[i] - ma) / sa;
+                xa = ua;
+            }
+            x[a] = xa;
+        }
         HD_FN(hd_gram_rows)(m, k, x, h + i0, v + i0, G, ldg, xh, xv, buf);
     }
 }
