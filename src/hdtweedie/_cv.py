@@ -278,7 +278,9 @@ class HDTweedieCV(_HDTweedieBase):
         ``coef_at`` and the CV curve stay penalised.
     n_jobs : int, default=None
         Folds fitted in parallel threads (joblib); results do not depend on it.
-        An integer other than 0, or None.
+        An integer other than 0, or None.  Folds fit on X in place (held-out
+        rows weighted 0); fewer run at once when their working memory (about
+        10 vectors of n floats each) would exceed the size of X.
     random_state : int, RandomState or None, default=None
         Seeds the random fold assignment.
     verbose : int, default=0
