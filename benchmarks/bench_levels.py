@@ -35,14 +35,14 @@ def problem(levels: int, rows: int, seed: int = 0):
     return table, y
 
 
-def measure(levels: int, rows: int, n_lambdas: int) -> dict:
+def measure(levels: int, rows: int, n_lambdas: int, dense: bool = False) -> dict:
     """Set-up and fit times of one factor of ``levels`` levels."""
     from hdtweedie import FactorEncoder, HDTweedie
     from hdtweedie._groups import make_groups
 
     table, y = problem(levels, rows)
     t0 = time.perf_counter()
-    enc = FactorEncoder(sparse_output=True).fit(table)
+    enc = FactorEncoder(sparse_output=not dense).fit(table)
     X = enc.transform(table)
     make_groups(enc.groups_, X.shape[1])
     setup = time.perf_counter() - t0
@@ -50,6 +50,7 @@ def measure(levels: int, rows: int, n_lambdas: int) -> dict:
     est = HDTweedie(groups=enc.groups_, n_lambdas=n_lambdas).fit(X, y)
     fit = time.perf_counter() - t0
     return {"levels": levels, "rows": rows, "columns": int(X.shape[1]), "n_lambdas": n_lambdas,
+            "layout": "dense" if dense else "csc",
             "setup_seconds": setup, "fit_seconds": fit, "passes": int(est.n_passes_),
             "fit_ms_per_level": 1000 * fit / levels}
 
@@ -59,9 +60,10 @@ def main(argv=None) -> int:
     parser.add_argument("--levels", type=int, nargs="+", default=[200, 1000, 2000])
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--n-lambdas", type=int, default=20)
+    parser.add_argument("--dense", action="store_true", help="dense X instead of CSC")
     args = parser.parse_args(argv)
     for levels in args.levels:
-        print(json.dumps(measure(levels, args.rows, args.n_lambdas)), flush=True)
+        print(json.dumps(measure(levels, args.rows, args.n_lambdas, args.dense)), flush=True)
     return 0
 
 

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from hdtweedie import HDTweedie
-from hdtweedie._groups import make_groups, resolve_penalty_factor
+from hdtweedie._groups import disjoint_support, make_groups, resolve_penalty_factor
 
 
 def _names(levels: int) -> np.ndarray:
@@ -71,3 +71,40 @@ def test_unknown_or_unhashable_member_names_the_column(bad):
     names = _names(5)
     with pytest.raises(ValueError, match="groups: unknown column"):
         make_groups(bad, names.size, names)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_one_hot_groups_have_a_diagonal_majorisation_matrix(sparse):
+    """For a group flagged as disjoint, the largest eigenvalue of X_g' diag(h) X_g (the
+    k x k eigenvalue problem, cubic in the levels) is the largest weighted column sum of
+    squares, linear in them."""
+    rng = np.random.default_rng(2)
+    n, levels = 400, 12
+    codes = rng.integers(0, levels + 1, n)  # level 0 is the base: no column
+    onehot = np.zeros((n, levels))
+    onehot[codes > 0, codes[codes > 0] - 1] = rng.uniform(0.5, 2.0, np.count_nonzero(codes))
+    X = np.column_stack([onehot, rng.normal(size=(n, 2))])
+    gs = make_groups(["f"] * levels + ["x", "x"], X.shape[1])
+    flags = disjoint_support(sp.csc_matrix(X) if sparse else X, gs)
+    assert flags.tolist() == [True, False]
+    h = rng.uniform(0.1, 3.0, n)
+    for g in np.flatnonzero(flags):
+        Xg = X[:, gs.cols[gs.ptr[g]:gs.ptr[g + 1]]]
+        old = np.linalg.eigvalsh(Xg.T @ (h[:, None] * Xg)).max()
+        assert (h @ Xg**2).max() == pytest.approx(old, rel=1e-13)
+
+
+def test_disjoint_support_is_linear_in_the_levels():
+    rng = np.random.default_rng(3)
+    n = 50_000
+
+    def seconds(levels):
+        codes = rng.integers(0, levels, n)
+        X = sp.csc_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, levels))
+        gs = make_groups([0] * levels, levels)
+        t0 = time.perf_counter()
+        assert disjoint_support(X, gs).tolist() == [True]
+        return time.perf_counter() - t0
+
+    small, big = seconds(200), seconds(2_000)
+    assert big < 1.0 and big < 20 * max(small, 1e-3), (small, big)
