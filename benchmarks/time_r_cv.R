@@ -8,6 +8,6 @@ x <- as.matrix(fread(file.path(dd, paste0(ds, "_x.csv"))))
 y <- fread(file.path(dd, paste0(ds, "_y.csv")))$y
 wf <- file.path(dd, paste0(ds, "_w.csv")); w <- if (file.exists(wf)) fread(wf)$w else rep(1, length(y))
 foldid <- fread(ff)$fold
-gc()
+invisible(gc())
 t <- system.time(f <- cv.HDtweedie(x, y, p = 1.5, weights = w, foldid = foldid))[["elapsed"]]
 cat(t, f$lambda.min, f$lambda.1se, "\n")
