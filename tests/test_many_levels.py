@@ -50,7 +50,7 @@ def test_group_setup_of_a_factor_with_many_levels_is_linear():
     small, _ = setup_seconds(2_000)
     big, gs = setup_seconds(16_000)
     assert gs.sizes.tolist() == [16_000, 1, 2]
-    assert big < 0.5 and big < 16 * max(small, 1e-3), (small, big)
+    assert big < 1.0 and big < 16 * max(small, 1e-2), (small, big)
 
 
 def test_a_factor_with_many_levels_fits_as_one_group():
@@ -107,4 +107,4 @@ def test_disjoint_support_is_linear_in_the_levels():
         return time.perf_counter() - t0
 
     small, big = seconds(200), seconds(2_000)
-    assert big < 1.0 and big < 20 * max(small, 1e-3), (small, big)
+    assert big < 1.0 and big < 20 * max(small, 1e-2), (small, big)
