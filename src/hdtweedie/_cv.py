@@ -21,6 +21,13 @@ from ._power_cv import check_power_grid, fold_loglik_path, solution_dispersion
 from ._relax import refit_unpenalized
 
 LOSSES = ("deviance", "mse", "mae", "loglik")
+# Held-out predictions (rows x lambdas) computed at a time by a fold.
+HELD_OUT_BLOCK_BYTES = 4 << 20
+# Working memory of one path solve in float64 vectors of length n (weights, the kernel's
+# predictor, residuals and Hessian, a fold's row positions), as measured by VmHWM.
+SOLVE_VECTORS = 10
+# Solves running at once keep their working memory within the size of X, or this.
+MEMORY_FLOOR_BYTES = 64 << 20
 SELECTIONS = ("lambda_1se", "lambda_min")
 
 
@@ -81,16 +88,58 @@ def fold_loss_path(data: FitData, opts: PathOptions, train: np.ndarray, test: np
     if res is None:
         return out, 0, why
     k = res.lambdas.size
-    held = data.rows(test)
-    eta = np.asarray(held.X @ res.coefs) + res.intercepts + held.offset[:, None]
-    if loss == "deviance":
-        out[:k] = mean_deviance_path(held.y, held.w, eta, opts.power)
-    else:
-        with np.errstate(over="ignore"):
-            mu = np.exp(eta)
-        pl = pointwise_loss(held.y, mu, loss, opts.power)
-        out[:k] = weighted_nanmean(pl, held.w[:, None], axis=0)
+    y, w = data.y[test], data.w[test]
+    # The held-out predictions a few lambdas at a time: (rows, lambdas) in full would
+    # outweigh X itself on tall data.  Each lambda's loss depends on its column alone.
+    step = max(1, HELD_OUT_BLOCK_BYTES // (8 * max(test.size, 1)))
+    for j in range(0, k, step):
+        eta = data.linear_predictor(test, res.intercepts[j:j + step], res.coefs[:, j:j + step])
+        if loss == "deviance":
+            out[j:j + eta.shape[1]] = mean_deviance_path(y, w, eta, opts.power)
+        else:
+            with np.errstate(over="ignore"):
+                mu = np.exp(eta)
+            pl = pointwise_loss(y, mu, loss, opts.power)
+            out[j:j + eta.shape[1]] = weighted_nanmean(pl, w[:, None], axis=0)
     return out, k, None
+
+
+def concurrent_solves(n_jobs: int | None, data: FitData, n_lambdas: int) -> int:
+    """How many path solves run at once: ``n_jobs``, fewer when their memory would outgrow X.
+
+    Each solve holds ``SOLVE_VECTORS`` vectors of length n and a block of held-out
+    predictions; together they stay within ``max(X bytes, MEMORY_FLOOR_BYTES)``, so
+    the peak of a CV fit is bounded by a multiple of X whatever ``n_jobs`` is.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        As for joblib (checked already).
+    data : FitData
+    n_lambdas : int
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    n = data.n_samples
+    x_bytes = data.X.data.nbytes if hasattr(data.X, "indptr") else data.X.nbytes
+    per_solve = 8 * n * SOLVE_VECTORS + min(HELD_OUT_BLOCK_BYTES, 8 * n * n_lambdas)
+    fits = max(1, max(x_bytes, MEMORY_FLOOR_BYTES) // per_solve)
+    return int(min(effective_n_jobs(n_jobs), fits))
+
+
+def _on_fold(fold_path: Callable) -> Callable:
+    """``fold_path(data, opts, train, test, ...)`` called as ``(data, opts, fold_ids, i, ...)``.
+
+    A fold's row positions are made when it runs, so only the folds running at the
+    time hold theirs (K pairs of them would be K row-index vectors of n entries).
+    """
+    def job(data: FitData, opts: PathOptions, fold_ids: np.ndarray, i: int, *extra):
+        return fold_path(data, opts, np.flatnonzero(fold_ids != i),
+                         np.flatnonzero(fold_ids == i), *extra)
+    return job
 
 
 class _Progress:
@@ -229,9 +278,12 @@ class HDTweedieCV(_HDTweedieBase):
         ``coef_at`` and the CV curve stay penalised.
     n_jobs : int, default=None
         Folds fitted in parallel threads (joblib); results do not depend on it.
-        An integer other than 0, or None.  Each fit (the full path and each fold)
-        then runs at most ``max(1, cores // n_jobs)`` of its ``n_threads``, so
-        that folds times threads do not oversubscribe the cores.
+        An integer other than 0, or None.  Folds fit on X in place (held-out
+        rows weighted 0); fewer run at once when their working memory (about
+        10 vectors of n floats each) would exceed the size of X.  Each fit
+        (the full path and each fold) runs at most ``max(1, cores // solves at
+        once)`` of its ``n_threads``, so folds times threads do not
+        oversubscribe the cores.
     random_state : int, RandomState or None, default=None
         Seeds the random fold assignment.
     verbose : int, default=0
@@ -362,26 +414,25 @@ class HDTweedieCV(_HDTweedieBase):
             self.power = powers
         return data, [dataclasses.replace(opts, power=float(p)) for p in grid]
 
-    def _run_folds(self, data: FitData, opts_list: list, folds: list, loss: str, progress):
+    def _run_folds(self, data: FitData, opts_list: list, fold_ids: np.ndarray, k: int, loss: str,
+                   progress):
         """The full path and the folds' loss paths at each power, in one parallel call.
 
         Returns ``[(full path, fold results), ...]`` per power; a power whose grid is known
         once lambda_max is (the default grid) runs its full path beside its folds.
         """
-        k = len(folds)
-        # Folds times threads stay within the cores.
-        jobs = effective_n_jobs(self.n_jobs)
-        opts_list = [dataclasses.replace(o, n_threads=threads_per_fit(o.n_threads, jobs))
+        solves = concurrent_solves(self.n_jobs, data, opts_list[0].n_lambdas)
+        # Solves at once times threads each stay within the cores.
+        opts_list = [dataclasses.replace(o, n_threads=threads_per_fit(o.n_threads, solves))
                      for o in opts_list]
-        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=self.verbose,
-                            return_as="generator")
+        parallel = Parallel(n_jobs=solves, prefer="threads", verbose=self.verbose, return_as="generator")
         tracker = _Progress(progress, total=len(opts_list) * (k + 1))
-        fold_job = delayed(fold_loglik_path if loss == "loglik" else fold_loss_path)
+        fold_job = delayed(_on_fold(fold_loglik_path if loss == "loglik" else fold_loss_path))
         extra = () if loss == "loglik" else (loss,)
 
         def fold_jobs(opts, lambdas):
             fold_opts = opts.with_lambdas(lambdas)
-            return [fold_job(data, fold_opts, train, test, *extra) for train, test in folds]
+            return [fold_job(data, fold_opts, fold_ids, i, *extra) for i in range(k)]
 
         full_job = delayed(_path.solve)
         grids = [_path.default_lambdas(data, o) if o.lambdas is None else None for o in opts_list]
@@ -433,11 +484,9 @@ class HDTweedieCV(_HDTweedieBase):
             raise ValueError("loss='loglik' needs a power in (1, 2]: at power 1 the dispersion "
                              "has no maximum-likelihood estimate")
         fold_ids, k = self._make_folds(data.n_samples)
-        folds = [(np.flatnonzero(fold_ids != i), np.flatnonzero(fold_ids == i))
-                 for i in range(k)]
-        runs = self._run_folds(data, opts_list, folds, loss, progress)
+        runs = self._run_folds(data, opts_list, fold_ids, k, loss, progress)
         on_rows = data.w if loss != "loglik" else (data.w > 0).astype(np.float64)
-        fold_weights = np.array([on_rows[test].sum() for _, test in folds])
+        fold_weights = np.array([on_rows[fold_ids == i].sum() for i in range(k)])
         curves = []
         for opts, (full, results) in zip(opts_list, runs):
             if grid is None:

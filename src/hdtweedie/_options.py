@@ -20,6 +20,8 @@ MAX_N_LAMBDAS = 100_000
 MAX_INT32 = 2**31 - 1
 # The kernel raises lambda_min_ratio to this floor (R's HDtweedie does the same).
 MIN_LAMBDA_RATIO = 1e-6
+# Rows of X gathered at a time when scoring held-out rows: small beside any X worth blocking.
+ROW_BLOCK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class FitData:
     feature_names : ndarray of str or None
     offset_given : bool
         Whether the caller passed an offset (else ``offset`` is zeros).
+    fit_rows : ndarray of bool or None
+        The rows a CV fold learns from (None: every row).  The others carry
+        weight 0 in ``w``, which removes them from the objective; only
+        standardisation needs to know them apart (``solve``).
     """
 
     X: np.ndarray | sp.csc_matrix
@@ -46,6 +52,7 @@ class FitData:
     penalty_factor: np.ndarray
     feature_names: np.ndarray | None = None
     offset_given: bool = False
+    fit_rows: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
@@ -65,6 +72,64 @@ class FitData:
         """
         return dataclasses.replace(self, X=take_rows(self.X, idx), y=self.y[idx],
                                    w=self.w[idx], offset=self.offset[idx])
+
+    def fold(self, train: np.ndarray) -> FitData:
+        """The same problem fitted on rows ``train`` only, without copying X.
+
+        The other rows get weight 0, which is the same objective as removing
+        them (its loss is a ``w / sum(w)`` mean), and ``fit_rows`` keeps the
+        standardisation on the training rows, as a copy would.
+
+        Parameters
+        ----------
+        train : ndarray of int
+            Row positions.
+
+        Returns
+        -------
+        FitData
+
+        Raises
+        ------
+        ValueError
+            When ``train`` is empty or out of range.
+        """
+        n = self.n_samples
+        train = np.asarray(train)
+        if train.size == 0 or train.min() < -n or train.max() >= n:
+            raise ValueError(f"train: expected row positions in [0, {n}), got {train!r}")
+        mask = np.zeros(n, dtype=bool)
+        mask[train] = True
+        return dataclasses.replace(self, w=np.where(mask, self.w, 0.0), fit_rows=mask)
+
+    def linear_predictor(self, idx: np.ndarray, intercepts: np.ndarray, coefs: np.ndarray,
+                         out: np.ndarray | None = None) -> np.ndarray:
+        """``offset + intercepts + X coefs`` on rows ``idx``, X read in row blocks (never copied).
+
+        Parameters
+        ----------
+        idx : ndarray of int
+            Row positions.
+        intercepts : ndarray of shape (m,)
+        coefs : ndarray of shape (n_features, m)
+        out : ndarray of shape (idx.size, m), optional
+            Written in place.
+
+        Returns
+        -------
+        ndarray of shape (idx.size, m)
+        """
+        m = coefs.shape[1]
+        if out is None:
+            out = np.empty((idx.size, m))
+        step = max(1, ROW_BLOCK_BYTES // (8 * max(self.X.shape[1], m)))
+        for start in range(0, idx.size, step):
+            rows = idx[start:start + step]
+            block = out[start:start + rows.size]
+            block[...] = np.asarray(self.X[rows] @ coefs)
+            block += intercepts
+            block += self.offset[rows, None]
+        return out
 
 
 def take_rows(X, idx: np.ndarray):

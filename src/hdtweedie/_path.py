@@ -106,7 +106,7 @@ def status_message(status: int, max_iter: int, pmax: int, *, stalled: bool = Fal
             f"(status {status})")
 
 
-def standardization(X, feature_names):
+def standardization(X, feature_names, rows: np.ndarray | None = None):
     """Plain (unweighted, divide-by-n) column means and scales.
 
     Parameters
@@ -114,6 +114,8 @@ def standardization(X, feature_names):
     X : ndarray or scipy.sparse.csc_matrix
     feature_names : array of str or None
         Used to name a bad column.
+    rows : ndarray of bool, optional
+        The rows to standardise on (a CV fold's training rows); default all.
 
     Returns
     -------
@@ -124,22 +126,10 @@ def standardization(X, feature_names):
     ValueError
         On a constant column, or a sparse column too far from zero mean.
     """
-    n = X.shape[0]
     if sp.issparse(X):
-        mean = np.asarray(X.mean(axis=0)).ravel()
-        # Centred sums over stored entries plus the implicit zeros (no cancellation).
-        counts = np.diff(X.indptr)
-        dev = X.data - np.repeat(mean, counts)
-        var = (np.add.reduceat(dev**2, X.indptr[:-1]) * (counts > 0)
-               if X.data.size else np.zeros(X.shape[1]))
-        var = (var + (n - counts) * mean**2) / n
+        mean, var = _sparse_moments(X, rows)
     else:
-        mean = X.mean(axis=0)
-        # A few columns at a time: the centred copy stays small beside X.
-        var = np.empty(X.shape[1])
-        step = max(1, X.shape[1] // 16)
-        for j in range(0, X.shape[1], step):
-            var[j:j + step] = ((X[:, j:j + step] - mean[j:j + step]) ** 2).sum(axis=0) / n
+        mean, var = _dense_moments(X, rows)
     def name(j):
         return (f"column {feature_names[j]!r} (index {j})" if feature_names is not None
                 else f"column index {j} (0-based)")
@@ -160,6 +150,41 @@ def standardization(X, feature_names):
                 f"implicitly in sparse form loses too much precision.  Centre that column "
                 f"first, or pass X as a dense array")
     return mean, scale
+
+
+# Columns of a dense X centred at a time: the temporaries stay a few MB, not the size of X.
+_MOMENT_BLOCK_BYTES = 8 << 20
+
+
+def _dense_moments(X: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and divide-by-n variances, a block of columns at a time."""
+    n, p = X.shape
+    mean, var = np.empty(p), np.empty(p)
+    n_used = n if rows is None else int(np.count_nonzero(rows))
+    step = max(1, _MOMENT_BLOCK_BYTES // (8 * n_used))
+    for j in range(0, p, step):
+        block = X[:, j:j + step] if rows is None else X[rows, j:j + step]
+        mean[j:j + step] = block.mean(axis=0)
+        var[j:j + step] = ((block - mean[j:j + step]) ** 2).sum(axis=0) / n_used
+    return mean, var
+
+
+def _sparse_moments(X, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and divide-by-n variances of a CSC matrix, without densifying."""
+    p = X.shape[1]
+    col = np.repeat(np.arange(p), np.diff(X.indptr))
+    data = X.data
+    if rows is None:
+        n, counts = X.shape[0], np.diff(X.indptr)
+    else:
+        # Entries of the other rows count as absent: the same sums over fewer terms.
+        keep = rows[X.indices]
+        col, data = col[keep], data[keep]
+        n, counts = int(np.count_nonzero(rows)), np.bincount(col, minlength=p)
+    mean = np.bincount(col, weights=data, minlength=p) / n
+    # Centred sums over stored entries plus the implicit zeros (no cancellation).
+    var = np.bincount(col, weights=(data - mean[col]) ** 2, minlength=p)
+    return mean, (var + (n - counts) * mean**2) / n
 
 
 # Rescaling rule.  The kernel reproduces R's iterates, which are not invariant to the
@@ -255,7 +280,7 @@ def solve(data: FitData, opts: PathOptions, warn: bool = True) -> PathResult:
     p = data.X.shape[1]
     wn = np.ascontiguousarray(data.w / data.w.sum())
     if opts.standardize:
-        xm, xs = standardization(data.X, data.feature_names)
+        xm, xs = standardization(data.X, data.feature_names, data.fit_rows)
     else:
         xm, xs = np.zeros(p), np.ones(p)
     rs = _Rescaling.for_data(data.y, wn, data.offset, opts.power)
@@ -415,6 +440,9 @@ def interpolate(lambdas, intercepts, coefs, s):
 def solve_fold(data: FitData, opts: PathOptions, train: np.ndarray) -> tuple:
     """The path on a CV fold's training rows.
 
+    The other rows stay in X with weight 0 (``FitData.fold``): the same problem
+    as on a copy of the training rows, in O(n) memory rather than O(n p).
+
     Parameters
     ----------
     data : FitData
@@ -430,8 +458,9 @@ def solve_fold(data: FitData, opts: PathOptions, train: np.ndarray) -> tuple:
         early stop is reported by NaN losses).
     """
     try:
-        check_response_signal(data.y[train], data.w[train])
-        res = solve(data.rows(train), opts, warn=False)
+        fold = data.fold(train)
+        check_response_signal(fold.y, fold.w)
+        res = solve(fold, opts, warn=False)
     except ValueError as exc:
         return None, str(exc)
     if res.lambdas.size == 0:
