@@ -18,7 +18,8 @@ from ._levels import as_array, as_numeric, level_key
 from ._results import ScoringIssue
 from ._text import short
 
-__all__ = ["Engine", "Evaluation", "FactorTerm", "Names", "NumericTerm", "ReadOnly"]
+__all__ = ["Engine", "Evaluation", "FactorTerm", "Names", "NumericTerm", "ReadOnly", "add_out_of_range",
+           "add_unseen"]
 
 
 def _frozen(values, dtype) -> np.ndarray:
@@ -205,6 +206,49 @@ class Evaluation:
         self.issues.append(ScoringIssue(kind, name, rows, message, scored))
 
 
+def add_unseen(ev: Evaluation, term, mask: np.ndarray, examples: list, based: bool, raw) -> None:
+    """Record the ``unseen_level`` issue of a factor (the one wording of the batch and record paths).
+
+    Parameters
+    ----------
+    ev : Evaluation
+    term : FactorTerm
+    mask : numpy.ndarray of bool
+        Rows with an unseen level.
+    examples : list of str
+        Up to five canonical texts of the levels, sorted.
+    based : bool
+        Scored at the base level (else the rows are not scored).
+    raw : numpy.ndarray
+        The values given.
+    """
+    what = f"a level not seen in training ({', '.join(map(repr, examples))})"
+    if based:
+        ev.add("unseen_level", term.name, mask, what, True, raw, f"; scored at the base level {term.base!r}")
+    else:
+        ev.add("unseen_level", term.name, mask, what, False, raw)
+
+
+def add_out_of_range(ev: Evaluation, term, mask: np.ndarray, x: np.ndarray) -> None:
+    """Record the ``out_of_range`` issue of a numeric input or a banded factor.
+
+    Parameters
+    ----------
+    ev : Evaluation
+    term : NumericTerm or FactorTerm
+    mask : numpy.ndarray of bool
+        Rows outside ``[term.min, term.max]``.
+    x : numpy.ndarray of float64
+        The values as numbers.
+    """
+    if term.kind == "factor":
+        suffix = "; scored in its band, values beyond the end edges in the end bands"
+    else:
+        suffix = "; the prediction extrapolates"
+    what = f"a value outside the training range [{term.min!r}, {term.max!r}]"
+    ev.add("out_of_range", term.name, mask, what, True, x, suffix)
+
+
 class Engine(ReadOnly):
     """Coefficients and input terms of a model, scoring batches of rows.
 
@@ -218,7 +262,7 @@ class Engine(ReadOnly):
         The model file's ``inputs``.
     """
 
-    __slots__ = ("intercept", "feature_names", "coef", "terms", "required")
+    __slots__ = ("intercept", "feature_names", "coef", "terms", "required", "record")
 
     def __init__(self, intercept: float, feature_names: tuple, coef: np.ndarray, inputs: list):
         pos = {f: i for i, f in enumerate(feature_names)}
@@ -233,6 +277,9 @@ class Engine(ReadOnly):
         terms = tuple(terms)
         self._freeze({"intercept": intercept, "feature_names": feature_names, "coef": coef, "terms": terms,
                       "required": Names(t.name for t in terms if t.used and t.kind != "interaction")})
+        from ._record import RecordPlan  # it builds on this module
+
+        self._freeze({"record": RecordPlan(self)})
 
     def evaluate(self, data, exposure=None, unknown=None, errors="raise", keep=False) -> Evaluation:
         """Score a batch; see :meth:`ScoringModel.predict` for the arguments.
@@ -318,12 +365,7 @@ class Engine(ReadOnly):
         if term.used and unseen.any():
             policy = unknown or term.handle_unknown
             examples = sorted({str(level_key(v)) for v in raw[unseen][:1000].tolist()})[:5]
-            what = f"a level not seen in training ({', '.join(map(repr, examples))})"
-            if policy == "base":
-                ev.add("unseen_level", term.name, unseen, what, True, raw,
-                       f"; scored at the base level {term.base!r}")
-            else:
-                ev.add("unseen_level", term.name, unseen, what, False, raw)
+            add_unseen(ev, term, unseen, examples, policy == "base", raw)
         codes = np.where(codes < 0, term.base_code, codes)
         ev.shown[j] = raw
         ev.levels[j] = codes
@@ -350,13 +392,10 @@ class Engine(ReadOnly):
             return
         if term.kind == "factor":  # banded: infinities are scored in the end bands
             out = (x < term.min) | (x > term.max)
-            suffix = "; scored in its band, values beyond the end edges in the end bands"
         else:
             out = np.isfinite(x) & ((x < term.min) | (x > term.max))  # NaN and inf are flagged as such
-            suffix = "; the prediction extrapolates"
         if out.any():
-            ev.add("out_of_range", term.name, out,
-                   f"a value outside the training range [{term.min!r}, {term.max!r}]", True, x, suffix)
+            add_out_of_range(ev, term, out, x)
 
     def _design_part(self, X: np.ndarray, ev: Evaluation, keep: bool) -> np.ndarray:
         n = X.shape[0]

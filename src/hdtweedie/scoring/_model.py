@@ -197,6 +197,12 @@ class ScoringModel(ReadOnly):
         TypeError
             For data or exposure of the wrong type (``exposure=True``).
         """
+        one = self._engine.record.score(X, exposure, unknown) if errors in ("raise", "flag") else None
+        if one is not None:  # one plain record: the same numbers without the batch machinery
+            if warn and one.issues:
+                _emit(one.issues)
+            return Prediction(np.array([one.value]), np.array([one.link]), np.array([one.exposure]),
+                              one.issues)
         ev = self._evaluate(X, exposure, unknown, errors)
         values = ev.values.copy()
         values[ev.bad] = np.nan
@@ -321,27 +327,35 @@ class ScoringModel(ReadOnly):
         ValueError
             For more than one record, or a record that cannot be scored.
         """
+        one = self._engine.record.score(record, exposure, unknown)
+        if one is not None:  # one plain record: the same numbers without the batch machinery
+            return self._explained(one.parts, one.shown, one.codes, one.exposure, one.link, one.value,
+                                   one.issues)
         ev = self._evaluate(record, exposure, unknown, "raise", keep=True)
         if ev.n != 1:
             raise ValueError(f"record: explain takes one record, got {ev.n} rows")
         return self._explanation(ev)
 
     def _explanation(self, ev: Evaluation) -> Explanation:
+        terms = self._engine.terms
+        shown = [ev.shown[j][0] for j in range(len(terms))]
+        shown = [v.item() if isinstance(v, np.generic) else v for v in shown]
+        codes = [None if t.kind == "numeric" else ev.levels[j][0] for j, t in enumerate(terms)]
+        return self._explained(ev.contrib[0].tolist(), shown, codes, float(ev.exposure[0]),
+                               float(ev.link[0]), float(ev.values[0]), ev.issues)
+
+    def _explained(self, links: list, shown: list, codes: list, e: float, link: float, prediction: float,
+                   issues: list) -> Explanation:
+        """The Explanation of one scored row, from either path (batch or single record)."""
         contributions = []
-        for j, term in enumerate(self._engine.terms):
-            link = float(ev.contrib[0, j])
-            value = ev.shown[j][0]
-            item = {"input": term.name, "kind": term.kind,
-                    "value": value.item() if isinstance(value, np.generic) else value}
-            item["level"] = term.levels[ev.levels[j][0]] if term.kind != "numeric" else None
-            item["link"] = link
-            item["relativity"] = math.exp(link)
-            contributions.append(item)
-        e = float(ev.exposure[0])
+        for term, part, value, code in zip(self._engine.terms, links, shown, codes):
+            contributions.append({"input": term.name, "kind": term.kind, "value": value,
+                                  "level": None if code is None else term.levels[code],
+                                  "link": part, "relativity": math.exp(part)})
         return Explanation(
             model_id=self.model_id, version=self.version, intercept=self.intercept, exposure=e,
-            base=e * math.exp(self.intercept), contributions=contributions, link=float(ev.link[0]),
-            prediction=float(ev.values[0]), warnings=list(ev.issues),
+            base=e * math.exp(self.intercept), contributions=contributions, link=link,
+            prediction=prediction, warnings=list(issues),
         )
 
     def compare(self, record_a, record_b=None, *, other=None, exposure_a=None, exposure_b=None,
