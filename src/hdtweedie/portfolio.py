@@ -279,14 +279,14 @@ class EncodedPortfolio:
 
 def encode_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequence[str] = (),
                      exposure: str | None = None, weights: str | None = None,
-                     source: str = "data") -> EncodedPortfolio:
+                     source: str = "data", structure: dict | None = None) -> EncodedPortfolio:
     """Check the columns of a portfolio and encode its inputs with one group per input.
 
     Parameters
     ----------
     df : pandas.DataFrame
         The portfolio.
-    response, factors, numeric, exposure, weights, source
+    response, factors, numeric, exposure, weights, source, structure
         As in :func:`fit_portfolio`.
 
     Returns
@@ -313,7 +313,7 @@ def encode_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequ
     for col in numeric:
         column_values(df, col, "numeric", source)
     # One-hot columns are mostly zeros: the sparse kernel is faster on them.
-    encoder = FactorEncoder(factors=list(factors), sparse_output=True)
+    encoder = FactorEncoder(factors=list(factors), sparse_output=True, **(structure or {}))
     # Base levels default to the level with the most exposure (or weight).
     X = encoder.fit_transform(df[list(factors) + list(numeric)],
                               sample_weight=expo if expo is not None else w)
@@ -326,7 +326,7 @@ def fit_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequenc
                   alpha: float = 1.0, folds: int = 5, select: str = "lambda_1se", seed: int = 0,
                   n_jobs: int | None = None, relax: bool = False,
                   progress: Callable[[int, int], None] | None = None,
-                  source: str = "data") -> PortfolioFit:
+                  source: str = "data", structure: dict | None = None) -> PortfolioFit:
     """Encode rating factors and fit an ``HDTweedieCV`` with one group per input.
 
     Parameters
@@ -361,6 +361,9 @@ def fit_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequenc
         fold, at each power), possibly from worker threads.
     source : str
         The table's name in messages.
+    structure : dict, optional
+        Rating-structure options of :class:`~hdtweedie.FactorEncoder`
+        (``bands``, ``min_exposure``, ``missing_level``, ``interactions``).
 
     Returns
     -------
@@ -376,7 +379,7 @@ def fit_portfolio(df, *, response: str, factors: Sequence[str], numeric: Sequenc
     from . import HDTweedieCV
 
     data = encode_portfolio(df, response=response, factors=factors, numeric=numeric,
-                            exposure=exposure, weights=weights, source=source)
+                            exposure=exposure, weights=weights, source=source, structure=structure)
     cv = HDTweedieCV(power=power, alpha=alpha, n_folds=folds, select=select,
                      groups=list(data.encoder.groups_), random_state=seed, n_jobs=n_jobs,
                      relax=bool(relax))

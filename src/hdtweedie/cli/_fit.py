@@ -21,6 +21,31 @@ def _fit(rep: Reporter, df, source: str, **options) -> portfolio.PortfolioFit:
                                        **options)
 
 
+def _structure(args: argparse.Namespace) -> dict:
+    """FactorEncoder options from --bands, --min-exposure, --missing-level and --interaction."""
+    bands = {}
+    for item in args.bands or ():
+        column, sep, spec = item.partition("=")
+        if not (sep and column and spec):
+            raise UserError(f"--bands: expected COL=E1,E2,... or COL=qK, got {item!r}")
+        if spec[0] in "qQ" and spec[1:].isdigit():
+            bands[column] = {"quantiles": int(spec[1:])}
+            continue
+        try:
+            bands[column] = [float(e) for e in spec.split(",")]
+        except ValueError:
+            raise UserError(f"--bands: the edges of {column} must be numbers or qK, got {spec!r}") from None
+    interactions = []
+    for item in args.interaction or ():
+        a, sep, b = item.partition(":")
+        if not (sep and a and b):
+            raise UserError(f"--interaction: expected A:B, got {item!r}")
+        interactions.append((a, b))
+    options = {"bands": bands or None, "min_exposure": args.min_exposure,
+               "missing_level": args.missing_level, "interactions": interactions or None}
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _report_columns(rep: Reporter, choice: portfolio.ColumnChoice, inferred: bool) -> None:
     rep.say(f"factors ({len(choice.factors)}): {', '.join(choice.factors) or 'none'}")
     rep.say(f"numeric ({len(choice.numeric)}): {', '.join(choice.numeric) or 'none'}")
@@ -62,12 +87,21 @@ def cmd_fit(args: argparse.Namespace, rep: Reporter) -> int:
                                       exclude=split_columns(args.exclude), source=args.data)
     if args.exposure is None and args.weights is None:
         rep.detail("no --exposure or --weights: every row has the same weight")
+    structure = _structure(args)
     rep.say(f"fitting {args.response} on {len(df):,} rows of {args.data}")
     _report_columns(rep, choice, inferred=not (factors or numeric))
+    # A banded column is an input even when it was not listed or detected as one.
+    numeric_inputs = list(choice.numeric) + [c for c in structure.get("bands", {})
+                                             if c not in choice.numeric and c not in choice.factors]
     fit = _fit(rep, df, args.data, response=args.response, factors=list(choice.factors),
-               numeric=list(choice.numeric), exposure=args.exposure, weights=args.weights,
+               numeric=numeric_inputs, exposure=args.exposure, weights=args.weights,
                power=args.power, alpha=args.alpha, folds=args.folds, select=args.select,
-               seed=args.seed, n_jobs=args.n_jobs, relax=args.relax)
+               seed=args.seed, n_jobs=args.n_jobs, relax=args.relax, structure=structure)
+    if structure.get("bands"):
+        rep.say(f"banded ({len(structure['bands'])}): {', '.join(structure['bands'])}")
+    for factor, merged in fit.encoder.merged_levels_.items():
+        rep.say(f"merged sparse levels of {factor}: "
+                + ", ".join(f"{a} -> {b}" for a, b in merged.items()))
     _print_fit_summary(rep, fit)
     tables.make_parent(out)
     fit.cv.export(out, model_id=args.model_id or out.stem, version=args.model_version,

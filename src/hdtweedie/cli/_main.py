@@ -89,6 +89,17 @@ def _add_fit(sub, common) -> None:
                    help="comma-separated numeric inputs (one group each)")
     p.add_argument("--exclude", action="append", metavar="COLS",
                    help="comma-separated columns never used as inputs")
+    p.add_argument("--bands", action="append", metavar="COL=E1,E2,...|COL=qK",
+                   help="band a numeric column into a factor: by edges (closed on the left, the last "
+                        "band closed) or into K bands of about equal exposure (qK); repeatable")
+    p.add_argument("--min-exposure", type=float_in("--min-exposure", 0.0, float("inf")), default=None,
+                   metavar="X", help="merge factor levels with less exposure (or weight, or rows) than X "
+                                     "into a neighbour (ordered factors) or 'Other'")
+    p.add_argument("--missing-level", metavar="LEVEL",
+                   help="level of missing factor values, e.g. Unknown (default: missing values are an error)")
+    p.add_argument("--interaction", action="append", metavar="A:B",
+                   help="a two-way interaction of two inputs (factor x factor or factor x numeric), "
+                        "one group; repeatable")
     p.add_argument("--power", type=power_option, default=1.5, metavar="P|auto|P1,P2,...",
                    help="Tweedie power in [1, 2] (default: 1.5); 'auto' or a comma-separated list "
                         "of powers in (1, 2] chooses the power with lambda by held-out "
