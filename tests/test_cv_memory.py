@@ -84,6 +84,8 @@ def test_concurrent_solves_keep_their_memory_within_x():
     assert concurrent_solves(8, data, 100) == 1  # one column: one solve outweighs X
     data = data.__class__(**{**data.__dict__, "X": tall})
     assert 1 < concurrent_solves(8, data, 100) < 8
+    # A log-likelihood fold holds more vectors of n: fewer of them at once.
+    assert 1 <= concurrent_solves(8, data, 100, "loglik") < concurrent_solves(8, data, 100)
 
 
 _PEAK = textwrap.dedent("""
@@ -100,9 +102,10 @@ _PEAK = textwrap.dedent("""
     X = np.asfortranarray(rng.standard_normal((n, p)))
     y = rng.gamma(1.0, np.exp(0.2 * X[:, 0] - 0.1 * X[:, 1])) * (rng.random(n) < 0.3)
     w = rng.uniform(0.1, 1.0, n)
-    # Power 1: no maximum-likelihood dispersion of the selected model, whose computation
-    # (solution_dispersion) gathers the rows of positive weight, a copy of X, after the folds.
-    kw = dict(power=1.0, n_lambdas=8, lambda_min_ratio=0.05, random_state=0)
+    # The dispersion of the selected model (power > 1) and the held-out log-likelihood
+    # (loss="loglik") are computed on X in place as well.
+    power, loss = float(sys.argv[1]), sys.argv[2] if sys.argv[2] != "None" else None
+    kw = dict(power=power, loss=loss, n_lambdas=8, lambda_min_ratio=0.05, random_state=0)
     HDTweedieCV(**kw).fit(X[:3000], y[:3000], w[:3000])   # imports and first-call buffers
     out = {}
     for n_jobs in (1, 2, 6):
@@ -119,12 +122,14 @@ _PEAK = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-def test_cv_peak_memory_is_bounded_by_x_for_any_n_jobs():
+@pytest.mark.parametrize("power, loss", [(1.0, None), (1.5, None), (1.5, "loglik")])
+def test_cv_peak_memory_is_bounded_by_x_for_any_n_jobs(power, loss):
     """The full path and five folds: each fold used to copy its training rows (3.3 x X at
-    n_jobs=2); results identical for any n_jobs."""
+    n_jobs=2), and at power 1.5 the dispersion of the selected model and the log-likelihood
+    folds copied the rows of positive weight; results identical for any n_jobs."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", _PEAK], capture_output=True, text=True,
-                          env=env, check=False, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _PEAK, str(power), str(loss)],
+                          capture_output=True, text=True, env=env, check=False, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     for n_jobs, run in out.items():

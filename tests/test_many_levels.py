@@ -108,3 +108,75 @@ def test_disjoint_support_is_linear_in_the_levels():
 
     small, big = seconds(200), seconds(2_000)
     assert big < 1.0 and big < 20 * max(small, 1e-2), (small, big)
+
+
+def _factor_problem(seed=4, n=3_000, levels=40):
+    """Two one-hot factors (one with non-unit values), and a group of overlapping columns."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, levels + 1, n)  # code 0 is the base level: no column
+    b = rng.integers(0, 6, n)
+    fa = np.zeros((n, levels))
+    fa[a > 0, a[a > 0] - 1] = 1.0
+    fb = np.zeros((n, 5))
+    fb[b > 0, b[b > 0] - 1] = rng.uniform(0.5, 2.0, np.count_nonzero(b))
+    z = rng.normal(size=(n, 3))
+    X = np.column_stack([fa, fb, z])
+    eta = 0.4 * fa @ rng.normal(size=levels) + 0.3 * fb.sum(axis=1) + 0.2 * z[:, 0]
+    y = rng.gamma(1.0, np.exp(eta)) * (rng.random(n) < 0.4)
+    groups = ["a"] * levels + ["b"] * 5 + ["z"] * 3
+    return X, y, rng.uniform(0.2, 1.0, n), groups
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_one_hot_groups_take_the_diagonal_path_with_the_same_iterates(sparse, monkeypatch):
+    """The largest diagonal entry of a one-hot group's majorisation matrix replaces its
+    eigenvalue problem: the path is the one with the flag forced off."""
+    from hdtweedie import _path
+
+    X, y, w, groups = _factor_problem()
+    Xf = sp.csc_matrix(X) if sparse else X
+    fit = HDTweedie(groups=groups, n_lambdas=30, tol=1e-12).fit(Xf, y, w)
+    gs = make_groups(groups, X.shape[1])
+    assert disjoint_support(Xf, gs).tolist() == [True, True, False]
+    monkeypatch.setattr(_path, "disjoint_support",
+                        lambda X, gs: np.zeros(gs.sizes.size, dtype=bool))
+    general = HDTweedie(groups=groups, n_lambdas=30, tol=1e-12).fit(Xf, y, w)
+    assert fit.n_passes_ == general.n_passes_
+    np.testing.assert_allclose(fit.lambdas_, general.lambdas_, rtol=1e-12)
+    np.testing.assert_allclose(fit.intercept_path_, general.intercept_path_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fit.coef_path_, general.coef_path_, rtol=0, atol=1e-12)
+    assert np.count_nonzero(fit.coef_path_[:45, -1]) == 45  # the factors entered
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_centred_columns_ignore_the_flag(sparse):
+    """Centring makes one-hot columns overlap: a flagged group then keeps the eigenvalue
+    problem, so flagging every group changes nothing."""
+    from hdtweedie import _cd
+
+    X, y, w, groups = _factor_problem(levels=8)
+    gs = make_groups(groups, X.shape[1])
+    xm, xs = X.mean(axis=0), X.std(axis=0)
+    wn = w / w.sum()
+
+    def path(disjoint):
+        problem = _cd.Problem(y, wn, np.zeros_like(y), 1.5, gs.cols, gs.ptr,
+                              np.ones(gs.sizes.size), 1.0, disjoint=disjoint)
+        options = _cd.Options(10, 0.05, None, 100, 100, 1e-10, 10**7)
+        if sparse:
+            Xs = sp.csc_matrix(X)
+            return _cd.solve_path_sparse(Xs.data, Xs.indices, Xs.indptr, xm, xs, X.shape[0],
+                                         problem, options)
+        return _cd.solve_path_dense(np.asfortranarray(X), problem, options, xm, xs)
+
+    forced, plain = path(np.ones(gs.sizes.size, dtype=bool)), path(None)
+    assert forced.n_passes == plain.n_passes
+    np.testing.assert_array_equal(forced.coefs, plain.coefs)
+
+
+def test_disjoint_flags_need_one_per_group():
+    from hdtweedie import _cd
+
+    with pytest.raises(ValueError, match=r"disjoint must have one entry per group \(2\)"):
+        _cd.Problem(np.ones(3), np.ones(3) / 3, np.zeros(3), 1.5, np.arange(3), [0, 1, 3],
+                    np.ones(2), 1.0, disjoint=[True])

@@ -199,3 +199,48 @@ def test_inference_on_a_cv_that_chose_its_power():
     table = cv.coef_table(X, y, offset=off)
     assert cv.power_ in (1.3, 1.6)
     assert np.all(np.isfinite(table["se"]))
+
+
+def _fold_loglik_on_copies(data, opts, train, test):
+    """fold_loglik_path as it was: copies of the fold's rows and full (rows, lambdas) means."""
+    from hdtweedie import _path
+    from hdtweedie._power_cv import _heldout_loss, path_dispersions
+
+    out = np.full(opts.n_lambdas, np.nan)
+    res, _ = _path.solve_fold(data, opts, train)
+    k = res.lambdas.size
+    fit_rows = data.rows(train[data.w[train] > 0])
+    held = data.rows(test[data.w[test] > 0])
+    mu_fit = np.exp(np.asarray(fit_rows.X @ res.coefs) + res.intercepts + fit_rows.offset[:, None])
+    mu_held = np.exp(np.asarray(held.X @ res.coefs) + res.intercepts + held.offset[:, None])
+    phi = path_dispersions(fit_rows.y, mu_fit, fit_rows.w, opts.power)
+    out[:k] = _heldout_loss(held.y, mu_held, held.w, phi, opts.power)
+    return out, k
+
+
+@pytest.mark.parametrize("block_bytes", [8 * 1_000, 4 << 20])  # 1 lambda a block; all at once
+@pytest.mark.parametrize("sparse", [False, True])
+def test_fold_loglik_in_lambda_blocks_equals_the_full_matrices(block_bytes, sparse,
+                                                              monkeypatch):
+    """The fold's means are formed a few lambdas at a time on X in place, the dispersion's
+    warm start carried across blocks: the losses are those of copied rows and full means."""
+    import scipy.sparse as sp
+
+    from hdtweedie import HDTweedie, _power_cv
+    from hdtweedie._path import solve
+
+    X, y = simulate(seed=3, n=600)
+    if sparse:
+        X = sp.csc_matrix(np.where(np.abs(X) > 0.7, X, 0.0))
+    w = np.random.default_rng(3).uniform(0.2, 1.0, y.size)
+    w[::17] = 0.0  # rows of weight 0 have no likelihood
+    data, opts = HDTweedie(power=1.4, n_lambdas=N_LAMBDAS)._check_inputs(X, y, w, None)
+    opts = opts.with_lambdas(solve(data, opts).lambdas)
+    test = np.arange(0, y.size, 5)
+    train = np.setdiff1d(np.arange(y.size), test)
+    expected, k = _fold_loglik_on_copies(data, opts, train, test)
+    monkeypatch.setattr(_power_cv, "HELD_OUT_BLOCK_BYTES", block_bytes)
+    got, k_got, why = _power_cv.fold_loglik_path(data, opts, train, test)
+    assert why is None and k_got == k == N_LAMBDAS
+    assert np.all(np.isfinite(got))
+    np.testing.assert_array_equal(got, expected)

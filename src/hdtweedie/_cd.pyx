@@ -323,16 +323,51 @@ cdef void grad_norms(Design *D, Work *W, Path *P, Scratch *S, int ng,
         S.gnorm[g] = sqrt(s)
 
 
+cdef double diagonal_gamma(Design *D, Work *W, const int *cols, int g0,
+                           int g1) noexcept nogil:
+    """Step 3 for a group whose X~_g' diag(h) X~_g is diagonal (uncentred columns with
+    disjoint supports): its largest diagonal entry, in one pass over the entries.
+
+    Each entry is formed as the general Gram product forms it, so it is bit for bit the
+    same; only the eigenvalue solver's rounding is saved.  -1 when an entry is NaN.
+    """
+    cdef int a, kk, ja
+    cdef double s, best = 0.0
+    for a in range(g1 - g0):
+        ja = cols[g0 + a]
+        if W.gram:
+            s = W.G[W.spos[ja] * C_GRAM_MAX + W.spos[ja]]
+        elif D.sparse:
+            s = 0.0
+            for kk in range(D.sp_indptr[ja], D.sp_indptr[ja + 1]):
+                s += (W.h[D.sp_indices[kk]] * D.sp_data[kk]) * D.sp_data[kk]
+            s = s / (D.xs[ja] * D.xs[ja])
+        else:
+            s = hd_pwdot(D.n, W.h, dense_col(D, ja), dense_col(D, ja), D.nt,
+                         D.part) / (D.xs[ja] * D.xs[ja])
+        if s != s:
+            return -1.0
+        if a == 0 or s > best:
+            best = s
+    return best
+
+
 cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
                         double *gram, double *ev, double *zdummy,
                         int *isuppz, double *lwork_buf, int lwork,
-                        int *iwork, int liwork) noexcept nogil:
-    """Step 3: largest eigenvalue of X~_g' diag(h) X~_g (scalar path for size 1)."""
+                        int *iwork, int liwork, int diagonal) noexcept nogil:
+    """Step 3: largest eigenvalue of X~_g' diag(h) X~_g (scalar path for size 1).
+
+    With ``diagonal`` set (Path.diag) the matrix is diagonal and its largest entry
+    is taken instead: O(n k) dense or O(nnz) sparse rather than O(n k^2 + k^3).
+    """
     cdef int k = g1 - g0, a, b, kk, ja, jb
     cdef double s
     cdef char jobz = b'N', rng = b'I', uplo = b'L'
     cdef double vl = 0.0, vu = 0.0, abstol = 0.0
     cdef int il, iu, m = 0, info = 0, ldz = 1
+    if diagonal and k > 1:
+        return diagonal_gamma(D, W, cols, g0, g1)
     for a in range(k):
         ja = cols[g0 + a]
         if W.gram:
@@ -477,6 +512,7 @@ cdef struct Path:
     const double *pf_raw    # as given: which groups are penalised
     const int *sexp         # per group: its columns are divided by 2^sexp
     const int *cexp         # the same per column
+    const int *diag         # per group: X~_g' H X~_g is diagonal (step 3 without eigenvalues)
     int scaled              # any sexp != 0
     double alpha
     int nlam
@@ -685,7 +721,8 @@ cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogi
     for g in range(P.G):
         if S.strong[g]:
             S.gamma[g] = group_gamma(D, W, cols, P.gptr[g], P.gptr[g + 1], S.gram, S.ev,
-                                     S.zd, S.isuppz, S.lw, S.lwork, S.iw, S.liwork)
+                                     S.zd, S.isuppz, S.lw, S.lwork, S.iw, S.liwork,
+                                     P.diag[g])
     return mode
 
 
@@ -1039,6 +1076,11 @@ cdef class Problem:
         Penalty factor per group.
     alpha : float
         Elastic-net mixing, in (0, 1].
+    disjoint : ndarray of bool of shape (n_groups,), optional
+        Groups whose columns are non-zero in disjoint sets of rows
+        (``_groups.disjoint_support``).  Where such a group's columns are also not
+        centred, its majorisation matrix is diagonal and step 3 takes its largest
+        diagonal entry instead of solving an eigenvalue problem.  None: no group.
 
     Raises
     ------
@@ -1046,10 +1088,11 @@ cdef class Problem:
         When the array lengths disagree.
     """
 
-    cdef readonly object y, w, offset, cols, ptr, pf
+    cdef readonly object y, w, offset, cols, ptr, pf, disjoint
     cdef readonly double power, alpha
 
-    def __init__(self, y, w, offset, double power, cols, ptr, pf, double alpha):
+    def __init__(self, y, w, offset, double power, cols, ptr, pf, double alpha,
+                 disjoint=None):
         self.y = np.ascontiguousarray(y, dtype=np.float64)
         self.w = np.ascontiguousarray(w, dtype=np.float64)
         self.offset = np.ascontiguousarray(offset, dtype=np.float64)
@@ -1065,6 +1108,14 @@ cdef class Problem:
         if self.ptr.shape[0] != self.pf.shape[0] + 1:
             raise ValueError(f"ptr must have len(pf) + 1 = {self.pf.shape[0] + 1} entries, "
                              f"got {self.ptr.shape[0]}")
+        if disjoint is None:
+            self.disjoint = np.zeros(self.pf.shape[0], dtype=np.int32)
+        else:
+            self.disjoint = np.ascontiguousarray(np.asarray(disjoint, dtype=bool),
+                                                 dtype=np.int32)
+        if self.disjoint.shape != self.pf.shape:
+            raise ValueError(f"disjoint must have one entry per group ({self.pf.shape[0]}), "
+                             f"got shape {self.disjoint.shape}")
 
 
 cdef class Options:
@@ -1178,7 +1229,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     cdef const int[::1] cols = problem.cols, gptr = problem.ptr
     cdef const double[::1] y = problem.y, w = problem.w, pf_raw = problem.pf
     cdef int n = D.n, p = xs_in.shape[0], G = gptr.shape[0] - 1, g, kmax = 1, nlam
-    cdef int nt = options.n_threads, nb = hd_nchunks(n)
+    cdef int nt = options.n_threads, nb = hd_nchunks(n), keig = 1, k, j
     cdef Work W
     cdef Path P
     cdef Scratch S
@@ -1186,15 +1237,29 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     if cols.shape[0] != p or gptr[G] != p:
         raise ValueError(f"the groups must cover the {p} columns once, got {cols.shape[0]} "
                          f"columns ending at {gptr[G]}")
+    # A flagged group is diagonal in step 3 only if no column of it is centred
+    # (centring makes the columns overlap).
+    cdef const int[::1] dis = problem.disjoint
+    diag = np.zeros(max(G, 1), dtype=np.int32)
+    cdef int[::1] diag_v = diag
     for g in range(G):
         kmax = max(kmax, gptr[g + 1] - gptr[g])
+        if dis[g]:
+            diag_v[g] = 1
+            for k in range(gptr[g], gptr[g + 1]):
+                j = cols[k]
+                if D.xm[j] != 0.0 or (D.cm != NULL and D.cm[j] != 0.0):
+                    diag_v[g] = 0
+                    break
+        if not diag_v[g]:
+            keig = max(keig, gptr[g + 1] - gptr[g])
     nlam = options.n_lambdas
     r = problem.offset + options.b0_start
     d = {name: np.zeros(size) for name, size in (
         ("v", n), ("h", n), ("q", n), ("xh", p), ("scatter", n if D.sparse else 1),
         ("beta", p), ("bold", p), ("unew", kmax), ("gamma", G), ("gnorm", G), ("ridge", G),
         ("dref", G), ("xnorm", G), ("xerr", G), ("qprev", n),
-        ("gram", kmax * kmax), ("ev", kmax), ("zd", 1), ("lw", max(26 * kmax, 1)),
+        ("gram", keig * keig), ("ev", keig), ("zd", 1), ("lw", max(26 * keig, 1)),
         ("gmat", C_GRAM_MAX * C_GRAM_MAX), ("gv", C_GRAM_MAX), ("xhbuf", C_GRAM_MAX),
         ("blockbuf", HD_BLOCK * C_GRAM_MAX),
         ("xblock", HD_BLOCK * C_GRAM_MAX if D.sparse else 1), ("pf", G),
@@ -1205,8 +1270,8 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
         ("wave", HD_WAVE * (C_GRAM_MAX * C_GRAM_MAX + 2 * C_GRAM_MAX)
          if nb > 1 and not D.sparse else 1))}
     i = {name: np.zeros(size, dtype=np.int32) for name, size in (
-        ("strong", G), ("in_e", G), ("elist", G), ("isuppz", 2 * kmax),
-        ("iw", max(10 * kmax, 1)), ("scols", C_GRAM_MAX), ("cursor", C_GRAM_MAX),
+        ("strong", G), ("in_e", G), ("elist", G), ("isuppz", 2 * keig),
+        ("iw", max(10 * keig, 1)), ("scols", C_GRAM_MAX), ("cursor", C_GRAM_MAX),
         ("sexp", G), ("cexp", p), ("mcols", p), ("glist", G), ("gcols", p), ("gmark", G))}
     i["spos"] = np.full(p, -1, dtype=np.int32)
     colptr = np.zeros(C_GRAM_MAX, dtype=np.uintp)
@@ -1252,6 +1317,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     P.pf_raw = &pf_raw[0]
     P.sexp = &sexp_v[0]
     P.cexp = &cexp_v[0]
+    P.diag = &diag_v[0]
     P.alpha = problem.alpha
     P.nlam = nlam
     P.flmin = options.lambda_factor

@@ -16,16 +16,17 @@ from ._checks import check_scalar
 from ._distribution import mean_deviance_path, unit_deviance, weighted_nanmean
 from ._estimator import _PARAMS_DOC, _THREADS_DOC, HDTweedie, _HDTweedieBase
 from ._fingerprint import training_summary
-from ._options import FitData, PathOptions, threads_per_fit
+from ._options import HELD_OUT_BLOCK_BYTES, FitData, PathOptions, threads_per_fit
 from ._power_cv import check_power_grid, fold_loglik_path, solution_dispersion
 from ._relax import refit_unpenalized
 
 LOSSES = ("deviance", "mse", "mae", "loglik")
-# Held-out predictions (rows x lambdas) computed at a time by a fold.
-HELD_OUT_BLOCK_BYTES = 4 << 20
 # Working memory of one path solve in float64 vectors of length n (weights, the kernel's
 # predictor, residuals and Hessian, a fold's row positions), as measured by VmHWM.
 SOLVE_VECTORS = 10
+# A log-likelihood fold holds more: its rows' responses, weights and positions, and the
+# dispersion fit's work on the rows with y > 0 (measured, as SOLVE_VECTORS).
+LOGLIK_VECTORS = 8
 # Solves running at once keep their working memory within the size of X, or this.
 MEMORY_FLOOR_BYTES = 64 << 20
 SELECTIONS = ("lambda_1se", "lambda_min")
@@ -104,12 +105,14 @@ def fold_loss_path(data: FitData, opts: PathOptions, train: np.ndarray, test: np
     return out, k, None
 
 
-def concurrent_solves(n_jobs: int | None, data: FitData, n_lambdas: int) -> int:
+def concurrent_solves(n_jobs: int | None, data: FitData, n_lambdas: int,
+                      loss: str = "deviance") -> int:
     """How many path solves run at once: ``n_jobs``, fewer when their memory would outgrow X.
 
-    Each solve holds ``SOLVE_VECTORS`` vectors of length n and a block of held-out
-    predictions; together they stay within ``max(X bytes, MEMORY_FLOOR_BYTES)``, so
-    the peak of a CV fit is bounded by a multiple of X whatever ``n_jobs`` is.
+    Each solve holds ``SOLVE_VECTORS`` vectors of length n (``LOGLIK_VECTORS`` more
+    for ``loss="loglik"``) and a block of held-out predictions; together they stay
+    within ``max(X bytes, MEMORY_FLOOR_BYTES)``, so the peak of a CV fit is bounded by
+    a multiple of X whatever ``n_jobs`` is.
 
     Parameters
     ----------
@@ -117,6 +120,8 @@ def concurrent_solves(n_jobs: int | None, data: FitData, n_lambdas: int) -> int:
         As for joblib (checked already).
     data : FitData
     n_lambdas : int
+    loss : str, default "deviance"
+        The fold loss (one of ``LOSSES``).
 
     Returns
     -------
@@ -125,7 +130,8 @@ def concurrent_solves(n_jobs: int | None, data: FitData, n_lambdas: int) -> int:
     """
     n = data.n_samples
     x_bytes = data.X.data.nbytes if hasattr(data.X, "indptr") else data.X.nbytes
-    per_solve = 8 * n * SOLVE_VECTORS + min(HELD_OUT_BLOCK_BYTES, 8 * n * n_lambdas)
+    vectors = SOLVE_VECTORS + (LOGLIK_VECTORS if loss == "loglik" else 0)
+    per_solve = 8 * n * vectors + min(HELD_OUT_BLOCK_BYTES, 8 * n * n_lambdas)
     fits = max(1, max(x_bytes, MEMORY_FLOOR_BYTES) // per_solve)
     return int(min(effective_n_jobs(n_jobs), fits))
 
@@ -421,7 +427,7 @@ class HDTweedieCV(_HDTweedieBase):
         Returns ``[(full path, fold results), ...]`` per power; a power whose grid is known
         once lambda_max is (the default grid) runs its full path beside its folds.
         """
-        solves = concurrent_solves(self.n_jobs, data, opts_list[0].n_lambdas)
+        solves = concurrent_solves(self.n_jobs, data, opts_list[0].n_lambdas, loss)
         # Solves at once times threads each stay within the cores.
         opts_list = [dataclasses.replace(o, n_threads=threads_per_fit(o.n_threads, solves))
                      for o in opts_list]

@@ -22,6 +22,8 @@ MAX_INT32 = 2**31 - 1
 MIN_LAMBDA_RATIO = 1e-6
 # Rows of X gathered at a time when scoring held-out rows: small beside any X worth blocking.
 ROW_BLOCK_BYTES = 4 << 20
+# Predictions (rows x lambdas) computed at a time by a CV fold.
+HELD_OUT_BLOCK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from . import _cd
 from ._checks import check_response_signal
 from ._distribution import intercept_only_fit
+from ._groups import disjoint_support
 
 if TYPE_CHECKING:
     from ._groups import GroupStructure
@@ -351,8 +352,12 @@ def _run_kernel(X, y: np.ndarray, wn: np.ndarray, offset: np.ndarray, xm: np.nda
     power, alpha, standardize = opts.power, opts.alpha, opts.standardize
     nlam, flmin, ulam = opts.n_lambdas, opts.lambda_min_ratio, opts.lambdas
     dfmax, pmax, tol, max_iter = opts.dfmax, opts.pmax, opts.tol, opts.max_iter
+    # One-hot groups have a diagonal majorisation matrix unless centred, so they are
+    # looked for only on raw columns (the kernel checks the centring again).
+    disjoint = None if standardize else disjoint_support(X, gs)
     problem = _cd.Problem(y, wn, offset, float(power), gs.cols, gs.ptr,
-                          np.ascontiguousarray(pf, dtype=np.float64), float(alpha))
+                          np.ascontiguousarray(pf, dtype=np.float64), float(alpha),
+                          disjoint=disjoint)
     options = _cd.Options(nlam, flmin, ulam, dfmax, pmax, tol, max_iter, b0_start=b0_start,
                           gram_max=GRAM_MAX, unpack_density=SPARSE_UNPACK_DENSITY,
                           stopping=opts.stopping, n_threads=opts.n_threads)

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from . import _path
-from ._options import FitData, PathOptions
+from ._options import HELD_OUT_BLOCK_BYTES, FitData, PathOptions
 from ._tweedie_phi import PowerLikelihood, fit_dispersion
 from .tweedie import logpdf
 
@@ -82,7 +82,8 @@ def check_power_grid(power) -> np.ndarray | None:
     return np.sort(grid)
 
 
-def path_dispersions(y: np.ndarray, mu: np.ndarray, w: np.ndarray, power: float) -> np.ndarray:
+def path_dispersions(y: np.ndarray, mu: np.ndarray, w: np.ndarray, power: float,
+                     start: float | None = None) -> np.ndarray:
     """Maximum-likelihood dispersion at each column of fitted means, warm-started along the path.
 
     Parameters
@@ -92,6 +93,9 @@ def path_dispersions(y: np.ndarray, mu: np.ndarray, w: np.ndarray, power: float)
     mu : ndarray of shape (n, n_lambdas)
     power : float
         In (1, 2].
+    start : float or None, default None
+        The start for the first column: the last finite dispersion of the columns
+        before it, when the path is taken in blocks.
 
     Returns
     -------
@@ -99,7 +103,6 @@ def path_dispersions(y: np.ndarray, mu: np.ndarray, w: np.ndarray, power: float)
         NaN where the means are not finite or no finite maximum exists.
     """
     out = np.full(mu.shape[1], np.nan)
-    start = None
     for j in range(mu.shape[1]):
         m = mu[:, j]
         if not np.all(np.isfinite(m) & (m > 0)):
@@ -157,14 +160,27 @@ def fold_loglik_path(data: FitData, opts: PathOptions, train: np.ndarray, test: 
         return out, 0, why
     k = res.lambdas.size
     # Rows of weight 0 have no likelihood (their dispersion phi / 0 is infinite).
-    fit_rows = data.rows(train[data.w[train] > 0])
-    held = data.rows(test[data.w[test] > 0])
-    with np.errstate(over="ignore"):
-        mu_fit = np.exp(np.asarray(fit_rows.X @ res.coefs) + res.intercepts + fit_rows.offset[:, None])
-        mu_held = np.exp(np.asarray(held.X @ res.coefs) + res.intercepts + held.offset[:, None])
-    phi = path_dispersions(fit_rows.y, mu_fit, fit_rows.w, opts.power)
-    if held.y.size:
-        out[:k] = _heldout_loss(held.y, mu_held, held.w, phi, opts.power)
+    fit_idx, held_idx = train[data.w[train] > 0], test[data.w[test] > 0]
+    y_fit, w_fit = data.y[fit_idx], data.w[fit_idx]
+    y_held, w_held = data.y[held_idx], data.w[held_idx]
+    # The fitted means a few lambdas at a time, X read in row blocks: copies of the
+    # fold's rows or (rows, lambdas) matrices in full would outweigh X on tall data.
+    # Each lambda's dispersion and loss depend on its column alone, and on the
+    # previous dispersion as a start, carried over from block to block.
+    step = max(1, HELD_OUT_BLOCK_BYTES // (8 * max(fit_idx.size + held_idx.size, 1)))
+    start = None
+    for j in range(0, k, step):
+        b0, B = res.intercepts[j:j + step], res.coefs[:, j:j + step]
+        with np.errstate(over="ignore"):
+            mu_fit = data.linear_predictor(fit_idx, b0, B)
+            np.exp(mu_fit, out=mu_fit)
+            mu_held = data.linear_predictor(held_idx, b0, B)
+            np.exp(mu_held, out=mu_held)
+        phi = path_dispersions(y_fit, mu_fit, w_fit, opts.power, start=start)
+        found = phi[np.isfinite(phi)]
+        start = found[-1] if found.size else start
+        if y_held.size:
+            out[j:j + phi.size] = _heldout_loss(y_held, mu_held, w_held, phi, opts.power)
     return out, k, None
 
 
@@ -192,8 +208,9 @@ def solution_dispersion(X, y: np.ndarray, w: np.ndarray, offset: np.ndarray, pow
     if power == 1:
         return None
     keep = w > 0
+    # One product with X, then the rows of positive weight: X[keep] would copy X.
     with np.errstate(over="ignore"):
-        mu = np.exp(offset[keep] + intercept + np.asarray(X[keep] @ coef).reshape(-1))
+        mu = np.exp(offset + intercept + np.asarray(X @ coef).reshape(-1))[keep]
     phi = path_dispersions(y[keep], mu[:, None], w[keep], power)[0]
     if not np.isfinite(phi):
         warnings.warn("the maximum-likelihood dispersion of the fit has no finite value; none is "
