@@ -367,3 +367,26 @@ def test_the_shipped_composite_schema_is_valid_json_schema(pair):
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(json.loads(pair["path"].read_text()), schema)
     assert composite_schema() is not composite_schema()  # a new dict each time
+
+
+def test_factor_chart_of_a_composite_shows_the_multiplied_relativities(pair):
+    pd = pytest.importorskip("pandas")
+    from hdtweedie.charts import factor_chart_data
+
+    pp, df = pair["model"], pair["df"]
+    tables = factor_chart_data(pp, df, "incurred", "exposure")
+    rows = {(r["Factor"], r["Level"]): r["Relativity"] for r in pp.factor_table(include_base=False)}
+    for factor, table in tables.items():
+        for level in table.index:
+            assert table.loc[level, "fitted"] == pytest.approx(rows[(factor, level)], rel=1e-12)
+        assert table["exposure"].sum() == pytest.approx(df["exposure"].sum())
+    with pytest.raises(ValueError, match="coef_table"):
+        factor_chart_data(pp, df, "incurred", "exposure", coef_table=pd.DataFrame())
+    assert set(tables) == set(pp.factor_names)
+
+
+def test_the_sign_off_report_refuses_a_composite(pair):
+    from hdtweedie.report import build_report
+
+    with pytest.raises(TypeError, match="single model"):
+        build_report(pair["model"], pair["df"], "incurred", "exposure")

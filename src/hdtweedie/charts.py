@@ -228,9 +228,9 @@ _MAX_FACTOR_LABELS = 60
 
 def _scoring_model(model):
     """A ScoringModel from a model, a model file, or a fitted estimator (with its encoder)."""
-    from .scoring import ScoringModel, load_model
+    from .scoring import CompositeModel, ScoringModel, load_model
 
-    if isinstance(model, ScoringModel):
+    if isinstance(model, (ScoringModel, CompositeModel)):
         return model
     if isinstance(model, (str, os.PathLike)):
         return load_model(model)
@@ -239,8 +239,8 @@ def _scoring_model(model):
         from .scoring._load import _restore
 
         return _restore(build_document(model, encoder=getattr(model, "encoder_", None)), "<estimator>", False)
-    raise TypeError(f"model must be a ScoringModel, a model file or a fitted estimator, got "
-                    f"{type(model).__name__}")
+    raise TypeError(f"model must be a ScoringModel, a CompositeModel, a model file or a fitted estimator, "
+                    f"got {type(model).__name__}")
 
 
 def _level_order(spec: dict, column) -> list:
@@ -303,7 +303,10 @@ def factor_chart_data(model, data, actual, exposure=None, *, coef_table=None, fa
         raise TypeError(f"data must be a pandas DataFrame (or a polars or Arrow one), "
                         f"got {type(data).__name__}")
     m = _scoring_model(model)
-    specs = {s["name"]: s for s in m.document["inputs"] if s["kind"] == "factor"}
+    specs, terms = _factor_specs(m)
+    if coef_table is not None and hasattr(m, "parts"):
+        raise ValueError("coef_table: a composite model has one coefficient table per part; "
+                         "chart the parts' files for intervals")
     chosen = list(specs) if factors is None else list(factors)
     unknown = [f for f in chosen if f not in specs]
     if unknown:
@@ -314,8 +317,10 @@ def factor_chart_data(model, data, actual, exposure=None, *, coef_table=None, fa
     fitted = {}
     for row in m.factor_table(include_base=False):
         fitted.setdefault(row["Factor"], {})[row["Level"]] = row["Relativity"]
-    keys = _level_keys(m, data, chosen)
-    ae = actual_vs_expected(keys, chosen, actual, expected, e, power=m.power) if chosen else {}
+    keys = _level_keys(terms, data, chosen)
+    # A composite pure premium has no single power: 1.5, the compound Poisson-Gamma's middle.
+    power = getattr(m, "power", 1.5)
+    ae = actual_vs_expected(keys, chosen, actual, expected, e, power=power) if chosen else {}
     level = coef_table.attrs.get("confidence_level", 0.95) if coef_table is not None else None
     out = {}
     for factor in chosen:
@@ -350,11 +355,21 @@ def _band(model, spec: dict, levels: list, coef_table) -> np.ndarray:
     return out
 
 
-def _level_keys(model, data: pd.DataFrame, factors: list) -> pd.DataFrame:
+def _factor_specs(model) -> tuple[dict, dict]:
+    """Factor specs and scoring terms by name: the model's, or for a composite the first part's with each."""
+    specs, terms = {}, {}
+    for part in getattr(model, "parts", {"": model}).values():
+        by_name = {t.name: t for t in part._engine.terms}
+        for spec in part.document["inputs"]:
+            if spec["kind"] == "factor" and spec["name"] not in specs:
+                specs[spec["name"]], terms[spec["name"]] = spec, by_name[spec["name"]]
+    return specs, terms
+
+
+def _level_keys(terms: dict, data: pd.DataFrame, factors: list) -> pd.DataFrame:
     """The model level of each row and factor (bands, merged levels); other values as their text."""
     from .scoring import level_key
 
-    terms = {t.name: t for t in model._engine.terms}
     out = {}
     for factor in factors:
         codes = terms[factor].codes(data[factor])

@@ -220,6 +220,9 @@ def build_report(model, data, response, exposure=None, benchmark=None, *, confid
     confidence_level = check_scalar(confidence_level, "confidence_level", float, low=0, high=1,
                                     low_open=True, high_open=True)
     m = _scoring_model(model)
+    if hasattr(m, "parts"):
+        raise TypeError("model: the sign-off report takes a single model; report each part of a "
+                        "composite on its own data")
     df = _read(m, data, response, exposure, benchmark)
     md = model_data(m, df, response, exposure)
     bench = None if benchmark is None else _vector(benchmark, "benchmark", len(df), df)
