@@ -134,6 +134,25 @@ def test_postgres_ledger_chain_and_tamper_detection():
         cluster.remove()
 
 
+def test_postgres_writers_in_turn_keep_one_chain():
+    # Each process appends after the head of its own last commit without reading it; when another
+    # process moved it meanwhile, nothing is written and the group is chained after the real head.
+    cluster = PostgresCluster()
+    try:
+        a, b = open_ledger(cluster.url, "normal"), open_ledger(cluster.url, "normal")
+        stored = []
+        for i in range(30):
+            stored += (b if i % 3 == 0 else a).append(_events(1 + i % 2))
+        assert a._fast and not b._fast  # a's last commit followed its own
+        report = a.verify()
+        assert report.ok and report.events == 45
+        assert [e["seq"] for e in stored] == list(range(1, 46))
+        a.close()
+        b.close()
+    finally:
+        cluster.remove()
+
+
 def test_concurrent_appends_are_grouped_into_one_valid_chain(tmp_path):
     import threading
 

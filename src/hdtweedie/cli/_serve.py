@@ -126,6 +126,7 @@ def cmd_serve(args: argparse.Namespace, rep: Reporter) -> int:
         import uvicorn
 
         from ..service import LedgerError, create_app
+        from ..service._app import settle_heap
         from ..service._config import CONFIG_ENV
     except ImportError as exc:
         raise UserError(f"serve needs the serve extra (pip install 'hdtweedie[serve]'): {exc}") from None
@@ -141,6 +142,7 @@ def cmd_serve(args: argparse.Namespace, rep: Reporter) -> int:
     common = {"log_level": "warning", "access_log": False, "proxy_headers": False,
               "timeout_graceful_shutdown": 5}
     if config.workers == 1:
+        settle_heap()
         uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
         return 0
     app.state.ledger.close()

@@ -2,6 +2,7 @@
 
 import contextlib
 import datetime as dt
+import gc
 import os
 import sys
 import threading
@@ -222,6 +223,27 @@ def _version() -> str:
     return __version__
 
 
+#: Allocations between two young-generation collections (Python's default is 700).
+GC_YOUNG = 20_000
+
+
+def settle_heap() -> None:
+    """Move everything allocated at start-up out of the collector's reach and collect less often.
+
+    The modules, models and app are never freed: left in the oldest generation
+    they made every full collection a pause of milliseconds, at random requests
+    (the p99).  A request allocates a few hundred containers, nearly all freed
+    by reference counting, so young collections can be rarer.
+
+    Returns
+    -------
+    None
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, 20, 20)
+
+
 def app_from_environment():
     """The app for uvicorn's workers, from the configuration in ``HDTWEEDIE_SERVICE_CONFIG``.
 
@@ -229,7 +251,9 @@ def app_from_environment():
     -------
     fastapi.FastAPI
     """
-    return create_app(ServiceConfig.from_json(os.environ[CONFIG_ENV]))
+    app = create_app(ServiceConfig.from_json(os.environ[CONFIG_ENV]))
+    settle_heap()
+    return app
 
 
 

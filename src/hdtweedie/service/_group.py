@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -11,13 +12,23 @@ Done = Callable[[list, Exception | None], None]
 
 
 class Pending:
-    """One caller's events and what to call once they are committed."""
+    """One caller's events and what to call once they are committed.
 
-    __slots__ = ("events", "done", "stored", "error")
+    Parameters
+    ----------
+    events : list of dict
+    done : callable or None
+        ``done(stored, error)``, called from the writer thread.
+    future : asyncio.Future, optional
+        Instead of ``done``: settled on its loop with ``(stored, error)``.
+    """
 
-    def __init__(self, events: list, done: Done):
+    __slots__ = ("events", "done", "future", "stored", "error")
+
+    def __init__(self, events: list, done: Done | None, future: asyncio.Future | None = None):
         self.events = events
         self.done = done
+        self.future = future
         self.stored: list = []
         self.error: Exception | None = None
 
@@ -47,27 +58,30 @@ class GroupWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def submit(self, events: list, done: Done) -> None:
+    def submit(self, events: list, done: Done | None, future: asyncio.Future | None = None) -> None:
         """Queue events; ``done`` is called from the writer thread after the commit.
 
         Parameters
         ----------
         events : list of dict
-        done : callable
+        done : callable or None
             ``done(stored, error)``.
+        future : asyncio.Future, optional
+            Instead of ``done``: settled with ``(stored, error)`` on its event loop.
 
         Raises
         ------
         Exception
             ``closed()`` if the writer was closed.
         """
+        item = Pending(events, done, future)
         with self._cond:
             if self._closed:
                 raise self._closed_error()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
                 self._thread.start()
-            self._queue.append(Pending(events, done))
+            self._queue.append(item)
             self._cond.notify()
 
     def wait(self, events: list) -> tuple:
@@ -106,13 +120,8 @@ class GroupWriter:
         tuple
             As :meth:`wait`.
         """
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-
-        def done(stored: list, error: Exception | None) -> None:
-            loop.call_soon_threadsafe(_settle, future, (stored, error))
-
-        self.submit(events, done)
+        future = asyncio.get_running_loop().create_future()
+        self.submit(events, None, future)
         return await future
 
     def _run(self) -> None:
@@ -124,8 +133,16 @@ class GroupWriter:
                     return
                 batch, self._queue = self._queue, []
             self._commit(batch)
+            # One wake-up of each event loop per group, not one per caller.
+            loops: dict = {}
             for item in batch:
-                item.done(item.stored, item.error)
+                if item.future is None:
+                    item.done(item.stored, item.error)
+                else:
+                    loops.setdefault(item.future.get_loop(), []).append(item)
+            for loop, items in loops.items():
+                with contextlib.suppress(RuntimeError):  # the loop was closed: nobody waits
+                    loop.call_soon_threadsafe(_settle, items)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread.
@@ -142,6 +159,7 @@ class GroupWriter:
             thread.join()
 
 
-def _settle(future: asyncio.Future, result: tuple) -> None:
-    if not future.done():  # the request may have been cancelled (client gone)
-        future.set_result(result)
+def _settle(items: list) -> None:
+    for item in items:
+        if not item.future.done():  # the request may have been cancelled (client gone)
+            item.future.set_result((item.stored, item.error))

@@ -27,6 +27,46 @@ def _outcome(stored: list, error: Exception | None) -> list:
     return stored
 
 
+def chain_batch(batch: list, seq: int, head: str) -> tuple:
+    """Chain the events of a group after the head ``(seq, head)``, filling each caller's ``stored``.
+
+    Parameters
+    ----------
+    batch : list of Pending
+    seq : int
+    head : str
+        The head's hash.
+
+    Returns
+    -------
+    tuple
+        ``(rows, seq, head)``: the table rows, and the new head.
+    """
+    now = utc_now()
+    rows = []
+    for item in batch:
+        chained = chain(item.events, seq, head, now)
+        item.stored = [e for e, _ in chained]
+        seq, head = item.stored[-1]["seq"], item.stored[-1]["hash"]
+        rows += [(e["seq"], e["prediction_id"], e["created_at"], e["policy_id"], e["transaction_type"],
+                  e["prev_hash"], e["hash"], text) for e, text in chained]
+    return rows, seq, head
+
+
+def fail(batch: list, url: str, exc: Exception) -> None:
+    """Give every caller of a group the error that refused it (a bug must not leave callers waiting).
+
+    Parameters
+    ----------
+    batch : list of Pending
+    url : str
+    exc : Exception
+    """
+    error = exc if isinstance(exc, LedgerError) else LedgerError(f"ledger {url}: write failed: {exc}")
+    for item in batch:
+        item.stored, item.error = [], error
+
+
 #: Values of ``--durability``.
 DURABILITY = ("full", "normal")
 _SQLITE_SYNC = {"full": "FULL", "normal": "NORMAL"}
@@ -162,23 +202,11 @@ class Ledger:
         m = self.mark
         try:
             with self._write() as cur:
-                seq, head = self._lock_head(cur)
-                now = utc_now()
-                rows = []
-                for item in batch:
-                    chained = chain(item.events, seq, head, now)
-                    item.stored = [e for e, _ in chained]
-                    seq, head = item.stored[-1]["seq"], item.stored[-1]["hash"]
-                    rows += [(e["seq"], e["prediction_id"], e["created_at"], e["policy_id"],
-                              e["transaction_type"], e["prev_hash"], e["hash"], text) for e, text in chained]
+                rows, seq, head = chain_batch(batch, *self._lock_head(cur))
                 cur.executemany(f"INSERT INTO ledger_events ({_ROW}) VALUES ({', '.join([m] * 8)})", rows)
                 cur.execute(f"UPDATE ledger_head SET seq = {m}, hash = {m} WHERE id = 1", (seq, head))
-        except LedgerError as exc:
-            for item in batch:
-                item.error = exc
-        except Exception as exc:  # a bug or a driver error must not leave callers waiting
-            for item in batch:
-                item.error = LedgerError(f"ledger {self.url}: write failed: {exc}")
+        except Exception as exc:
+            fail(batch, self.url, exc)
 
     def get(self, prediction_id: str) -> tuple | None:
         """The stored event with this prediction id.

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from ._events import GENESIS
-from ._ledger import Ledger, LedgerError, check_durability
+from ._ledger import _ROW, Ledger, LedgerError, chain_batch, check_durability, fail
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ledger_events (
@@ -26,6 +26,16 @@ CREATE TRIGGER ledger_events_append_only BEFORE UPDATE OR DELETE ON ledger_event
 """
 # Several workers may create the tables at once: serialise that too.
 _SCHEMA_LOCK = 7_212_001
+# A group in one statement: the head moves only from the head the events were chained after, and
+# the rows are inserted only if it did (none otherwise: the caller then locks the head and retries).
+# One statement for any group size (arrays, not a VALUES row per event), prepared by psycopg.
+_APPEND = f"""
+WITH head AS (UPDATE ledger_head SET seq = %s, hash = %s WHERE id = 1 AND seq = %s AND hash = %s
+              RETURNING id)
+INSERT INTO ledger_events ({_ROW})
+SELECT r.* FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+                       %b::text[], %b::text[]) AS r, head
+"""
 
 
 class PostgresLedger(Ledger):
@@ -72,8 +82,15 @@ class PostgresLedger(Ledger):
                     con.execute(_SCHEMA)
         except self._errors as exc:
             raise LedgerError(f"ledger {url}: cannot connect or create the tables: {exc}") from exc
+        # The head after this process's last commit, and whether to chain the next group after it
+        # without reading it first (true while no other process has written in between).
+        self._head: tuple | None = None
+        self._fast = False
+        # Autocommit: a group known to follow the head is one statement, its own transaction, so one
+        # round trip; transactions of several statements say BEGIN themselves.
         self._pool = ConnectionPool(conninfo, min_size=min(2, pool_size), max_size=pool_size, timeout=timeout,
-                                    kwargs={"connect_timeout": max(1, int(timeout))}, open=True)
+                                    kwargs={"connect_timeout": max(1, int(timeout)), "autocommit": True},
+                                    configure=self._configure, open=True)
 
     @contextlib.contextmanager
     def _transaction(self, pipeline: bool = False) -> Iterator:
@@ -87,14 +104,54 @@ class PostgresLedger(Ledger):
         except (PoolTimeout, *self._errors) as exc:
             raise LedgerError(f"ledger {self.url} unavailable: {exc}") from exc
 
+    def _configure(self, con) -> None:
+        # Per connection, once: no SET per transaction.
+        if self._relaxed:
+            con.execute("SET synchronous_commit = off")
+
     @contextlib.contextmanager
     def _write(self) -> Iterator:
-        # Pipelined: BEGIN, SET and the head's SELECT go in one round trip, the INSERTs, the
-        # head's UPDATE and COMMIT in a second (instead of one round trip per statement).
+        # Pipelined: BEGIN and the head's SELECT go in one round trip, the INSERT and COMMIT in a
+        # second (instead of one round trip per statement).
         with self._transaction(pipeline=True) as cur:
-            if self._relaxed:
-                cur.execute("SET LOCAL synchronous_commit = off")
             yield cur
+
+    def _commit(self, batch: list) -> None:
+        """Write a group in one round trip when the head is known, else lock the head first."""
+        try:
+            if not (self._fast and self._append(batch, self._head)) and not self._append(batch, None):
+                raise LedgerError(f"ledger {self.url}: the chain head moved while it was locked")
+        except Exception as exc:
+            self._head, self._fast = None, False
+            fail(batch, self.url, exc)
+
+    def _append(self, batch: list, head: tuple | None) -> bool:
+        """Chain and insert a group after ``head`` (read and locked first if None); False if it moved."""
+        if head is None:
+            with self._write() as cur:
+                head = self._lock_head(cur)
+                self._fast = tuple(head) == self._head
+                rows, seq, last = chain_batch(batch, *head)
+                cur.execute(_APPEND, _params(rows, seq, last, head))
+        else:
+            rows, seq, last = chain_batch(batch, *head)
+            with self._statement() as con:
+                cur = con.execute(_APPEND, _params(rows, seq, last, head))
+        if cur.rowcount != len(rows):
+            return False
+        self._head = (seq, last)
+        return True
+
+    @contextlib.contextmanager
+    def _statement(self) -> Iterator:
+        """A pooled connection for one autocommitted statement."""
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._pool.connection(timeout=self._timeout) as con:
+                yield con
+        except (PoolTimeout, *self._errors) as exc:
+            raise LedgerError(f"ledger {self.url} unavailable: {exc}") from exc
 
     def _read(self):
         return self._transaction()
@@ -112,3 +169,8 @@ class PostgresLedger(Ledger):
 
     def _release(self) -> None:
         self._pool.close()
+
+
+def _params(rows: list, seq: int, last: str, head: tuple) -> tuple:
+    """The parameters of ``_APPEND``: the new head, the expected head, then one array per column."""
+    return (seq, last, *head, *(list(c) for c in zip(*rows)))
