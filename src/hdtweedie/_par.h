@@ -108,6 +108,8 @@ static double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt, doubl
 {
     int nb = hd_nchunks(n);
     double s = 0.0;
+    if (nb == 1)  /* no parallel region: its entry costs more than a short column */
+        return s + (x.std ? hd_wdot_c(n, h, x.x, x.m, x.s, y.x, y.m, y.s) : hd_wdot(n, h, x.x, y.x));
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
@@ -123,6 +125,13 @@ static double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt, doubl
 static void hd_pupdate(int n, hd_col c, const double *h, double *v, double d, int nt)
 {
     int nb = hd_nchunks(n);
+    if (nb == 1) {
+        if (c.std)
+            hd_update_c(n, c.x, c.m, c.s, h, v, d);
+        else
+            hd_update(n, c.x, h, v, d);
+        return;
+    }
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
@@ -139,6 +148,18 @@ static void hd_peta(int n, int k, const hd_col *cols, const double *d, double sh
                     double *r, int nt)
 {
     int nb = hd_nchunks(n);
+    if (nb == 1) {
+        for (int a = 0; a < k; a++) {
+            if (cols[a].std)
+                hd_axpy_c(n, cols[a].x, cols[a].m, cols[a].s, r, d[a]);
+            else
+                hd_axpy(n, cols[a].x, r, d[a]);
+        }
+        if (shift != 0.0)
+            for (int i = 0; i < n; i++)
+                r[i] += shift;
+        return;
+    }
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && nb > 1)
     for (int b = 0; b < nb; b++) {
         int i0, m = hd_chunk(n, b, &i0);
