@@ -208,3 +208,50 @@ def test_a_numeric_column_is_judged_over_the_whole_file(age_model, tmp_path):
     error("score", age_model, data, "--out", tmp_path / "no.csv", "--chunk-size", "200",
           ["model input column 'vehicle_age'", "is not numeric"])
     assert not (tmp_path / "no.csv").exists()
+
+
+def test_an_error_while_opening_the_output_removes_the_temporary_file_at_once(tmp_path):
+    from hdtweedie._table_stream import TableWriter
+
+    class Failing(TableWriter):
+        def _compressor(self, fh):
+            raise RuntimeError("compressor unavailable")
+
+    writer = Failing(tmp_path / "scores.csv.gz")
+    with pytest.raises(RuntimeError, match="compressor unavailable"):
+        with writer:
+            pass
+    # The writer (and the traceback) are still alive: the clean-up did not wait for them.
+    assert writer is not None and list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_while_the_output_is_opened_is_held_back_until_it_is_set_up(tmp_path):
+    import os
+    import signal
+
+    from hdtweedie._table_stream import TableWriter
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    opened = []
+
+    class SignalWhileOpening(TableWriter):
+        def _compressor(self, fh):
+            os.kill(os.getpid(), signal.SIGTERM)
+            opened.append(True)  # reached only when the signal is held back
+            return super()._compressor(fh)
+
+    writer = SignalWhileOpening(tmp_path / "scores.csv.gz")
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        with pytest.raises(Interrupted):
+            with writer:
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert opened == [True]
+    assert list(tmp_path.iterdir()) == []

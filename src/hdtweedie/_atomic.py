@@ -4,9 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import IO
+
+_DEFERRED = {signal.SIGTERM, signal.SIGINT}
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT back while a file and its clean-up are being set up together.
+
+    A signal turned into an exception between opening a temporary file and registering
+    its removal would leave both behind; held back, it arrives once the block is done.
+    Only the main thread receives Python's signals, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager

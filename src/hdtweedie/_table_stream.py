@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from . import tables
-from ._atomic import atomic_write
+from ._atomic import atomic_write, deferred_signals
 
 __all__ = ["TableReader", "TableWriter"]
 
@@ -169,15 +170,24 @@ class TableWriter:
         self._schema = None
 
     def __enter__(self) -> TableWriter:
+        try:
+            with deferred_signals():  # the temporary file and its removal are registered together
+                self._open()
+        except BaseException:
+            # An error while opening (or a signal held back until now): nothing is published.
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def _open(self) -> None:
         fh = self._stack.enter_context(atomic_write(self.path, "wb"))
         if self.kind == "parquet":
             self._out = fh
-            return self
+            return
         stream = self._stack.enter_context(self._compressor(fh)) if self.compression else fh
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
         self._stack.callback(text.detach)  # flushes; leaves the binary stream open for its owner
         self._out = text
-        return self
 
     def _compressor(self, fh):
         if self.compression == "gzip":
