@@ -88,8 +88,9 @@ def _score_file(args: argparse.Namespace, rep: Reporter, model, reader, flag_col
     columns = _Columns(args, model, reader.columns)
     scorer = BatchScorer(model)
     update = rep.counter("scoring", reader.rows)
-    with TableWriter(args.out) as out:
-        for chunk in reader:
+    # closing(): on any exit, SIGTERM included, the input file is closed then, not at shutdown.
+    with TableWriter(args.out) as out, contextlib.closing(iter(reader)) as chunks:
+        for chunk in chunks:
             inputs, exposure, not_number = columns.inputs(chunk)
             try:
                 values, text = scorer.score(inputs, exposure, not_number)
