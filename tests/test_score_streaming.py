@@ -226,8 +226,8 @@ def test_an_error_while_opening_the_output_removes_the_temporary_file_at_once(tm
 
 
 def test_sigterm_while_the_output_is_opened_is_held_back_until_it_is_set_up(tmp_path):
-    import os
     import signal
+    import threading
 
     from hdtweedie._table_stream import TableWriter
 
@@ -241,7 +241,8 @@ def test_sigterm_while_the_output_is_opened_is_held_back_until_it_is_set_up(tmp_
 
     class SignalWhileOpening(TableWriter):
         def _compressor(self, fh):
-            os.kill(os.getpid(), signal.SIGTERM)
+            # To this thread: a signal sent to the process may be taken by another thread.
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
             opened.append(True)  # reached only when the signal is held back
             return super()._compressor(fh)
 
