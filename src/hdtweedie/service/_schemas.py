@@ -86,8 +86,8 @@ class Contribution(BaseModel):
     relativity: float
 
 
-class ExplainResponse(BaseModel):
-    """A logged prediction, recomputed from its logged inputs and model, factor by factor."""
+class LoggedSide(BaseModel):
+    """Which prediction, of what, on which model."""
 
     prediction_id: str
     policy_id: str
@@ -96,6 +96,11 @@ class ExplainResponse(BaseModel):
     model_id: str
     model_version: str
     model_hash: str
+
+
+class ExplainResponse(LoggedSide):
+    """A logged prediction, recomputed from its logged inputs and model, factor by factor."""
+
     exposure: float
     base: float = Field(description="exposure * exp(intercept)")
     intercept: float
@@ -139,18 +144,6 @@ class Attribution(BaseModel):
     link: float
     relativity: float
     money: float = Field(description="delta * link / log_ratio: the shares sum to delta")
-
-
-class LoggedSide(BaseModel):
-    """Which prediction, of what, on which model."""
-
-    prediction_id: str
-    policy_id: str
-    transaction_type: str
-    created_at: str
-    model_id: str
-    model_version: str
-    model_hash: str
 
 
 class CompareResponse(BaseModel):
