@@ -91,6 +91,8 @@ cdef extern from "_par.h":
                     double *part) noexcept nogil
     void hd_pupdate(int n, hd_col c, const double *h, double *v, double d,
                     int nt) noexcept nogil
+    double hd_pupdate_dot(int n, hd_col x, const double *h, double *v, double d, hd_col y,
+                          int nt, double *part) noexcept nogil
     void hd_peta(int n, int k, const hd_col *cols, const double *d, double shift, double *r,
                  int nt) noexcept nogil
     long hd_pworking(int n, double rho, double lim, const double *y, const double *w,
@@ -144,6 +146,10 @@ cdef struct Work:
     double rho
     long n_clipped
     int fresh           # h and v hold r1 and r2 at the current eta
+    # Dense residual mode, inside a descent: the last column move, v -= h x_pend
+    # pend_a, is applied with the next product x_j' v, in the same pass over v.
+    int pend            # that column, or -1
+    double pend_a
     # Covariance ("Gram") mode for a small dense strong set: the passes work on
     # G = X_S' H X_S and the products gv = X_S' v instead of on the n rows.
     int gram
@@ -213,7 +219,13 @@ cdef inline double resid_dot(Design *D, Work *W, int j) noexcept nogil:
     cdef double s
     if W.gram:
         return W.gv[W.spos[j]]
-    s = raw_dot(D, j, W.v) - W.c * W.xh[j]
+    if W.pend >= 0:
+        s = hd_pupdate_dot(D.n, dense_col(D, W.pend), W.h, W.v, W.pend_a, dense_col(D, j),
+                           D.nt, D.part)
+        W.pend = -1
+    else:
+        s = raw_dot(D, j, W.v)
+    s = s - W.c * W.xh[j]
     return (s - D.xm[j] * (W.sum_v - W.c * W.sum_h)) / D.xs[j]
 
 
@@ -230,13 +242,22 @@ cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
         W.g0 -= W.xh[j] * d
         return
     if not D.sparse:
-        hd_pupdate(D.n, dense_col(D, j), W.h, W.v, a, D.nt)
+        flush_update(D, W)
+        W.pend = j
+        W.pend_a = a
     else:
         for k in range(D.sp_indptr[j], D.sp_indptr[j + 1]):
             i = D.sp_indices[k]
             W.v[i] -= a * (W.h[i] * D.sp_data[k])
     W.sum_v -= a * W.xh[j]
     W.c -= D.xm[j] * a
+
+
+cdef inline void flush_update(Design *D, Work *W) noexcept nogil:
+    """Apply the pending column move to v (see Work.pend)."""
+    if W.pend >= 0:
+        hd_pupdate(D.n, dense_col(D, W.pend), W.h, W.v, W.pend_a, D.nt)
+        W.pend = -1
 
 
 cdef void eta_update(Design *D, Work *W, int nc, const int *js, const double *ds,
@@ -731,7 +752,16 @@ cdef int descent(Design *D, Work *W, Path *P, Scratch *S, Out *R, double al, int
     """Step 4: full passes over the strong set, inner passes over the entered list.
 
     Returns 0 when a pass changed nothing by tol or more; otherwise R.jerr is set
-    (pmax exceeded, max_iter passes, or a stall at rounding noise)."""
+    (pmax exceeded, max_iter passes, or a stall at rounding noise).  v is up to date
+    on return (no column move pending)."""
+    cdef int ret = descent_passes(D, W, P, S, R, al, m, ni, b0)
+    flush_update(D, W)
+    return ret
+
+
+cdef int descent_passes(Design *D, Work *W, Path *P, Scratch *S, Out *R, double al, int m,
+                        int *ni, double *b0) noexcept nogil:
+    """The passes of descent; the last column move may be left pending."""
     cdef int g, k
     cdef long since, since_full = 0
     cdef double dif, best, best_full = INF
@@ -1301,6 +1331,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     W.rho = problem.power
     W.n_clipped = 0
     W.fresh = 0
+    W.pend = -1
     W.gram = 0
     W.ks = 0
     W.scols = &scols_v[0]

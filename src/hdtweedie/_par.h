@@ -57,6 +57,28 @@ typedef struct {
 static inline double hd_col_dot(int n, const hd_col *c, const double *v)
 { return c->std ? hd_dot_c(n, c->x, c->m, c->s, v) : hd_dot(n, c->x, v); }
 
+/* out[a] = x_a' v for k columns, four at a time (each value exactly hd_col_dot's). */
+static void hd_col_dots(int n, int k, const hd_col *cols, const double *v, double *out)
+{
+    int a = 0;
+    for (; a + 4 <= k; a += 4) {
+        const hd_col *c = cols + a;
+        const double *x[4] = {c[0].x, c[1].x, c[2].x, c[3].x};
+        if (!c[0].std && !c[1].std && !c[2].std && !c[3].std) {
+            hd_dot4(n, x, v, out + a);
+        } else if (c[0].std && c[1].std && c[2].std && c[3].std) {
+            const double m[4] = {c[0].m, c[1].m, c[2].m, c[3].m};
+            const double sc[4] = {c[0].s, c[1].s, c[2].s, c[3].s};
+            hd_dot4_c(n, x, m, sc, v, out + a);
+        } else {
+            for (int b = 0; b < 4; b++)
+                out[a + b] = hd_col_dot(n, &c[b], v);
+        }
+    }
+    for (; a < k; a++)
+        out[a] = hd_col_dot(n, &cols[a], v);
+}
+
 /* x' v over n rows. */
 static double hd_pdot(int n, hd_col c, const double *v, int nt, double *part)
 {
@@ -82,8 +104,7 @@ static void hd_pdots(int n, int k, const hd_col *cols, const double *v, double *
 {
     int nb = hd_nchunks(n);
     if (nb == 1) {
-        for (int a = 0; a < k; a++)
-            out[a] = hd_col_dot(n, &cols[a], v);
+        hd_col_dots(n, k, cols, v, out);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && k > 0)
@@ -140,6 +161,20 @@ static void hd_pupdate(int n, hd_col c, const double *h, double *v, double d, in
         else
             hd_update(m, c.x + i0, h + i0, v + i0, d);
     }
+}
+
+/* hd_pupdate(x), then hd_pdot(y) on the updated v: in one pass over v when n is one
+   block (the same values). */
+static double hd_pupdate_dot(int n, hd_col x, const double *h, double *v, double d, hd_col y,
+                             int nt, double *part)
+{
+    if (hd_nchunks(n) > 1 || x.std != y.std) {
+        hd_pupdate(n, x, h, v, d, nt);
+        return hd_pdot(n, y, v, nt, part);
+    }
+    if (x.std)
+        return hd_update_dot_c(n, x.x, x.m, x.s, h, v, d, y.x, y.m, y.s);
+    return hd_update_dot(n, x.x, h, v, d, y.x);
 }
 
 /* r += sum_a d[a] x_a, column by column, then r += shift (when not 0): the order of

@@ -84,11 +84,19 @@ typedef struct {
                      double *, double *, int *, const double **);
     void (*cv_deviance)(int, int, double, double, const double *, const double *,
                         const double *, double *, double *);
+    void (*dot4)(int, const double *const *, const double *, double *);
+    void (*dot4_c)(int, const double *const *, const double *, const double *,
+                   const double *, double *);
+    double (*update_dot)(int, const double *, const double *, double *, double,
+                         const double *);
+    double (*update_dot_c)(int, const double *, double, double, const double *, double *,
+                           double, const double *, double, double);
 } hd_loops;
 
 #define HD_TABLE(s) { hd_dot##s, hd_update##s, hd_axpy##s, hd_wdot##s, hd_working##s, \
     hd_working_from##s, hd_gradient_residual##s, hd_dot_c##s, hd_update_c##s, hd_axpy_c##s, \
-    hd_wdot_c##s, hd_gram##s, hd_gram_csc##s, hd_cv_deviance##s }
+    hd_wdot_c##s, hd_gram##s, hd_gram_csc##s, hd_cv_deviance##s, hd_dot4##s, hd_dot4_c##s, \
+    hd_update_dot##s, hd_update_dot_c##s }
 
 #ifdef HD_DISPATCH
 static const hd_loops hd_levels[3] = {HD_TABLE(_base), HD_TABLE(_v3), HD_TABLE(_v4)};
@@ -170,5 +178,17 @@ static inline void hd_cv_deviance(int n, int m, double rho, double lim, const do
                                   const double *w, const double *eta, double *dsum,
                                   double *wsum)
 { hd_active.cv_deviance(n, m, rho, lim, y, w, eta, dsum, wsum); }
+static inline void hd_dot4(int n, const double *const *x, const double *v, double *out)
+{ hd_active.dot4(n, x, v, out); }
+static inline void hd_dot4_c(int n, const double *const *x, const double *m, const double *s,
+                             const double *v, double *out)
+{ hd_active.dot4_c(n, x, m, s, v, out); }
+static inline double hd_update_dot(int n, const double *x, const double *h, double *v,
+                                   double d, const double *y)
+{ return hd_active.update_dot(n, x, h, v, d, y); }
+static inline double hd_update_dot_c(int n, const double *x, double mx, double sx,
+                                     const double *h, double *v, double d, const double *y,
+                                     double my, double sy)
+{ return hd_active.update_dot_c(n, x, mx, sx, h, v, d, y, my, sy); }
 
 #endif

@@ -83,6 +83,78 @@ HD_FN(hd_wdot_c)(int n, const double *h, const double *x, double mx, double sx,
     return s;
 }
 
+/* Four columns' x_a' v in one pass over v.  Each sum is a reduction of its own with
+   hd_dot's lanes and order, so every value is bit for bit hd_dot's; the four chains
+   of additions run side by side instead of one after another. */
+HD_TARGET static void
+HD_FN(hd_dot4)(int n, const double *const *x, const double *v, double *out)
+{
+    const double *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+#pragma omp simd reduction(+:s0, s1, s2, s3)
+    for (int i = 0; i < n; i++) {
+        s0 += x0[i] * v[i];
+        s1 += x1[i] * v[i];
+        s2 += x2[i] * v[i];
+        s3 += x3[i] * v[i];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
+/* hd_dot4 on columns standardised on the fly (each value hd_dot_c's). */
+HD_TARGET static void
+HD_FN(hd_dot4_c)(int n, const double *const *x, const double *m, const double *sc,
+                 const double *v, double *out)
+{
+    const double *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    const double m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
+    const double c0 = sc[0], c1 = sc[1], c2 = sc[2], c3 = sc[3];
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+#pragma omp simd reduction(+:s0, s1, s2, s3)
+    for (int i = 0; i < n; i++) {
+        s0 += ((x0[i] - m0) / c0) * v[i];
+        s1 += ((x1[i] - m1) / c1) * v[i];
+        s2 += ((x2[i] - m2) / c2) * v[i];
+        s3 += ((x3[i] - m3) / c3) * v[i];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
+/* hd_update(x) then hd_dot(y) in one pass over v: the same values, bit for bit, with
+   the update's work hidden under the latency of the sum. */
+HD_TARGET static double
+HD_FN(hd_update_dot)(int n, const double *x, const double *h, double *v, double d,
+                     const double *y)
+{
+    double s = 0.0;
+#pragma omp simd reduction(+:s)
+    for (int i = 0; i < n; i++) {
+        v[i] -= d * (h[i] * x[i]);
+        s += y[i] * v[i];
+    }
+    return s;
+}
+
+/* hd_update_c(x) then hd_dot_c(y) in one pass over v. */
+HD_TARGET static double
+HD_FN(hd_update_dot_c)(int n, const double *x, double mx, double sx, const double *h,
+                       double *v, double d, const double *y, double my, double sy)
+{
+    double s = 0.0;
+#pragma omp simd reduction(+:s)
+    for (int i = 0; i < n; i++) {
+        v[i] -= d * (h[i] * ((x[i] - mx) / sx));
+        s += ((y[i] - my) / sy) * v[i];
+    }
+    return s;
+}
+
 /* h = (rho-1) r1 + (2-rho) r2 and v = h (z - r) with z = r + (r1 - r2) / h, one row. */
 HD_TARGET static inline double
 HD_FN(hd_hv)(double rho, double ri, double r1, double r2, double *vi)
