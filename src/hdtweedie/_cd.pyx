@@ -560,9 +560,12 @@ cdef struct Scratch:
     double *dref            # screening: the drift when gnorm[g] was computed
     double *xnorm           # screening: ||X~_g||_F
     double *xerr            # screening: the rounding scale of grad_g per unit ||q||
+    double *msq             # column_mean_square per column (group_scales)
     double *qprev           # screening: q at the last gradient
     double *ridge
     int *strong
+    int *slist              # the strong groups in increasing order (strong_list)
+    int ns
     int *in_e
     int *elist
     double *gram
@@ -700,21 +703,21 @@ cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogi
     cdef long nnz_s = 0
     cdef const int *cols = P.cols
     working_quantities(D, W)
-    for g in range(P.G):
-        if S.strong[g]:
-            ncols_s += P.gptr[g + 1] - P.gptr[g]
+    for a in range(S.ns):
+        g = S.slist[a]
+        ncols_s += P.gptr[g + 1] - P.gptr[g]
     for a in range(W.ks):
         W.spos[W.scols[a]] = -1
     W.ks = 0
     # gram_max = 0 means the residual mode throughout, even for an empty strong set.
     W.gram = ncols_s <= P.gram_max and ncols_s <= C_GRAM_MAX and P.gram_max > 0
     if W.gram:
-        for g in range(P.G):
-            if S.strong[g]:
-                for k in range(P.gptr[g], P.gptr[g + 1]):
-                    W.scols[W.ks] = cols[k]
-                    W.spos[cols[k]] = W.ks
-                    W.ks += 1
+        for a in range(S.ns):
+            g = S.slist[a]
+            for k in range(P.gptr[g], P.gptr[g + 1]):
+                W.scols[W.ks] = cols[k]
+                W.spos[cols[k]] = W.ks
+                W.ks += 1
         if D.sparse:
             for a in range(W.ks):
                 nnz_s += D.sp_indptr[W.scols[a] + 1] - D.sp_indptr[W.scols[a]]
@@ -735,15 +738,14 @@ cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogi
         standardize_gram(D, W, S.xhbuf)
         W.g0 = W.sum_v
     else:
-        for g in range(P.G):
-            if S.strong[g]:
-                for k in range(P.gptr[g], P.gptr[g + 1]):
-                    W.xh[cols[k]] = raw_dot(D, cols[k], W.h)
-    for g in range(P.G):
-        if S.strong[g]:
-            S.gamma[g] = group_gamma(D, W, cols, P.gptr[g], P.gptr[g + 1], S.gram, S.ev,
-                                     S.zd, S.isuppz, S.lw, S.lwork, S.iw, S.liwork,
-                                     P.diag[g])
+        for a in range(S.ns):
+            g = S.slist[a]
+            for k in range(P.gptr[g], P.gptr[g + 1]):
+                W.xh[cols[k]] = raw_dot(D, cols[k], W.h)
+    for a in range(S.ns):
+        g = S.slist[a]
+        S.gamma[g] = group_gamma(D, W, cols, P.gptr[g], P.gptr[g + 1], S.gram, S.ev,
+                                 S.zd, S.isuppz, S.lw, S.lwork, S.iw, S.liwork, P.diag[g])
     return mode
 
 
@@ -762,16 +764,15 @@ cdef int descent(Design *D, Work *W, Path *P, Scratch *S, Out *R, double al, int
 cdef int descent_passes(Design *D, Work *W, Path *P, Scratch *S, Out *R, double al, int m,
                         int *ni, double *b0) noexcept nogil:
     """The passes of descent; the last column move may be left pending."""
-    cdef int g, k
+    cdef int g, k, a
     cdef long since, since_full = 0
     cdef double dif, best, best_full = INF
     cdef const int *cols = P.cols
     while True:  # full pass, then inner passes
         R.npass += 1
         dif = 0.0
-        for g in range(P.G):
-            if not S.strong[g]:
-                continue
+        for a in range(S.ns):
+            g = S.slist[a]
             if bmd_update(D, W, cols, P.gptr[g], P.gptr[g + 1], S.beta, S.gamma[g],
                           P.pf[g] * al * P.alpha, S.ridge[g], S.unew, &dif):
                 if S.in_e[g] == 0:
@@ -843,10 +844,9 @@ cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
     cdef int g, k, j, n_g, ng = 0, nc = 0
     cdef double worst = fabs(qsum), bn, gn, t, ridge, pen
     cdef const int *cols = P.cols
-    for g in range(P.G):
-        if S.strong[g]:
-            S.glist[ng] = g
-            ng += 1
+    for ng in range(S.ns):
+        S.glist[ng] = S.slist[ng]
+    ng = S.ns
     column_dots(D, group_columns(P, S, ng), S.gcols, W.q, S.gdots, S.mview)
     for g in range(P.G):
         pen = lam * P.alpha * P.pf[g]
@@ -886,13 +886,15 @@ cdef void screen_norms(Design *D, Path *P, Scratch *S) noexcept nogil:
     """||X~_g||_F and the rounding scale of grad_g, per group, for gnorm_below."""
     cdef int g, k, j
     cdef double s, e, ms
-    column_mean_squares(D, P.p, S.gdots)
+    if P.scaled:
+        # S.msq was measured before the columns were rescaled.
+        column_mean_squares(D, P.p, S.msq)
     for g in range(P.G):
         s = 0.0
         e = 0.0
         for k in range(P.gptr[g], P.gptr[g + 1]):
             j = P.cols[k]
-            ms = S.gdots[j]
+            ms = S.msq[j]
             s += ms
             e += (sqrt(ms) + fabs(D.xm[j]) / D.xs[j]) ** 2
         S.xnorm[g] = sqrt(D.n * s)
@@ -928,6 +930,16 @@ cdef double null_lambda_max(Path *P, Scratch *S) noexcept nogil:
             if gn > lmax:
                 lmax = gn
     return lmax
+
+
+cdef void strong_list(Path *P, Scratch *S) noexcept nogil:
+    """S.slist[:S.ns] from S.strong, after groups joined the strong set."""
+    cdef int g
+    S.ns = 0
+    for g in range(P.G):
+        if S.strong[g]:
+            S.slist[S.ns] = g
+            S.ns += 1
 
 
 cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) noexcept nogil:
@@ -987,15 +999,16 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             if S.strong[g] == 0 and not S.gmark[g] and S.gnorm[g] > P.pf[g] * tlam:
                 S.strong[g] = 1
             S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
+        strong_list(P, S)
         best_irls = INF
         since_irls = 0
         while True:  # IRLS
             over = R.npass > P.maxit
             b0_old = b0
-            for g in range(G):
-                if S.strong[g]:
-                    for k in range(P.gptr[g], P.gptr[g + 1]):
-                        S.bold[cols[k]] = S.beta[cols[k]]
+            for i in range(S.ns):
+                g = S.slist[i]
+                for k in range(P.gptr[g], P.gptr[g + 1]):
+                    S.bold[cols[k]] = S.beta[cols[k]]
             mode = form_working_set(D, W, P, S)
             R.steps[mode] += 1
             if descent(D, W, P, S, R, al, m, &ni, &b0):
@@ -1004,17 +1017,17 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             # The same loop brings eta up to date with the descent's moves.
             maxdiff = (b0 - b0_old) * (b0 - b0_old)
             nmoved = 0
-            for g in range(G):
-                if S.strong[g]:
-                    for k in range(P.gptr[g], P.gptr[g + 1]):
-                        j = cols[k]
-                        gn = S.beta[j] - S.bold[j]
-                        if gn != 0.0:
-                            S.mcols[nmoved] = j
-                            S.mdelta[nmoved] = gn
-                            nmoved += 1
-                        if gn * gn > maxdiff:
-                            maxdiff = gn * gn
+            for i in range(S.ns):
+                g = S.slist[i]
+                for k in range(P.gptr[g], P.gptr[g + 1]):
+                    j = cols[k]
+                    gn = S.beta[j] - S.bold[j]
+                    if gn != 0.0:
+                        S.mcols[nmoved] = j
+                        S.mdelta[nmoved] = gn
+                        nmoved += 1
+                    if gn * gn > maxdiff:
+                        maxdiff = gn * gn
             eta_update(D, W, nmoved, S.mcols, S.mdelta, b0 - b0_old, S.mview, S.mamt)
             if maxdiff >= P.eps:
                 # Another IRLS step; R checks max_iter only inside the descent, which
@@ -1045,6 +1058,8 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
                 if S.gnorm[g] > al * P.pf[g] * P.alpha:
                     S.strong[g] = 1
                     any_new = 1
+            if any_new:
+                strong_list(P, S)
             if not any_new:
                 # The end of this lambda, or with stopping="kkt" a tighter working tol.
                 # The first default lambda is reported (and measured) at lambda_max.
@@ -1295,12 +1310,12 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
         ("xblock", HD_BLOCK * C_GRAM_MAX if D.sparse else 1), ("pf", G),
         ("alam", nlam), ("b0", nlam), ("kkt", nlam), ("beta_out", nlam * p),
         ("part", HD_PART * nb), ("dpart", nb * p if nb > 1 and not D.sparse else 1),
-        ("gdots", p), ("mdelta", p), ("mamt", p),
+        ("gdots", p), ("msq", p), ("mdelta", p), ("mamt", p),
         ("tbuf", nt * HD_BLOCK * C_GRAM_MAX), ("txbuf", nt * HD_BLOCK * C_GRAM_MAX),
         ("wave", HD_WAVE * (C_GRAM_MAX * C_GRAM_MAX + 2 * C_GRAM_MAX)
          if nb > 1 and not D.sparse else 1))}
     i = {name: np.zeros(size, dtype=np.int32) for name, size in (
-        ("strong", G), ("in_e", G), ("elist", G), ("isuppz", 2 * keig),
+        ("strong", G), ("slist", G), ("in_e", G), ("elist", G), ("isuppz", 2 * keig),
         ("iw", max(10 * keig, 1)), ("scols", C_GRAM_MAX), ("cursor", C_GRAM_MAX),
         ("sexp", G), ("cexp", p), ("mcols", p), ("glist", G), ("gcols", p), ("gmark", G))}
     i["spos"] = np.full(p, -1, dtype=np.int32)
@@ -1372,9 +1387,12 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     S.dref = _dptr(d["dref"])
     S.xnorm = _dptr(d["xnorm"])
     S.xerr = _dptr(d["xerr"])
+    S.msq = _dptr(d["msq"])
     S.qprev = _dptr(d["qprev"])
     S.ridge = _dptr(d["ridge"])
     S.strong = _iptr(i["strong"])
+    S.slist = _iptr(i["slist"])
+    S.ns = 0
     S.in_e = _iptr(i["in_e"])
     S.elist = _iptr(i["elist"])
     S.gram = _dptr(d["gram"])
@@ -1423,7 +1441,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     D.xs = &xs_in[0]
     with nogil:
         P.scaled = group_scales(D, P.cols, P.gptr, G, &sexp_v[0], &cexp_v[0], &xs_v[0],
-                                S.gdots)
+                                S.msq)
         for g in range(G):
             pf_v[g] = ldexp(pf_raw[g], -P.sexp[g])
         D.xs = &xs_v[0]
@@ -1549,6 +1567,131 @@ def solve_path_sparse(const double[::1] data, const int[::1] indices, const int[
     D.sp_indptr = &indptr[0]
     D.xm = &xm[0]
     return _solve(&D, problem, options, xs)
+
+
+cdef void _column_views(const double[::1, :] X, const int[::1] js, xm, xs,
+                       hd_col *out):
+    """The columns js of X as the row loops see them (standardised by xm, xs if given)."""
+    cdef const double[::1] m, sc
+    cdef int a, j, std = xm is not None
+    if std:
+        m = np.ascontiguousarray(xm, dtype=np.float64)
+        sc = np.ascontiguousarray(xs, dtype=np.float64)
+    for a in range(js.shape[0]):
+        j = js[a]
+        out[a].x = &X[0, j]
+        out[a].std = std
+        out[a].m = m[j] if std else 0.0
+        out[a].s = sc[j] if std else 1.0
+
+
+def column_products(const double[::1, :] X, const double[::1] v, cols, xm=None, xs=None,
+                    bint sweep=True):
+    """x~_j' v for the columns ``cols`` of X, as the kernel forms them (for testing).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_columns)
+        Fortran-ordered float64.
+    v : ndarray of shape (n_rows,)
+    cols : array of int
+        Column indices, in any order, repeats allowed.
+    xm, xs : ndarray of shape (n_columns,), optional
+        Columns standardised on the fly, ``(x - xm) / xs``.
+    sweep : bool, default True
+        True: the gradient sweep over all of ``cols`` at once; False: one product at
+        a time, as the descent forms them.
+
+    Returns
+    -------
+    ndarray of shape (len(cols),)
+
+    Raises
+    ------
+    ValueError
+        When the shapes disagree or a column index is out of range.
+    """
+    js = np.ascontiguousarray(cols, dtype=np.int32)
+    cdef const int[::1] js_v = js
+    cdef int n = X.shape[0], k = js.shape[0], a
+    _check_columns(X, v, js, xm, xs)
+    out = np.zeros(k)
+    cdef double[::1] out_v = out
+    part = np.zeros(HD_PART * hd_nchunks(n) * max(k, 1))
+    cdef double[::1] part_v = part
+    view = np.zeros(max(k, 1) * sizeof(hd_col), dtype=np.uint8)
+    cdef hd_col *cv = <hd_col *>cnp.PyArray_DATA(view)
+    _column_views(X, js_v, xm, xs, cv)
+    if k == 0:
+        return out
+    with nogil:
+        if sweep:
+            hd_pdots(n, k, cv, &v[0], &out_v[0], 1, &part_v[0])
+        else:
+            for a in range(k):
+                out_v[a] = hd_pdot(n, cv[a], &v[0], 1, &part_v[0])
+    return out
+
+
+def update_product(const double[::1, :] X, const double[::1] h, v, int j, double d, int k,
+                   xm=None, xs=None, bint fused=True):
+    """v - d h x~_j and then x~_k' of it, as the descent forms them (for testing).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_columns)
+        Fortran-ordered float64.
+    h, v : ndarray of shape (n_rows,)
+        Working weights and residual; ``v`` is not modified.
+    j, k : int
+        The column moved by ``d``, and the column whose product follows.
+    d : float
+        The move.
+    xm, xs : ndarray of shape (n_columns,), optional
+        Columns standardised on the fly.
+    fused : bool, default True
+        True: both in one pass over v (the descent's way); False: one after the other.
+
+    Returns
+    -------
+    v_new : ndarray of shape (n_rows,)
+    product : float
+
+    Raises
+    ------
+    ValueError
+        When the shapes disagree or a column index is out of range.
+    """
+    jk = np.array([j, k], dtype=np.int32)
+    _check_columns(X, h, jk, xm, xs)
+    vn = np.array(v, dtype=np.float64, copy=True)
+    if vn.shape != (X.shape[0],):
+        raise ValueError(f"v must have shape ({X.shape[0]},), got {vn.shape}")
+    cdef double[::1] vn_v = vn
+    cdef int n = X.shape[0]
+    part = np.zeros(HD_PART * hd_nchunks(n))
+    cdef double[::1] part_v = part
+    cdef hd_col c[2]
+    cdef double s
+    _column_views(X, jk, xm, xs, c)
+    with nogil:
+        if fused:
+            s = hd_pupdate_dot(n, c[0], &h[0], &vn_v[0], d, c[1], 1, &part_v[0])
+        else:
+            hd_pupdate(n, c[0], &h[0], &vn_v[0], d, 1)
+            s = hd_pdot(n, c[1], &vn_v[0], 1, &part_v[0])
+    return vn, s
+
+
+def _check_columns(X, v, js, xm, xs):
+    n, p = X.shape
+    if n == 0 or v.shape[0] != n:
+        raise ValueError(f"X must have rows and one per entry of v; got X {X.shape}, "
+                         f"v of length {v.shape[0]}")
+    if js.size and (js.min() < 0 or js.max() >= p):
+        raise ValueError(f"column indices must lie in [0, {p}), got {js.min()}..{js.max()}")
+    if (xm is None) != (xs is None) or (xm is not None and not len(xm) == len(xs) == p):
+        raise ValueError(f"xm and xs must be given together, one entry per column ({p})")
 
 
 def cv_deviance(const double[::1] y, const double[::1] w, const double[:, ::1] eta,
