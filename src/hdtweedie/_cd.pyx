@@ -316,11 +316,11 @@ cdef void column_dots(Design *D, int k, const int *js, const double *vec, double
     hd_pdots(D.n, k, view, vec, out, D.nt, D.dpart)
 
 
-cdef int group_columns(Path *P, Scratch *S, int ng) noexcept nogil:
-    """The columns of the groups S.glist[:ng], in order, into S.gcols; returns how many."""
+cdef int group_columns(Path *P, Scratch *S, const int *gl, int ng) noexcept nogil:
+    """The columns of the groups gl[:ng], in order, into S.gcols; returns how many."""
     cdef int a, k, nc = 0
     for a in range(ng):
-        for k in range(P.gptr[S.glist[a]], P.gptr[S.glist[a] + 1]):
+        for k in range(P.gptr[gl[a]], P.gptr[gl[a] + 1]):
             S.gcols[nc] = P.cols[k]
             nc += 1
     return nc
@@ -329,7 +329,7 @@ cdef int group_columns(Path *P, Scratch *S, int ng) noexcept nogil:
 cdef void grad_norms(Design *D, Work *W, Path *P, Scratch *S, int ng,
                      double qsum) noexcept nogil:
     """||grad_g|| = ||X~_g' q|| into S.gnorm for the groups S.glist[:ng]."""
-    cdef int a, k, j, g, nc = group_columns(P, S, ng)
+    cdef int a, k, j, g, nc = group_columns(P, S, S.glist, ng)
     cdef double s, gk
     column_dots(D, nc, S.gcols, W.q, S.gdots, S.mview)
     nc = 0
@@ -738,10 +738,11 @@ cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogi
         standardize_gram(D, W, S.xhbuf)
         W.g0 = W.sum_v
     else:
-        for a in range(S.ns):
-            g = S.slist[a]
-            for k in range(P.gptr[g], P.gptr[g + 1]):
-                W.xh[cols[k]] = raw_dot(D, cols[k], W.h)
+        # x_j' h for the strong columns, in one sweep.
+        ncols_s = group_columns(P, S, S.slist, S.ns)
+        column_dots(D, ncols_s, S.gcols, W.h, S.gdots, S.mview)
+        for a in range(ncols_s):
+            W.xh[S.gcols[a]] = S.gdots[a]
     for a in range(S.ns):
         g = S.slist[a]
         S.gamma[g] = group_gamma(D, W, cols, P.gptr[g], P.gptr[g + 1], S.gram, S.ev,
@@ -841,13 +842,10 @@ cdef double kkt_residual(Design *D, Work *W, Path *P, Scratch *S, double lam,
     solved on columns divided by 2^e has every term 2^-e times the original one,
     so its violation is multiplied back.  lam = 0: the violation itself.
     """
-    cdef int g, k, j, n_g, ng = 0, nc = 0
+    cdef int g, k, j, n_g, nc = 0
     cdef double worst = fabs(qsum), bn, gn, t, ridge, pen
     cdef const int *cols = P.cols
-    for ng in range(S.ns):
-        S.glist[ng] = S.slist[ng]
-    ng = S.ns
-    column_dots(D, group_columns(P, S, ng), S.gcols, W.q, S.gdots, S.mview)
+    column_dots(D, group_columns(P, S, S.slist, S.ns), S.gcols, W.q, S.gdots, S.mview)
     for g in range(P.G):
         pen = lam * P.alpha * P.pf[g]
         if not S.strong[g]:
