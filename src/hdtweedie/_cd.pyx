@@ -89,6 +89,8 @@ cdef extern from "_par.h":
                   double *part) noexcept nogil
     double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt,
                     double *part) noexcept nogil
+    void hd_pwdots(int n, int k, const hd_col *cols, const double *h, double *out, int nt,
+                   double *part) noexcept nogil
     void hd_pupdate(int n, hd_col c, const double *h, double *v, double d,
                     int nt) noexcept nogil
     double hd_pupdate_dot(int n, hd_col x, const double *h, double *v, double d, hd_col y,
@@ -139,6 +141,7 @@ cdef struct Work:
     double *h
     double *q        # r1 - r2 scratch for gradients
     double *xh       # x_j' h per column of the strong set (raw columns)
+    double *hxx      # dense residual mode: sum h x_j^2 per column of the strong set
     double *scatter  # sparse: dense scratch of length n for Gram products
     double c         # constant shift of eta since the working quantities were formed
     double sum_h
@@ -316,6 +319,18 @@ cdef void column_dots(Design *D, int k, const int *js, const double *vec, double
     hd_pdots(D.n, k, view, vec, out, D.nt, D.dpart)
 
 
+cdef void column_hxx(Design *D, int k, const int *js, const double *h, double *hxx,
+                     double *tmp, hd_col *view) noexcept nogil:
+    """hxx[j] = sum h x_j^2 for the dense columns js[:k] (step 3's diagonal entries), in
+    one sweep; tmp holds k doubles."""
+    cdef int a
+    for a in range(k):
+        view[a] = dense_col(D, js[a])
+    hd_pwdots(D.n, k, view, h, tmp, D.nt, D.part)
+    for a in range(k):
+        hxx[js[a]] = tmp[a]
+
+
 cdef int group_columns(Path *P, Scratch *S, const int *gl, int ng) noexcept nogil:
     """The columns of the groups gl[:ng], in order, into S.gcols; returns how many."""
     cdef int a, k, nc = 0
@@ -364,8 +379,7 @@ cdef double diagonal_gamma(Design *D, Work *W, const int *cols, int g0,
                 s += (W.h[D.sp_indices[kk]] * D.sp_data[kk]) * D.sp_data[kk]
             s = s / (D.xs[ja] * D.xs[ja])
         else:
-            s = hd_pwdot(D.n, W.h, dense_col(D, ja), dense_col(D, ja), D.nt,
-                         D.part) / (D.xs[ja] * D.xs[ja])
+            s = W.hxx[ja] / (D.xs[ja] * D.xs[ja])
         if s != s:
             return -1.0
         if a == 0 or s > best:
@@ -381,6 +395,7 @@ cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
 
     With ``diagonal`` set (Path.diag) the matrix is diagonal and its largest entry
     is taken instead: O(n k) dense or O(nnz) sparse rather than O(n k^2 + k^3).
+    Dense columns in the residual mode take their diagonal sums from W.hxx.
     """
     cdef int k = g1 - g0, a, b, kk, ja, jb
     cdef double s
@@ -405,6 +420,8 @@ cdef double group_gamma(Design *D, Work *W, const int *cols, int g0, int g1,
                 s = 0.0
                 for kk in range(D.sp_indptr[jb], D.sp_indptr[jb + 1]):
                     s += W.scatter[D.sp_indices[kk]] * D.sp_data[kk]
+            elif b == a:
+                s = W.hxx[ja]
             else:
                 s = hd_pwdot(D.n, W.h, dense_col(D, ja), dense_col(D, jb), D.nt, D.part)
             gram[a * k + b] = (s - D.xm[ja] * W.xh[jb] - D.xm[jb] * W.xh[ja]
@@ -738,11 +755,13 @@ cdef int form_working_set(Design *D, Work *W, Path *P, Scratch *S) noexcept nogi
         standardize_gram(D, W, S.xhbuf)
         W.g0 = W.sum_v
     else:
-        # x_j' h for the strong columns, in one sweep.
+        # x_j' h (and for dense columns sum h x_j^2) of the strong columns, in sweeps.
         ncols_s = group_columns(P, S, S.slist, S.ns)
         column_dots(D, ncols_s, S.gcols, W.h, S.gdots, S.mview)
         for a in range(ncols_s):
             W.xh[S.gcols[a]] = S.gdots[a]
+        if not D.sparse:
+            column_hxx(D, ncols_s, S.gcols, W.h, W.hxx, S.gdots, S.mview)
     for a in range(S.ns):
         g = S.slist[a]
         S.gamma[g] = group_gamma(D, W, cols, P.gptr[g], P.gptr[g + 1], S.gram, S.ev,
@@ -1299,7 +1318,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     nlam = options.n_lambdas
     r = problem.offset + options.b0_start
     d = {name: np.zeros(size) for name, size in (
-        ("v", n), ("h", n), ("q", n), ("xh", p), ("scatter", n if D.sparse else 1),
+        ("v", n), ("h", n), ("q", n), ("xh", p), ("hxx", p), ("scatter", n if D.sparse else 1),
         ("beta", p), ("bold", p), ("unew", kmax), ("gamma", G), ("gnorm", G), ("ridge", G),
         ("dref", G), ("xnorm", G), ("xerr", G), ("qprev", n),
         ("gram", keig * keig), ("ev", keig), ("zd", 1), ("lw", max(26 * keig, 1)),
@@ -1337,6 +1356,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     W.h = &h_v[0]
     W.q = &q_v[0]
     W.xh = &xh_v[0]
+    W.hxx = _dptr(d["hxx"])
     W.scatter = &sc_v[0]
     W.c = 0.0
     W.sum_h = 0.0

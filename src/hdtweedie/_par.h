@@ -142,6 +142,31 @@ static double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt, doubl
     return s;
 }
 
+/* out[a] = sum h x_a x_a over n rows for k columns (each as hd_pwdot with y = x), four
+   at a time when n is one block. */
+static void hd_pwdots(int n, int k, const hd_col *cols, const double *h, double *out, int nt,
+                      double *part)
+{
+    int a = 0;
+    if (hd_nchunks(n) == 1) {
+        for (; a + 4 <= k; a += 4) {
+            const hd_col *c = cols + a;
+            const double *x[4] = {c[0].x, c[1].x, c[2].x, c[3].x};
+            if (!c[0].std && !c[1].std && !c[2].std && !c[3].std) {
+                hd_wdot4(n, h, x, out + a);
+            } else if (c[0].std && c[1].std && c[2].std && c[3].std) {
+                const double m[4] = {c[0].m, c[1].m, c[2].m, c[3].m};
+                const double sc[4] = {c[0].s, c[1].s, c[2].s, c[3].s};
+                hd_wdot4_c(n, h, x, m, sc, out + a);
+            } else {
+                break;
+            }
+        }
+    }
+    for (; a < k; a++)
+        out[a] = hd_pwdot(n, h, cols[a], cols[a], nt, part);
+}
+
 /* v -= d h x */
 static void hd_pupdate(int n, hd_col c, const double *h, double *v, double d, int nt)
 {

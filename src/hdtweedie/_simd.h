@@ -91,12 +91,15 @@ typedef struct {
                          const double *);
     double (*update_dot_c)(int, const double *, double, double, const double *, double *,
                            double, const double *, double, double);
+    void (*wdot4)(int, const double *, const double *const *, double *);
+    void (*wdot4_c)(int, const double *, const double *const *, const double *,
+                    const double *, double *);
 } hd_loops;
 
 #define HD_TABLE(s) { hd_dot##s, hd_update##s, hd_axpy##s, hd_wdot##s, hd_working##s, \
     hd_working_from##s, hd_gradient_residual##s, hd_dot_c##s, hd_update_c##s, hd_axpy_c##s, \
     hd_wdot_c##s, hd_gram##s, hd_gram_csc##s, hd_cv_deviance##s, hd_dot4##s, hd_dot4_c##s, \
-    hd_update_dot##s, hd_update_dot_c##s }
+    hd_update_dot##s, hd_update_dot_c##s, hd_wdot4##s, hd_wdot4_c##s }
 
 #ifdef HD_DISPATCH
 static const hd_loops hd_levels[3] = {HD_TABLE(_base), HD_TABLE(_v3), HD_TABLE(_v4)};
@@ -190,5 +193,11 @@ static inline double hd_update_dot_c(int n, const double *x, double mx, double s
                                      const double *h, double *v, double d, const double *y,
                                      double my, double sy)
 { return hd_active.update_dot_c(n, x, mx, sx, h, v, d, y, my, sy); }
+
+static inline void hd_wdot4(int n, const double *h, const double *const *x, double *out)
+{ hd_active.wdot4(n, h, x, out); }
+static inline void hd_wdot4_c(int n, const double *h, const double *const *x, const double *m,
+                              const double *s, double *out)
+{ hd_active.wdot4_c(n, h, x, m, s, out); }
 
 #endif

@@ -126,6 +126,48 @@ HD_FN(hd_dot4_c)(int n, const double *const *x, const double *m, const double *s
     out[3] = s3;
 }
 
+/* Four columns' h x_a x_a (hd_wdot with y = x) in one pass over h; each value bit for
+   bit hd_wdot's. */
+HD_TARGET static void
+HD_FN(hd_wdot4)(int n, const double *h, const double *const *x, double *out)
+{
+    const double *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+#pragma omp simd reduction(+:s0, s1, s2, s3)
+    for (int i = 0; i < n; i++) {
+        s0 += h[i] * x0[i] * x0[i];
+        s1 += h[i] * x1[i] * x1[i];
+        s2 += h[i] * x2[i] * x2[i];
+        s3 += h[i] * x3[i] * x3[i];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
+/* hd_wdot4 on columns standardised on the fly (each value hd_wdot_c's with y = x). */
+HD_TARGET static void
+HD_FN(hd_wdot4_c)(int n, const double *h, const double *const *x, const double *m,
+                  const double *sc, double *out)
+{
+    const double *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    const double m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
+    const double c0 = sc[0], c1 = sc[1], c2 = sc[2], c3 = sc[3];
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+#pragma omp simd reduction(+:s0, s1, s2, s3)
+    for (int i = 0; i < n; i++) {
+        s0 += h[i] * ((x0[i] - m0) / c0) * ((x0[i] - m0) / c0);
+        s1 += h[i] * ((x1[i] - m1) / c1) * ((x1[i] - m1) / c1);
+        s2 += h[i] * ((x2[i] - m2) / c2) * ((x2[i] - m2) / c2);
+        s3 += h[i] * ((x3[i] - m3) / c3) * ((x3[i] - m3) / c3);
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
 /* hd_update(x) then hd_dot(y) in one pass over v: the same values, bit for bit, with
    the update's work hidden under the latency of the sum. */
 HD_TARGET static double
