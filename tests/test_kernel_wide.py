@@ -29,45 +29,42 @@ def each_variant():
         _cd.set_simd_variant(before)
 
 
-def _design(rng, n, p):
-    X = np.asfortranarray(rng.normal(size=(n, p)) * rng.uniform(0.1, 10.0, size=p) + 0.5)
-    return X, X.mean(axis=0), X.std(axis=0) + 0.25
+def _cases(levels, seed, p, standardized):
+    """(level, n, X, (xm, xs) or (None, None), rng) at each level and row count, with
+    that level active."""
+    rng = np.random.default_rng(seed)
+    for level in levels:
+        _cd.set_simd_variant(level)
+        for n in ROWS:
+            X = np.asfortranarray(rng.normal(size=(n, p)) * rng.uniform(0.1, 10.0, size=p) + 0.5)
+            std = (X.mean(axis=0), X.std(axis=0) + 0.25) if standardized else (None, None)
+            yield level, n, X, std, rng
 
 
 @pytest.mark.parametrize("standardized", [False, True])
 def test_sweep_products_are_those_of_single_products(each_variant, standardized):
-    rng = np.random.default_rng(11)
-    for level in each_variant:
-        _cd.set_simd_variant(level)
-        for n in ROWS:
-            X, xm, xs = _design(rng, n, 23)
-            std = (xm, xs) if standardized else (None, None)
-            v = rng.normal(size=n)
-            # Repeats and every length mod 4 put a column at each position of a block.
-            for k in (1, 4, 5, 22, 23, 41):
-                cols = rng.integers(0, 23, size=k)
-                sweep = _cd.column_products(X, v, cols, *std)
-                single = _cd.column_products(X, v, cols, *std, sweep=False)
-                np.testing.assert_array_equal(sweep, single, err_msg=f"{level} n={n} k={k}")
+    for level, n, X, std, rng in _cases(each_variant, 11, 23, standardized):
+        v = rng.normal(size=n)
+        # Repeats and every length mod 4 put a column at each position of a block.
+        for k in (1, 4, 5, 22, 23, 41):
+            cols = rng.integers(0, 23, size=k)
+            sweep = _cd.column_products(X, v, cols, *std)
+            single = _cd.column_products(X, v, cols, *std, sweep=False)
+            np.testing.assert_array_equal(sweep, single, err_msg=f"{level} n={n} k={k}")
 
 
 @pytest.mark.parametrize("standardized", [False, True])
 def test_fused_move_and_product_are_the_separate_ones(each_variant, standardized):
-    rng = np.random.default_rng(12)
-    for level in each_variant:
-        _cd.set_simd_variant(level)
-        for n in ROWS:
-            X, xm, xs = _design(rng, n, 3)
-            std = (xm, xs) if standardized else (None, None)
-            h, v = rng.uniform(0.0, 2.0, size=n), rng.normal(size=n)
-            v_before = v.copy()
-            for j, k in ((0, 1), (2, 2)):
-                d = rng.normal()
-                fused = _cd.update_product(X, h, v, j, d, k, *std)
-                apart = _cd.update_product(X, h, v, j, d, k, *std, fused=False)
-                np.testing.assert_array_equal(fused[0], apart[0], err_msg=f"{level} n={n}")
-                assert fused[1] == apart[1], (level, n)
-            np.testing.assert_array_equal(v, v_before)
+    for level, n, X, std, rng in _cases(each_variant, 12, 3, standardized):
+        h, v = rng.uniform(0.0, 2.0, size=n), rng.normal(size=n)
+        v_before = v.copy()
+        for j, k in ((0, 1), (2, 2)):
+            d = rng.normal()
+            fused = _cd.update_product(X, h, v, j, d, k, *std)
+            apart = _cd.update_product(X, h, v, j, d, k, *std, fused=False)
+            np.testing.assert_array_equal(fused[0], apart[0], err_msg=f"{level} n={n}")
+            assert fused[1] == apart[1], (level, n)
+        np.testing.assert_array_equal(v, v_before)
 
 
 def test_helpers_refuse_bad_shapes():

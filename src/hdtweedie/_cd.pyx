@@ -1469,7 +1469,10 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     out.lambdas = d["alam"][:R.nalam].copy()
     out.intercepts = d["b0"][:R.nalam].copy()
     out.kkt_residuals = d["kkt"][:R.nalam].copy()
-    out.coefs = d["beta_out"][:R.nalam * p].reshape(R.nalam, p).copy()
+    # The whole buffer when every lambda was reached (no copy); trimmed otherwise.
+    out.coefs = d["beta_out"].reshape(nlam, p)[:R.nalam]
+    if R.nalam < nlam:
+        out.coefs = out.coefs.copy()
     out.n_passes = R.npass
     out.status = R.jerr
     out.stalled = R.stalled

@@ -57,25 +57,45 @@ typedef struct {
 static inline double hd_col_dot(int n, const hd_col *c, const double *v)
 { return c->std ? hd_dot_c(n, c->x, c->m, c->s, v) : hd_dot(n, c->x, v); }
 
+/* The data pointers of four columns into x, and if all four are standardised their
+   centres and scales into m and sc: returns 0 (raw), 1 (standardised) or -1 (mixed). */
+static inline int hd_cols4(const hd_col *c, const double **x, double *m, double *sc)
+{
+    int nstd = 0;
+    for (int b = 0; b < 4; b++) {
+        x[b] = c[b].x;
+        m[b] = c[b].m;
+        sc[b] = c[b].s;
+        nstd += c[b].std != 0;
+    }
+    return nstd == 0 ? 0 : (nstd == 4 ? 1 : -1);
+}
+
+/* The first columns of cols, four at a time while their layouts agree: out[a] = x_a' v,
+   or with h non-NULL sum h x_a x_a (each value exactly the one-column loop's).
+   Returns how many were done; the caller does the rest one by one. */
+static int hd_sweep4(int n, int k, const hd_col *cols, const double *h, const double *v,
+                     double *out)
+{
+    const double *x[4];
+    double m[4], sc[4];
+    int a = 0;
+    for (; a + 4 <= k; a += 4) {
+        int kind = hd_cols4(cols + a, x, m, sc);
+        if (kind < 0)
+            break;
+        if (h)
+            kind ? hd_wdot4_c(n, h, x, m, sc, out + a) : hd_wdot4(n, h, x, out + a);
+        else
+            kind ? hd_dot4_c(n, x, m, sc, v, out + a) : hd_dot4(n, x, v, out + a);
+    }
+    return a;
+}
+
 /* out[a] = x_a' v for k columns, four at a time (each value exactly hd_col_dot's). */
 static void hd_col_dots(int n, int k, const hd_col *cols, const double *v, double *out)
 {
-    int a = 0;
-    for (; a + 4 <= k; a += 4) {
-        const hd_col *c = cols + a;
-        const double *x[4] = {c[0].x, c[1].x, c[2].x, c[3].x};
-        if (!c[0].std && !c[1].std && !c[2].std && !c[3].std) {
-            hd_dot4(n, x, v, out + a);
-        } else if (c[0].std && c[1].std && c[2].std && c[3].std) {
-            const double m[4] = {c[0].m, c[1].m, c[2].m, c[3].m};
-            const double sc[4] = {c[0].s, c[1].s, c[2].s, c[3].s};
-            hd_dot4_c(n, x, m, sc, v, out + a);
-        } else {
-            for (int b = 0; b < 4; b++)
-                out[a + b] = hd_col_dot(n, &c[b], v);
-        }
-    }
-    for (; a < k; a++)
+    for (int a = hd_sweep4(n, k, cols, NULL, v, out); a < k; a++)
         out[a] = hd_col_dot(n, &cols[a], v);
 }
 
@@ -147,22 +167,7 @@ static double hd_pwdot(int n, const double *h, hd_col x, hd_col y, int nt, doubl
 static void hd_pwdots(int n, int k, const hd_col *cols, const double *h, double *out, int nt,
                       double *part)
 {
-    int a = 0;
-    if (hd_nchunks(n) == 1) {
-        for (; a + 4 <= k; a += 4) {
-            const hd_col *c = cols + a;
-            const double *x[4] = {c[0].x, c[1].x, c[2].x, c[3].x};
-            if (!c[0].std && !c[1].std && !c[2].std && !c[3].std) {
-                hd_wdot4(n, h, x, out + a);
-            } else if (c[0].std && c[1].std && c[2].std && c[3].std) {
-                const double m[4] = {c[0].m, c[1].m, c[2].m, c[3].m};
-                const double sc[4] = {c[0].s, c[1].s, c[2].s, c[3].s};
-                hd_wdot4_c(n, h, x, m, sc, out + a);
-            } else {
-                break;
-            }
-        }
-    }
+    int a = hd_nchunks(n) == 1 ? hd_sweep4(n, k, cols, h, NULL, out) : 0;
     for (; a < k; a++)
         out[a] = hd_pwdot(n, h, cols[a], cols[a], nt, part);
 }

@@ -34,6 +34,29 @@ double expm1(double) __attribute__((__simd__("notinbranch")));
 #define HD_NO_TRAPS
 #endif
 
+/* The four-column loops of _simd_loops.h: out[a] = sum over i < n of HD_TERM(a, i), for
+   the columns x0..x3 of the pointers x, each sum its own `omp simd` reduction (so each
+   value is that of the one-column loop with the same term).  HD_SCALES4 names the
+   centres m0..m3 and scales c0..c3 of standardised columns. */
+#define HD_SUM4(n, x, out) do {                                                  \
+        const double *x0 = (x)[0], *x1 = (x)[1], *x2 = (x)[2], *x3 = (x)[3];     \
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;                           \
+        _Pragma("omp simd reduction(+:s0, s1, s2, s3)")                          \
+        for (int i = 0; i < (n); i++) {                                          \
+            s0 += HD_TERM(0, i);                                                 \
+            s1 += HD_TERM(1, i);                                                 \
+            s2 += HD_TERM(2, i);                                                 \
+            s3 += HD_TERM(3, i);                                                 \
+        }                                                                        \
+        (out)[0] = s0;                                                           \
+        (out)[1] = s1;                                                           \
+        (out)[2] = s2;                                                           \
+        (out)[3] = s3;                                                           \
+    } while (0)
+#define HD_SCALES4(m, sc)                                                        \
+    const double m0 = (m)[0], m1 = (m)[1], m2 = (m)[2], m3 = (m)[3];             \
+    const double c0 = (sc)[0], c1 = (sc)[1], c2 = (sc)[2], c3 = (sc)[3]
+
 #define HD_CAT2(a, b) a##b
 #define HD_CAT(a, b) HD_CAT2(a, b)
 #define HD_FN(name) HD_CAT(name, HD_SUFFIX)

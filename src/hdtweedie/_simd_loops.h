@@ -85,23 +85,13 @@ HD_FN(hd_wdot_c)(int n, const double *h, const double *x, double mx, double sx,
 
 /* Four columns' x_a' v in one pass over v.  Each sum is a reduction of its own with
    hd_dot's lanes and order, so every value is bit for bit hd_dot's; the four chains
-   of additions run side by side instead of one after another. */
+   of additions run side by side instead of one after another (HD_SUM4). */
 HD_TARGET static void
 HD_FN(hd_dot4)(int n, const double *const *x, const double *v, double *out)
 {
-    const double *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-#pragma omp simd reduction(+:s0, s1, s2, s3)
-    for (int i = 0; i < n; i++) {
-        s0 += x0[i] * v[i];
-        s1 += x1[i] * v[i];
-        s2 += x2[i] * v[i];
-        s3 += x3[i] * v[i];
-    }
-    out[0] = s0;
-    out[1] = s1;
-    out[2] = s2;
-    out[3] = s3;
+#define HD_TERM(a, i) x##a[i] * v[i]
+    HD_SUM4(n, x, out);
+#undef HD_TERM
 }
 
 /* hd_dot4 on columns standardised on the fly (each value hd_dot_c's). */
@@ -109,21 +99,10 @@ HD_TARGET static void
 HD_FN(hd_dot4_c)(int n, const double *const *x, const double *m, const double *sc,
                  const double *v, double *out)
 {
-    const double *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    const double m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
-    const double c0 = sc[0], c1 = sc[1], c2 = sc[2], c3 = sc[3];
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-#pragma omp simd reduction(+:s0, s1, s2, s3)
-    for (int i = 0; i < n; i++) {
-        s0 += ((x0[i] - m0) / c0) * v[i];
-        s1 += ((x1[i] - m1) / c1) * v[i];
-        s2 += ((x2[i] - m2) / c2) * v[i];
-        s3 += ((x3[i] - m3) / c3) * v[i];
-    }
-    out[0] = s0;
-    out[1] = s1;
-    out[2] = s2;
-    out[3] = s3;
+    HD_SCALES4(m, sc);
+#define HD_TERM(a, i) ((x##a[i] - m##a) / c##a) * v[i]
+    HD_SUM4(n, x, out);
+#undef HD_TERM
 }
 
 /* Four columns' h x_a x_a (hd_wdot with y = x) in one pass over h; each value bit for
@@ -131,19 +110,9 @@ HD_FN(hd_dot4_c)(int n, const double *const *x, const double *m, const double *s
 HD_TARGET static void
 HD_FN(hd_wdot4)(int n, const double *h, const double *const *x, double *out)
 {
-    const double *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-#pragma omp simd reduction(+:s0, s1, s2, s3)
-    for (int i = 0; i < n; i++) {
-        s0 += h[i] * x0[i] * x0[i];
-        s1 += h[i] * x1[i] * x1[i];
-        s2 += h[i] * x2[i] * x2[i];
-        s3 += h[i] * x3[i] * x3[i];
-    }
-    out[0] = s0;
-    out[1] = s1;
-    out[2] = s2;
-    out[3] = s3;
+#define HD_TERM(a, i) h[i] * x##a[i] * x##a[i]
+    HD_SUM4(n, x, out);
+#undef HD_TERM
 }
 
 /* hd_wdot4 on columns standardised on the fly (each value hd_wdot_c's with y = x). */
@@ -151,21 +120,10 @@ HD_TARGET static void
 HD_FN(hd_wdot4_c)(int n, const double *h, const double *const *x, const double *m,
                   const double *sc, double *out)
 {
-    const double *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    const double m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3];
-    const double c0 = sc[0], c1 = sc[1], c2 = sc[2], c3 = sc[3];
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-#pragma omp simd reduction(+:s0, s1, s2, s3)
-    for (int i = 0; i < n; i++) {
-        s0 += h[i] * ((x0[i] - m0) / c0) * ((x0[i] - m0) / c0);
-        s1 += h[i] * ((x1[i] - m1) / c1) * ((x1[i] - m1) / c1);
-        s2 += h[i] * ((x2[i] - m2) / c2) * ((x2[i] - m2) / c2);
-        s3 += h[i] * ((x3[i] - m3) / c3) * ((x3[i] - m3) / c3);
-    }
-    out[0] = s0;
-    out[1] = s1;
-    out[2] = s2;
-    out[3] = s3;
+    HD_SCALES4(m, sc);
+#define HD_TERM(a, i) h[i] * ((x##a[i] - m##a) / c##a) * ((x##a[i] - m##a) / c##a)
+    HD_SUM4(n, x, out);
+#undef HD_TERM
 }
 
 /* hd_update(x) then hd_dot(y) in one pass over v: the same values, bit for bit, with
