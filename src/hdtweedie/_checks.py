@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from . import _cd
 from ._frames import temporal_dtype, to_pandas
 
 # Beyond this magnitude the Hessian products X' diag(h) X overflow float64.
@@ -101,7 +102,10 @@ def _check_finite(arr, name, limit):
     if not (np.isfinite(hi) and np.isfinite(lo)):
         bad = arr[~np.isfinite(arr)]
         raise ValueError(f"{name} contains NaN or infinite values (e.g. {bad.flat[0]})")
-    magnitude = max(hi, -lo)
+    _check_magnitude(max(hi, -lo), name, limit)
+
+
+def _check_magnitude(magnitude: float, name: str, limit: float) -> None:
     if magnitude > limit:
         raise ValueError(
             f"{name} has values of magnitude {magnitude:.3g}, above {limit:.0e}; rescale it"
@@ -190,7 +194,7 @@ def _check_index_range(idx: np.ndarray, size: int, what: str) -> None:
         raise ValueError(f"{what} {bad} is out of range for size {size}")
 
 
-def check_X(X, estimator=None, reset=True, min_samples=2):
+def check_X(X, estimator=None, reset=True, min_samples=2, n_threads: int = 1):
     """Validate X and return ``(X, feature_names)``.
 
     Conversion goes through scikit-learn's ``validate_data`` (which also records
@@ -211,6 +215,9 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
     reset : bool
         Record (True, in fit) or check (False) the fitted feature names.
     min_samples : int
+    n_threads : int
+        Threads for the pass over a dense X that looks for NaN, infinite and
+        too large values (one pass, as the fit's row loops).
 
     Returns
     -------
@@ -235,8 +242,10 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
         if non_numeric:
             raise TypeError(f"X: column(s) {non_numeric[:5]} are not numeric; "
                             f"encode rating factors first (hdtweedie.FactorEncoder)")
+    # Dense values are checked below in one threaded pass (and, when one is not
+    # finite, again by scikit-learn, for its message).
     kwargs = dict(accept_sparse=("csc", "csr", "coo"), dtype=np.float64, order="F",
-                  ensure_min_samples=min_samples, ensure_all_finite=True)
+                  ensure_min_samples=min_samples, ensure_all_finite=sp.issparse(X))
     if estimator is not None:
         out = named("X", validate_data, estimator, X, reset=reset, **kwargs)
         names = getattr(estimator, "feature_names_in_", None)
@@ -253,8 +262,19 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
         out.indptr = out.indptr.astype(np.int32, copy=False)
         _check_finite(out.data, "X", MAX_ABS_X)
     else:
-        _check_finite(out, "X", MAX_ABS_X)
+        _check_dense_X(out, estimator, n_threads)
     return out, (np.asarray(names, dtype=object) if names is not None else None)
+
+
+def _check_dense_X(X: np.ndarray, estimator, n_threads: int) -> None:
+    """Refuse NaN, infinite or too large entries of a converted dense X, in one pass."""
+    lo, hi, non_finite = _cd.value_range(np.ravel(X, order="K"), n_threads)
+    if non_finite:
+        # scikit-learn's own error (NaN or infinity, and advice on missing values); under
+        # its assume_finite setting it passes, and the plain check raises.
+        named("X", check_array, X, ensure_all_finite=True, input_name="X", estimator=estimator)
+        _check_finite(X, "X", MAX_ABS_X)
+    _check_magnitude(max(hi, -lo), "X", MAX_ABS_X)
 
 
 def check_y(y, n, power):
@@ -361,7 +381,7 @@ def check_response_signal(y, w):
 
 
 def check_data(X, y, sample_weight, offset, power: float, estimator=None, reset: bool = True,
-               min_samples: int = 2):
+               min_samples: int = 2, n_threads: int = 1):
     """Validate the data of a fit: ``(X, feature_names, y, w, offset)``.
 
     Parameters
@@ -376,13 +396,15 @@ def check_data(X, y, sample_weight, offset, power: float, estimator=None, reset:
         Set the estimator's input attributes (fit) or check them (predict).
     min_samples : int
         Fewest rows accepted.
+    n_threads : int
+        Threads for the check of a dense X's values.
 
     Returns
     -------
     tuple
         ``(X, feature_names, y, w, offset)``, each checked and converted.
     """
-    Xc, names = check_X(X, estimator, reset=reset, min_samples=min_samples)
+    Xc, names = check_X(X, estimator, reset=reset, min_samples=min_samples, n_threads=n_threads)
     n = Xc.shape[0]
     yc = check_y(y, n, power)
     w = check_weights(sample_weight, n)

@@ -13,7 +13,7 @@ from ._checks import check_data, check_offset, check_weights, check_X, check_y
 from ._distribution import d2_score
 from ._fingerprint import training_summary
 from ._groups import make_groups, resolve_penalty_factor
-from ._options import FitData, PathOptions, check_path_options, check_power
+from ._options import FitData, PathOptions, check_n_threads, check_path_options, check_power
 from .inference import InferenceMixin
 
 
@@ -144,7 +144,8 @@ class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
     def _check_inputs(self, X, y, sample_weight, offset) -> tuple[FitData, PathOptions]:
         """Validate the data and every hyper-parameter of the path, once."""
         power = check_power(self.power)
-        Xc, names, yc, w, off = check_data(X, y, sample_weight, offset, power, self)
+        Xc, names, yc, w, off = check_data(X, y, sample_weight, offset, power, self,
+                                           n_threads=self._checked_threads())
         n, p = Xc.shape
         gs = make_groups(self.groups, p, names)
         pf = resolve_penalty_factor(self.penalty_factor, gs)
@@ -152,6 +153,13 @@ class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
         data = FitData(X=Xc, y=yc, w=w, offset=off, groups=gs, penalty_factor=pf,
                        feature_names=names, offset_given=offset is not None)
         return data, opts
+
+    def _checked_threads(self) -> int:
+        """``n_threads`` resolved, or 1 when it is invalid (reported with the other options)."""
+        try:
+            return check_n_threads(self.n_threads)
+        except (TypeError, ValueError):
+            return 1
 
     def _store_path(self, data: FitData, opts: PathOptions, res: _path.PathResult,
                     summary: dict | None = None) -> None:
