@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _path
 from ._checks import check_data, check_offset, check_weights, check_X, check_y
 from ._distribution import d2_score
-from ._fingerprint import training_summary
+from ._fingerprint import start_training_summary, training_summary
 from ._groups import make_groups, resolve_penalty_factor
 from ._options import FitData, PathOptions, check_n_threads, check_path_options, check_power
 from .inference import InferenceMixin
@@ -469,5 +469,8 @@ class HDTweedie(_HDTweedieBase):
             On bad data or hyper-parameters, naming the argument.
         """
         data, opts = self._check_inputs(X, y, sample_weight, offset)
-        self._store_path(data, opts, _path.solve(data, opts))
+        # With threads to spare, the data's fingerprint is hashed while the path is solved.
+        summary = start_training_summary(data, background=opts.n_threads > 1)
+        res = _path.solve(data, opts)
+        self._store_path(data, opts, res, summary())
         return self
