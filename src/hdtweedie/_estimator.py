@@ -75,9 +75,11 @@ _PARAMS_DOC = """
 """
 
 _THREADS_DOC = """    n_threads : int or None, default=1
-        Threads for the solver's loops over rows on dense ``X`` (OpenMP); None or
-        -1 uses every core this process may run on, and more than that is capped
-        there.  Results are bit for bit the same for any value.
+        Threads for the solver's loops over rows on dense ``X`` and its gradient
+        sweeps over the columns of sparse ``X`` (OpenMP), and for the value check of
+        dense ``X`` and the training-data fingerprint around them; None or -1 uses
+        every core this process may run on, and more than that is capped there.
+        Results are bit for bit the same for any value.
 """
 
 
