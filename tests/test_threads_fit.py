@@ -8,11 +8,10 @@ import pytest
 import sklearn
 
 from hdtweedie import HDTweedie, _cd
-from hdtweedie._checks import MAX_ABS_X
+from hdtweedie._checks import _RANGE_TASK, MAX_ABS_X, value_range
 
-# Several of value_range's fixed blocks, and a ragged last one.
-BLOCK = 4 * _cd.ROW_BLOCK
-N_VALUES = 3 * BLOCK + 777
+# Enough entries for three threads' pieces in value_range, and not a multiple of three.
+N_VALUES = 3 * _RANGE_TASK + 777
 
 
 def _data(n=2 * _cd.ROW_BLOCK + 501, p=6, seed=5):
@@ -22,25 +21,26 @@ def _data(n=2 * _cd.ROW_BLOCK + 501, p=6, seed=5):
     return X, y, rng.uniform(0.5, 2.0, n)
 
 
-@pytest.mark.parametrize("n", [0, 1, 7, BLOCK, BLOCK + 1, N_VALUES])
+@pytest.mark.parametrize("n", [1, 7, _RANGE_TASK + 1, N_VALUES])
 def test_value_range_is_numpy_min_max_for_any_threads(n):
     a = np.random.default_rng(n).normal(size=n) * 1e3
-    expect = (a.min(), a.max(), False) if n else (np.inf, -np.inf, False)
     for k in (1, 2, 3):
-        assert _cd.value_range(a, k) == expect
+        assert value_range(a, k) == (a.min(), a.max())
+    F = np.asfortranarray(a[: n - n % 7].reshape(-1, 7)) if n >= 7 else a
+    assert value_range(F, 2) == (F.min(), F.max())
 
 
-@pytest.mark.parametrize("where", [0, BLOCK - 1, BLOCK, N_VALUES - 1])
+@pytest.mark.parametrize("where", [0, N_VALUES // 3, N_VALUES // 2, N_VALUES - 1])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_value_range_finds_one_non_finite_entry_anywhere(where, bad):
     a = np.random.default_rng(1).normal(size=N_VALUES)
     a[where] = bad
-    finite = np.delete(a, where)
-    lo, hi, non_finite = _cd.value_range(a, 2)
-    assert non_finite
-    # NaN is left out of the extremes; an infinity is one of them.
-    assert lo == (bad if bad == -np.inf else finite.min())
-    assert hi == (bad if bad == np.inf else finite.max())
+    for k in (1, 2, 3):
+        lo, hi = value_range(a, k)
+        if np.isnan(bad):
+            assert np.isnan(lo) and np.isnan(hi)
+        else:
+            assert (lo, hi) == (a.min(), a.max()) and bad in (lo, hi)
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -107,7 +107,6 @@ cdef extern from "_par.h":
     void hd_pgram(int n, int k, const double *X, const int *cols, const double *cm,
                   const double *cs, const double *h, const double *v, double *G, int ldg,
                   double *xh, double *xv, hd_gram_scratch *S, int nt) noexcept nogil
-    int hd_prange(Py_ssize_t len, const double *a, double *lo, double *hi, int nt) noexcept nogil
     void hd_pcsc_dots(int k, const int *cols, const double *data, const int *indices,
                       const int *indptr, const double *v, double *out, int nt) noexcept nogil
 
@@ -1540,32 +1539,6 @@ def cv_deviance(const double[::1] y, const double[::1] w, const double[:, ::1] e
             hd_cv_deviance(n, m, rho, C_ETA_MAX, &y[0], &w[0], &eta[0, 0], &ds[0], &ws[0])
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(wsum > 0, dsum / np.where(wsum > 0, wsum, 1.0), np.nan)
-
-
-
-def value_range(const double[::1] a, int n_threads=1):
-    """Smallest and largest entry of ``a`` and whether any is NaN or infinite, in one pass.
-
-    Parameters
-    ----------
-    a : ndarray of shape (n,)
-        Contiguous float64 values (e.g. a Fortran-ordered X raveled in memory order).
-    n_threads : int
-        Threads for the pass; the result is the same for any number.
-
-    Returns
-    -------
-    lo, hi : float
-        The extremes over the non-NaN entries (``inf`` and ``-inf`` when there are none).
-    non_finite : bool
-        Whether some entry is NaN or infinite.
-    """
-    cdef double lo = INF, hi = -INF
-    cdef int bad = 0
-    if a.shape[0] > 0:
-        with nogil:
-            bad = hd_prange(a.shape[0], &a[0], &lo, &hi, max(1, n_threads))
-    return lo, hi, bool(bad)
 
 
 def simd_variants():

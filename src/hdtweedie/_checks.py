@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numbers
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from . import _cd
 from ._frames import temporal_dtype, to_pandas
 
 # Beyond this magnitude the Hessian products X' diag(h) X overflow float64.
@@ -94,11 +94,42 @@ def check_scalar(value, name, kind, *, low=None, high=None, low_open=False, high
     return value
 
 
+# Entries per task of a threaded value_range at least (a task outweighs its hand-off).
+_RANGE_TASK = 1 << 20
+
+
+def value_range(arr: np.ndarray, n_threads: int = 1) -> tuple[float, float]:
+    """Smallest and largest entry of ``arr``; NaN when an entry is NaN.
+
+    With ``n_threads > 1`` a large array is cut into that many pieces reduced
+    in threads (numpy's reductions release the GIL); min and max do not round,
+    so the result is the same for any number of threads.
+
+    Parameters
+    ----------
+    arr : ndarray
+        Not empty; contiguous (in any order) when threads are used.
+    n_threads : int
+
+    Returns
+    -------
+    lo, hi : float
+    """
+    k = min(n_threads, arr.size // _RANGE_TASK)
+    if k <= 1:
+        return float(arr.min()), float(arr.max())
+    pieces = np.array_split(np.ravel(arr, order="K"), k)
+    with ThreadPoolExecutor(max_workers=k, thread_name_prefix="hdtweedie-check") as pool:
+        ends = np.array(list(pool.map(lambda a: (a.min(), a.max()), pieces)))
+    # numpy's min and max carry a NaN through, unlike Python's.
+    return float(ends[:, 0].min()), float(ends[:, 1].max())
+
+
 def _check_finite(arr, name, limit):
     if arr.size == 0:
         return
     # Two reductions instead of isfinite/abs masks: no temporary the size of X.
-    hi, lo = arr.max(), arr.min()
+    lo, hi = value_range(arr)
     if not (np.isfinite(hi) and np.isfinite(lo)):
         bad = arr[~np.isfinite(arr)]
         raise ValueError(f"{name} contains NaN or infinite values (e.g. {bad.flat[0]})")
@@ -267,9 +298,9 @@ def check_X(X, estimator=None, reset=True, min_samples=2, n_threads: int = 1):
 
 
 def _check_dense_X(X: np.ndarray, estimator, n_threads: int) -> None:
-    """Refuse NaN, infinite or too large entries of a converted dense X, in one pass."""
-    lo, hi, non_finite = _cd.value_range(np.ravel(X, order="K"), n_threads)
-    if non_finite:
+    """Refuse NaN, infinite or too large entries of a converted dense X (min and max only)."""
+    lo, hi = value_range(X, n_threads)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         # scikit-learn's own error (NaN or infinity, and advice on missing values); under
         # its assume_finite setting it passes, and the plain check raises.
         named("X", check_array, X, ensure_all_finite=True, input_name="X", estimator=estimator)

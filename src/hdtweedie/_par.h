@@ -346,37 +346,4 @@ static void hd_pcsc_dots(int k, const int *cols, const double *data, const int *
     }
 }
 
-/* Entries per block of hd_prange (a multiple of HD_CHUNK: the same cost per block). */
-#define HD_RANGE_CHUNK (4 * HD_CHUNK)
-
-/* Smallest and largest of a[0:len] into *lo and *hi (NaN entries left out); returns
-   1 when some entry is NaN or infinite.  One pass, split in fixed blocks across nt
-   threads: min and max do not round, and x - x is 0 or NaN, so the result is the same
-   for any nt.  (fmin/fmax rather than comparisons: only they vectorise without
-   -ffast-math.) */
-static int hd_prange(ptrdiff_t len, const double *a, double *lo, double *hi, int nt)
-{
-    ptrdiff_t nb = (len + HD_RANGE_CHUNK - 1) / HD_RANGE_CHUNK;
-    double l = INFINITY, h = -INFINITY, z = 0.0;
-#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && nb > 1) \
-    reduction(min:l) reduction(max:h) reduction(+:z)
-    for (ptrdiff_t b = 0; b < nb; b++) {
-        ptrdiff_t i0 = b * HD_RANGE_CHUNK;
-        ptrdiff_t i1 = len - i0 < HD_RANGE_CHUNK ? len : i0 + HD_RANGE_CHUNK;
-        double lb = INFINITY, hb = -INFINITY, zb = 0.0;
-#pragma omp simd reduction(min:lb) reduction(max:hb) reduction(+:zb)
-        for (ptrdiff_t i = i0; i < i1; i++) {
-            lb = fmin(a[i], lb);
-            hb = fmax(a[i], hb);
-            zb += a[i] - a[i];
-        }
-        l = fmin(lb, l);
-        h = fmax(hb, h);
-        z += zb;
-    }
-    *lo = l;
-    *hi = h;
-    return z != 0.0;
-}
-
 #endif
