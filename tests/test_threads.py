@@ -83,6 +83,23 @@ def test_kernel_rejects_half_a_standardisation():
         _kernel(X, 1, 0, xm=np.zeros(2), xs=np.ones(2))
 
 
+@pytest.mark.parametrize("density", [0.01, 0.2])
+@pytest.mark.parametrize("standardize", [False, True])
+def test_sparse_path_identical_for_1_2_3_threads(density, standardize):
+    # The gradient sweeps over CSC columns are spread by column (scatter and unpacked
+    # covariance modes by density).
+    import scipy.sparse as sp
+
+    X, y, w = _tall(p=12)
+    Xs = sp.random(X.shape[0], 12, density=density, format="csc", random_state=4)
+    Xs.data = np.abs(Xs.data) + 0.5
+    fits = [HDTweedie(power=1.5, n_lambdas=20, standardize=standardize, n_threads=k)
+            .fit(Xs, y, sample_weight=w) for k in (1, 2, 3)]
+    for other in fits[1:]:
+        _same_path(fits[0], other)
+    assert fits[0].df_[-1] > 0
+
+
 def test_cv_identical_across_threads():
     X, y, w = _tall(n=2 * _cd.ROW_BLOCK + 99, p=5)
     cvs = [HDTweedieCV(power=1.5, n_lambdas=8, n_folds=3, random_state=0, n_jobs=j,

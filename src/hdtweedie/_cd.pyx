@@ -111,6 +111,8 @@ cdef extern from "_par.h":
     void hd_pgram(int n, int k, const double *X, const int *cols, const double *cm,
                   const double *cs, const double *h, const double *v, double *G, int ldg,
                   double *xh, double *xv, hd_gram_scratch *S, int nt) noexcept nogil
+    void hd_pcsc_dots(int k, const int *cols, const double *data, const int *indices,
+                      const int *indptr, const double *v, double *out, int nt) noexcept nogil
 
 
 cdef struct Design:
@@ -308,11 +310,11 @@ cdef inline void gradient_residual(Design *D, Work *W, double *qsum) noexcept no
 
 cdef void column_dots(Design *D, int k, const int *js, const double *vec, double *out,
                       hd_col *view) noexcept nogil:
-    """out[a] = x_j' vec for the raw columns js[a], in one parallel sweep when dense."""
+    """out[a] = x_j' vec for the raw columns js[a], in one parallel sweep (dense: by row
+    blocks; sparse: by column)."""
     cdef int a
     if D.sparse:
-        for a in range(k):
-            out[a] = raw_dot(D, js[a], vec)
+        hd_pcsc_dots(k, js, D.sp_data, D.sp_indices, D.sp_indptr, vec, out, D.nt)
         return
     for a in range(k):
         view[a] = dense_col(D, js[a])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,15 +94,49 @@ def check_scalar(value, name, kind, *, low=None, high=None, low_open=False, high
     return value
 
 
+# Entries per task of a threaded value_range at least (a task outweighs its hand-off).
+_RANGE_TASK = 1 << 20
+
+
+def value_range(arr: np.ndarray, n_threads: int = 1) -> tuple[float, float]:
+    """Smallest and largest entry of ``arr``; NaN when an entry is NaN.
+
+    With ``n_threads > 1`` a large array is cut into that many pieces reduced
+    in threads (numpy's reductions release the GIL); min and max do not round,
+    so the result is the same for any number of threads.
+
+    Parameters
+    ----------
+    arr : ndarray
+        Not empty; contiguous (in any order) when threads are used.
+    n_threads : int
+
+    Returns
+    -------
+    lo, hi : float
+    """
+    k = min(n_threads, arr.size // _RANGE_TASK)
+    if k <= 1:
+        return float(arr.min()), float(arr.max())
+    pieces = np.array_split(np.ravel(arr, order="K"), k)
+    with ThreadPoolExecutor(max_workers=k, thread_name_prefix="hdtweedie-check") as pool:
+        ends = np.array(list(pool.map(lambda a: (a.min(), a.max()), pieces)))
+    # numpy's min and max carry a NaN through, unlike Python's.
+    return float(ends[:, 0].min()), float(ends[:, 1].max())
+
+
 def _check_finite(arr, name, limit):
     if arr.size == 0:
         return
     # Two reductions instead of isfinite/abs masks: no temporary the size of X.
-    hi, lo = arr.max(), arr.min()
+    lo, hi = value_range(arr)
     if not (np.isfinite(hi) and np.isfinite(lo)):
         bad = arr[~np.isfinite(arr)]
         raise ValueError(f"{name} contains NaN or infinite values (e.g. {bad.flat[0]})")
-    magnitude = max(hi, -lo)
+    _check_magnitude(max(hi, -lo), name, limit)
+
+
+def _check_magnitude(magnitude: float, name: str, limit: float) -> None:
     if magnitude > limit:
         raise ValueError(
             f"{name} has values of magnitude {magnitude:.3g}, above {limit:.0e}; rescale it"
@@ -190,7 +225,7 @@ def _check_index_range(idx: np.ndarray, size: int, what: str) -> None:
         raise ValueError(f"{what} {bad} is out of range for size {size}")
 
 
-def check_X(X, estimator=None, reset=True, min_samples=2):
+def check_X(X, estimator=None, reset=True, min_samples=2, n_threads: int = 1):
     """Validate X and return ``(X, feature_names)``.
 
     Conversion goes through scikit-learn's ``validate_data`` (which also records
@@ -211,6 +246,9 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
     reset : bool
         Record (True, in fit) or check (False) the fitted feature names.
     min_samples : int
+    n_threads : int
+        Threads for the pass over a dense X that looks for NaN, infinite and
+        too large values (one pass, as the fit's row loops).
 
     Returns
     -------
@@ -235,8 +273,10 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
         if non_numeric:
             raise TypeError(f"X: column(s) {non_numeric[:5]} are not numeric; "
                             f"encode rating factors first (hdtweedie.FactorEncoder)")
+    # Dense values are checked below in one threaded pass (and, when one is not
+    # finite, again by scikit-learn, for its message).
     kwargs = dict(accept_sparse=("csc", "csr", "coo"), dtype=np.float64, order="F",
-                  ensure_min_samples=min_samples, ensure_all_finite=True)
+                  ensure_min_samples=min_samples, ensure_all_finite=sp.issparse(X))
     if estimator is not None:
         out = named("X", validate_data, estimator, X, reset=reset, **kwargs)
         names = getattr(estimator, "feature_names_in_", None)
@@ -253,8 +293,19 @@ def check_X(X, estimator=None, reset=True, min_samples=2):
         out.indptr = out.indptr.astype(np.int32, copy=False)
         _check_finite(out.data, "X", MAX_ABS_X)
     else:
-        _check_finite(out, "X", MAX_ABS_X)
+        _check_dense_X(out, estimator, n_threads)
     return out, (np.asarray(names, dtype=object) if names is not None else None)
+
+
+def _check_dense_X(X: np.ndarray, estimator, n_threads: int) -> None:
+    """Refuse NaN, infinite or too large entries of a converted dense X (min and max only)."""
+    lo, hi = value_range(X, n_threads)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        # scikit-learn's own error (NaN or infinity, and advice on missing values); under
+        # its assume_finite setting it passes, and the plain check raises.
+        named("X", check_array, X, ensure_all_finite=True, input_name="X", estimator=estimator)
+        _check_finite(X, "X", MAX_ABS_X)
+    _check_magnitude(max(hi, -lo), "X", MAX_ABS_X)
 
 
 def check_y(y, n, power):
@@ -361,7 +412,7 @@ def check_response_signal(y, w):
 
 
 def check_data(X, y, sample_weight, offset, power: float, estimator=None, reset: bool = True,
-               min_samples: int = 2):
+               min_samples: int = 2, n_threads: int = 1):
     """Validate the data of a fit: ``(X, feature_names, y, w, offset)``.
 
     Parameters
@@ -376,13 +427,15 @@ def check_data(X, y, sample_weight, offset, power: float, estimator=None, reset:
         Set the estimator's input attributes (fit) or check them (predict).
     min_samples : int
         Fewest rows accepted.
+    n_threads : int
+        Threads for the check of a dense X's values.
 
     Returns
     -------
     tuple
         ``(X, feature_names, y, w, offset)``, each checked and converted.
     """
-    Xc, names = check_X(X, estimator, reset=reset, min_samples=min_samples)
+    Xc, names = check_X(X, estimator, reset=reset, min_samples=min_samples, n_threads=n_threads)
     n = Xc.shape[0]
     yc = check_y(y, n, power)
     w = check_weights(sample_weight, n)

@@ -11,9 +11,9 @@ from sklearn.utils.validation import check_is_fitted
 from . import _path
 from ._checks import check_data, check_offset, check_weights, check_X, check_y
 from ._distribution import d2_score
-from ._fingerprint import training_summary
+from ._fingerprint import start_training_summary, training_summary
 from ._groups import make_groups, resolve_penalty_factor
-from ._options import FitData, PathOptions, check_path_options, check_power
+from ._options import FitData, PathOptions, check_n_threads, check_path_options, check_power
 from .inference import InferenceMixin
 
 
@@ -75,9 +75,11 @@ _PARAMS_DOC = """
 """
 
 _THREADS_DOC = """    n_threads : int or None, default=1
-        Threads for the solver's loops over rows on dense ``X`` (OpenMP); None or
-        -1 uses every core this process may run on, and more than that is capped
-        there.  Results are bit for bit the same for any value.
+        Threads for the solver's loops over rows on dense ``X`` and its gradient
+        sweeps over the columns of sparse ``X`` (OpenMP), and for the value check of
+        dense ``X`` and the training-data fingerprint around them; None or -1 uses
+        every core this process may run on, and more than that is capped there.
+        Results are bit for bit the same for any value.
 """
 
 
@@ -144,7 +146,8 @@ class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
     def _check_inputs(self, X, y, sample_weight, offset) -> tuple[FitData, PathOptions]:
         """Validate the data and every hyper-parameter of the path, once."""
         power = check_power(self.power)
-        Xc, names, yc, w, off = check_data(X, y, sample_weight, offset, power, self)
+        Xc, names, yc, w, off = check_data(X, y, sample_weight, offset, power, self,
+                                           n_threads=self._checked_threads())
         n, p = Xc.shape
         gs = make_groups(self.groups, p, names)
         pf = resolve_penalty_factor(self.penalty_factor, gs)
@@ -152,6 +155,13 @@ class _HDTweedieBase(InferenceMixin, RegressorMixin, BaseEstimator):
         data = FitData(X=Xc, y=yc, w=w, offset=off, groups=gs, penalty_factor=pf,
                        feature_names=names, offset_given=offset is not None)
         return data, opts
+
+    def _checked_threads(self) -> int:
+        """``n_threads`` resolved, or 1 when it is invalid (reported with the other options)."""
+        try:
+            return check_n_threads(self.n_threads)
+        except (TypeError, ValueError):
+            return 1
 
     def _store_path(self, data: FitData, opts: PathOptions, res: _path.PathResult,
                     summary: dict | None = None) -> None:
@@ -461,5 +471,8 @@ class HDTweedie(_HDTweedieBase):
             On bad data or hyper-parameters, naming the argument.
         """
         data, opts = self._check_inputs(X, y, sample_weight, offset)
-        self._store_path(data, opts, _path.solve(data, opts))
+        # With threads to spare, the data's fingerprint is hashed while the path is solved.
+        summary = start_training_summary(data, background=opts.n_threads > 1)
+        res = _path.solve(data, opts)
+        self._store_path(data, opts, res, summary())
         return self

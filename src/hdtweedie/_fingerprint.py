@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,3 +77,32 @@ def training_summary(data: FitData) -> dict:
         "exposure_sum": float(np.sum(np.exp(data.offset))) if data.offset_given else None,
         "fingerprint": fingerprint(data.X, data.y, data.w, data.offset),
     }
+
+
+def start_training_summary(data: FitData, background: bool) -> Callable[[], dict]:
+    """Begin :func:`training_summary` of ``data``; the returned function gives the record.
+
+    With ``background`` the record (its SHA-256 above all, serial by nature) is made
+    in a thread while the caller goes on, e.g. to fit: hashlib releases the GIL on
+    large buffers and the compiled solver runs without it.  The record is the same
+    either way.  ``data`` must not change until the record is taken.
+
+    Parameters
+    ----------
+    data : FitData
+    background : bool
+        Make the record in a thread now (True) or when it is asked for (False).
+
+    Returns
+    -------
+    callable
+        Without arguments, returns the ``training_data_`` dict (waiting for the
+        thread if needed) and re-raises whatever making it raised.
+    """
+    if not background:
+        return lambda: training_summary(data)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hdtweedie-fingerprint")
+    try:
+        return pool.submit(training_summary, data).result
+    finally:
+        pool.shutdown(wait=False)

@@ -393,4 +393,22 @@ static void hd_pgram(int n, int k, const double *X, const int *cols, const doubl
     }
 }
 
+/* out[a] = x_c' v for the k CSC columns c = cols[a], spread over nt threads by column:
+   each dot is the serial loop over its column's entries, so the results are those of
+   one thread.  Below HD_CHUNK stored entries in all, one thread. */
+static void hd_pcsc_dots(int k, const int *cols, const double *data, const int *indices,
+                         const int *indptr, const double *v, double *out, int nt)
+{
+    long nnz = 0;
+    for (int a = 0; a < k; a++)
+        nnz += indptr[cols[a] + 1] - indptr[cols[a]];
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1 && k > 1 && nnz > HD_CHUNK)
+    for (int a = 0; a < k; a++) {
+        double s = 0.0;
+        for (int kk = indptr[cols[a]]; kk < indptr[cols[a] + 1]; kk++)
+            s += data[kk] * v[indices[kk]];
+        out[a] = s;
+    }
+}
+
 #endif
