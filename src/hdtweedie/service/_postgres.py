@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 from ._events import GENESIS
-from ._ledger import _ROW, Ledger, LedgerError, chain_batch, check_durability, fail
+from ._ledger import ROW, Ledger, LedgerError, chain_batch, check_durability, fail
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ledger_events (
@@ -32,7 +32,7 @@ _SCHEMA_LOCK = 7_212_001
 _APPEND = f"""
 WITH head AS (UPDATE ledger_head SET seq = %s, hash = %s WHERE id = 1 AND seq = %s AND hash = %s
               RETURNING id)
-INSERT INTO ledger_events ({_ROW})
+INSERT INTO ledger_events ({ROW})
 SELECT r.* FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
                        %b::text[], %b::text[]) AS r, head
 """
