@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from ._events import GENESIS
 from ._ledger import ROW, Ledger, LedgerError, chain_batch, check_durability, fail
+from ._turns import WriterTurns, turns_path
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ledger_events (
@@ -40,6 +41,14 @@ SELECT r.* FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::tex
 
 class PostgresLedger(Ledger):
     """A ledger in PostgreSQL; writers are serialised by ``SELECT ... FOR UPDATE`` on the head row.
+
+    The writers of one machine (the workers of a service, services beside
+    each other) first take turns on a local lock file that holds the head
+    the last of them committed (:mod:`._turns`), so that a group is
+    normally one statement chained after the true head: one round trip,
+    no lock held in the database.  A group chained after a stale head (a
+    writer on another machine moved it) is refused by that statement and
+    chained again after the head read under the row lock.
 
     Parameters
     ----------
@@ -82,10 +91,13 @@ class PostgresLedger(Ledger):
                     con.execute(_SCHEMA)
         except self._errors as exc:
             raise LedgerError(f"ledger {url}: cannot connect or create the tables: {exc}") from exc
-        # The head after this process's last commit, and whether to chain the next group after it
-        # without reading it first (true while no other process has written in between).
+        # The head after the last commit (this process's, or the one the turns file passed on), and
+        # whether to chain the next group after it without reading it first (true while no writer
+        # of another machine has written in between).
         self._head: tuple | None = None
         self._fast = False
+        self._turns = WriterTurns(turns_path(url))
+        self._writer.turn = self._turns.turn
         # Autocommit: a group known to follow the head is one statement, its own transaction, so one
         # round trip; transactions of several statements say BEGIN themselves.
         self._pool = ConnectionPool(conninfo, min_size=min(2, pool_size), max_size=pool_size, timeout=timeout,
@@ -117,13 +129,18 @@ class PostgresLedger(Ledger):
             yield cur
 
     def _commit(self, batch: list) -> None:
-        """Write a group in one round trip when the head is known, else lock the head first."""
+        """Write a group in one round trip when the head is known, else lock the head first.
+
+        Called in this machine's turn: the head the previous writer left is the one to follow.
+        """
         try:
+            self._head = self._turns.head() or self._head
             if not (self._fast and self._append(batch, self._head)) and not self._append(batch, None):
                 raise LedgerError(f"ledger {self.url}: the chain head moved while it was locked")
         except Exception as exc:
             self._head, self._fast = None, False
             fail(batch, self.url, exc)
+        self._turns.set_head(self._head)
 
     def _append(self, batch: list, head: tuple | None) -> bool:
         """Chain and insert a group after ``head`` (read and locked first if None); False if it moved."""
@@ -169,6 +186,7 @@ class PostgresLedger(Ledger):
 
     def _release(self) -> None:
         self._pool.close()
+        self._turns.close()
 
 
 def _params(rows: list, seq: int, last: str, head: tuple) -> tuple:
