@@ -176,3 +176,33 @@ def test_an_unreadable_head_in_the_turns_file_is_unknown(tmp_path, text):
     turns.set_head((3, "c" * 64))
     assert turns.head() == (3, "c" * 64)
     turns.close()
+
+
+def test_a_writer_waiting_for_a_connection_does_not_hold_up_the_others(url):
+    # The writer takes its connection before its turn: one whose pool is exhausted (as with the
+    # database slow to accept) waits, and fails, outside it while the other writer goes on.
+    import time
+
+    from hdtweedie.service import LedgerError
+    from hdtweedie.service._postgres import PostgresLedger
+
+    a, b = PostgresLedger(url, url, pool_size=1, timeout=1.5), open_ledger(url, "normal")
+    taken = a._pool.getconn()
+    refused: list = []
+    try:
+        stuck = threading.Thread(target=lambda: refused.append(pytest.raises(LedgerError, a.append,
+                                                                              _events(1))))
+        stuck.start()
+        time.sleep(0.2)  # a's writer is waiting for the pool
+        start = time.monotonic()
+        b.append(_events(2))
+        assert time.monotonic() - start < 0.8
+        stuck.join(10)
+        assert len(refused) == 1
+        a._pool.putconn(taken)
+        a.append(_events(1))
+        report = b.verify()
+        assert report.ok and report.events == 3
+    finally:
+        a.close()
+        b.close()

@@ -97,7 +97,10 @@ class PostgresLedger(Ledger):
         self._head: tuple | None = None
         self._fast = False
         self._turns = WriterTurns(turns_path(url))
-        self._writer.turn = self._turns.turn
+        # The writer's connection for the group of its turn, or why it could not have one.
+        self._held = None
+        self._held_error: LedgerError | None = None
+        self._writer.turn = self._turn
         # Autocommit: a group known to follow the head is one statement, its own transaction, so one
         # round trip; transactions of several statements say BEGIN themselves.
         self._pool = ConnectionPool(conninfo, min_size=min(2, pool_size), max_size=pool_size, timeout=timeout,
@@ -105,16 +108,50 @@ class PostgresLedger(Ledger):
                                     configure=self._configure, open=True)
 
     @contextlib.contextmanager
-    def _transaction(self, pipeline: bool = False) -> Iterator:
+    def _connection(self, held: bool = False) -> Iterator:
+        """A pooled connection; ``held``: the writer's, taken for the group of its turn."""
+        from psycopg_pool import PoolTimeout
+
+        if held and self._held_error is not None:
+            raise self._held_error
+        try:
+            with (contextlib.nullcontext(self._held) if held
+                  else self._pool.connection(timeout=self._timeout)) as con:
+                yield con
+        except (PoolTimeout, *self._errors) as exc:
+            raise LedgerError(f"ledger {self.url} unavailable: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _transaction(self, pipeline: bool = False, held: bool = False) -> Iterator:
+        with self._connection(held) as con, (con.pipeline() if pipeline else contextlib.nullcontext()), \
+                con.transaction(), con.cursor() as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The writer's connection, then this machine's turn (see :class:`GroupWriter`).
+
+        Waiting for a connection (the database down or slow to accept) happens
+        outside the turn, so that it does not hold up the other writers.
+        """
         from psycopg_pool import PoolTimeout
 
         try:
-            with self._pool.connection(timeout=self._timeout) as con, \
-                    (con.pipeline() if pipeline else contextlib.nullcontext()), \
-                    con.transaction(), con.cursor() as cur:
-                yield cur
+            con = self._pool.getconn(timeout=self._timeout)
         except (PoolTimeout, *self._errors) as exc:
-            raise LedgerError(f"ledger {self.url} unavailable: {exc}") from exc
+            self._held_error = LedgerError(f"ledger {self.url} unavailable: {exc}")
+            try:
+                yield  # the group is refused with that error, outside the turn
+            finally:
+                self._held_error = None
+            return
+        self._held = con
+        try:
+            with self._turns.turn():
+                yield
+        finally:
+            self._held = None
+            self._pool.putconn(con)
 
     def _configure(self, con) -> None:
         # Per connection, once: no SET per transaction.
@@ -125,7 +162,7 @@ class PostgresLedger(Ledger):
     def _write(self) -> Iterator:
         # Pipelined: BEGIN and the head's SELECT go in one round trip, the INSERT and COMMIT in a
         # second (instead of one round trip per statement).
-        with self._transaction(pipeline=True) as cur:
+        with self._transaction(pipeline=True, held=True) as cur:
             yield cur
 
     def _commit(self, batch: list) -> None:
@@ -152,23 +189,12 @@ class PostgresLedger(Ledger):
                 cur.execute(_APPEND, _params(rows, seq, last, head))
         else:
             rows, seq, last = chain_batch(batch, *head)
-            with self._statement() as con:
+            with self._connection(held=True) as con:
                 cur = con.execute(_APPEND, _params(rows, seq, last, head))
         if cur.rowcount != len(rows):
             return False
         self._head = (seq, last)
         return True
-
-    @contextlib.contextmanager
-    def _statement(self) -> Iterator:
-        """A pooled connection for one autocommitted statement."""
-        from psycopg_pool import PoolTimeout
-
-        try:
-            with self._pool.connection(timeout=self._timeout) as con:
-                yield con
-        except (PoolTimeout, *self._errors) as exc:
-            raise LedgerError(f"ledger {self.url} unavailable: {exc}") from exc
 
     def _read(self):
         return self._transaction()
