@@ -31,15 +31,17 @@ _SIZE = 128  # more than "SEQ HASH\n" for any 64-bit seq
 
 
 def turns_path(url: str) -> str:
-    """The lock file of the ledger at ``url`` (without password), in the temporary folder.
+    """The lock file of the ledger at ``url``.
 
     Parameters
     ----------
     url : str
+        The ledger's URL without password.
 
     Returns
     -------
     str
+        A path in the temporary folder, the same in every process given the same URL.
     """
     digest = hashlib.sha256(url.encode()).hexdigest()[:32]
     return os.path.join(tempfile.gettempdir(), f"hdtweedie-ledger-{digest}.turns")
