@@ -151,7 +151,8 @@ class PostgresLedger(Ledger):
                 yield
         finally:
             self._held = None
-            self._pool.putconn(con)
+            with contextlib.suppress(Exception):  # at worst a pool slot lost, never a caller left waiting
+                self._pool.putconn(con)
 
     def _configure(self, con) -> None:
         # Per connection, once: no SET per transaction.

@@ -76,8 +76,12 @@ class WriterTurns:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError:
             return None
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        try:
+            info = os.fstat(fd)
+            usable = stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o077
+        except OSError:
+            usable = False
+        if not usable:
             os.close(fd)
             return None
         self._fd = fd
