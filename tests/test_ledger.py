@@ -135,11 +135,13 @@ def test_postgres_ledger_chain_and_tamper_detection():
 
 
 def test_postgres_writers_in_turn_keep_one_chain():
-    # Each process appends after the head of its own last commit without reading it; when another
-    # process moved it meanwhile, nothing is written and the group is chained after the real head.
+    # Each writer appends after the head of its own last commit without reading it; when another
+    # (here: one that does not share this machine's turns, as on another machine, by its URL) moved
+    # it meanwhile, nothing is written and the group is chained after the real head.
     cluster = PostgresCluster()
     try:
-        a, b = open_ledger(cluster.url, "normal"), open_ledger(cluster.url, "normal")
+        a = open_ledger(cluster.url, "normal")
+        b = open_ledger(cluster.url + "?application_name=elsewhere", "normal")
         stored = []
         for i in range(30):
             stored += (b if i % 3 == 0 else a).append(_events(1 + i % 2))

@@ -48,11 +48,18 @@ class GroupWriter:
         filling ``stored`` or ``error`` of each; it must not raise.
     closed : callable
         ``closed()``: the exception raised by a submission after :meth:`close`.
+    turn : callable, optional
+        ``turn()``: a context manager held while a group is taken from the
+        queue and committed (it must not raise).  A writer that waits there
+        for another process's commit takes everything queued meanwhile in
+        one group.
     """
 
-    def __init__(self, commit: Callable[[list], None], closed: Callable[[], Exception]):
+    def __init__(self, commit: Callable[[list], None], closed: Callable[[], Exception],
+                 turn: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext):
         self._commit = commit
         self._closed_error = closed
+        self.turn = turn
         self._cond = threading.Condition()
         self._queue: list = []
         self._thread: threading.Thread | None = None
@@ -131,8 +138,10 @@ class GroupWriter:
                     self._cond.wait()
                 if not self._queue:
                     return
-                batch, self._queue = self._queue, []
-            self._commit(batch)
+            with self.turn():
+                with self._cond:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
             # One wake-up of each event loop per group, not one per caller.
             loops: dict = {}
             for item in batch:

@@ -93,7 +93,8 @@ def check_durability(durability: object) -> str:
     return durability
 
 
-_ROW = "seq, prediction_id, created_at, policy_id, transaction_type, prev_hash, hash, body"
+#: The ledger_events columns of a stored event, in table order (every backend's SQL uses it).
+ROW = "seq, prediction_id, created_at, policy_id, transaction_type, prev_hash, hash, body"
 _LIMIT = 1000
 
 
@@ -203,7 +204,7 @@ class Ledger:
         try:
             with self._write() as cur:
                 rows, seq, head = chain_batch(batch, *self._lock_head(cur))
-                cur.executemany(f"INSERT INTO ledger_events ({_ROW}) VALUES ({', '.join([m] * 8)})", rows)
+                cur.executemany(f"INSERT INTO ledger_events ({ROW}) VALUES ({', '.join([m] * 8)})", rows)
                 cur.execute(f"UPDATE ledger_head SET seq = {m}, hash = {m} WHERE id = 1", (seq, head))
         except Exception as exc:
             fail(batch, self.url, exc)
@@ -274,7 +275,7 @@ class Ledger:
             yield json.loads(row[-1])
 
     def _rows(self, since: str | None = None) -> Iterator[tuple]:
-        sql, params = f"SELECT {_ROW} FROM ledger_events", []
+        sql, params = f"SELECT {ROW} FROM ledger_events", []
         if since is not None:
             sql, params = sql + f" WHERE created_at >= {self.mark}", [since]
         with self._read() as cur:

@@ -6,7 +6,8 @@ import contextlib
 from collections.abc import Iterator
 
 from ._events import GENESIS
-from ._ledger import _ROW, Ledger, LedgerError, chain_batch, check_durability, fail
+from ._ledger import ROW, Ledger, LedgerError, chain_batch, check_durability, fail
+from ._turns import WriterTurns, turns_path
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS ledger_events (
@@ -32,7 +33,7 @@ _SCHEMA_LOCK = 7_212_001
 _APPEND = f"""
 WITH head AS (UPDATE ledger_head SET seq = %s, hash = %s WHERE id = 1 AND seq = %s AND hash = %s
               RETURNING id)
-INSERT INTO ledger_events ({_ROW})
+INSERT INTO ledger_events ({ROW})
 SELECT r.* FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
                        %b::text[], %b::text[]) AS r, head
 """
@@ -40,6 +41,14 @@ SELECT r.* FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::tex
 
 class PostgresLedger(Ledger):
     """A ledger in PostgreSQL; writers are serialised by ``SELECT ... FOR UPDATE`` on the head row.
+
+    The writers of one machine (the workers of a service, services beside
+    each other) first take turns on a local lock file that holds the head
+    the last of them committed (:mod:`._turns`), so that a group is
+    normally one statement chained after the true head: one round trip,
+    no lock held in the database.  A group chained after a stale head (a
+    writer on another machine moved it) is refused by that statement and
+    chained again after the head read under the row lock.
 
     Parameters
     ----------
@@ -82,10 +91,16 @@ class PostgresLedger(Ledger):
                     con.execute(_SCHEMA)
         except self._errors as exc:
             raise LedgerError(f"ledger {url}: cannot connect or create the tables: {exc}") from exc
-        # The head after this process's last commit, and whether to chain the next group after it
-        # without reading it first (true while no other process has written in between).
+        # The head after the last commit (this process's, or the one the turns file passed on), and
+        # whether to chain the next group after it without reading it first (true while no writer
+        # of another machine has written in between).
         self._head: tuple | None = None
         self._fast = False
+        self._turns = WriterTurns(turns_path(url))
+        # The writer's connection for the group of its turn, or why it could not have one.
+        self._held = None
+        self._held_error: LedgerError | None = None
+        self._writer.turn = self._turn
         # Autocommit: a group known to follow the head is one statement, its own transaction, so one
         # round trip; transactions of several statements say BEGIN themselves.
         self._pool = ConnectionPool(conninfo, min_size=min(2, pool_size), max_size=pool_size, timeout=timeout,
@@ -93,16 +108,51 @@ class PostgresLedger(Ledger):
                                     configure=self._configure, open=True)
 
     @contextlib.contextmanager
-    def _transaction(self, pipeline: bool = False) -> Iterator:
+    def _connection(self, held: bool = False) -> Iterator:
+        """A pooled connection; ``held``: the writer's, taken for the group of its turn."""
+        from psycopg_pool import PoolTimeout
+
+        if held and self._held_error is not None:
+            raise self._held_error
+        try:
+            with (contextlib.nullcontext(self._held) if held
+                  else self._pool.connection(timeout=self._timeout)) as con:
+                yield con
+        except (PoolTimeout, *self._errors) as exc:
+            raise LedgerError(f"ledger {self.url} unavailable: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _transaction(self, pipeline: bool = False, held: bool = False) -> Iterator:
+        with self._connection(held) as con, (con.pipeline() if pipeline else contextlib.nullcontext()), \
+                con.transaction(), con.cursor() as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The writer's connection, then this machine's turn (see :class:`GroupWriter`).
+
+        Waiting for a connection (the database down or slow to accept) happens
+        outside the turn, so that it does not hold up the other writers.
+        """
         from psycopg_pool import PoolTimeout
 
         try:
-            with self._pool.connection(timeout=self._timeout) as con, \
-                    (con.pipeline() if pipeline else contextlib.nullcontext()), \
-                    con.transaction(), con.cursor() as cur:
-                yield cur
+            con = self._pool.getconn(timeout=self._timeout)
         except (PoolTimeout, *self._errors) as exc:
-            raise LedgerError(f"ledger {self.url} unavailable: {exc}") from exc
+            self._held_error = LedgerError(f"ledger {self.url} unavailable: {exc}")
+            try:
+                yield  # the group is refused with that error, outside the turn
+            finally:
+                self._held_error = None
+            return
+        self._held = con
+        try:
+            with self._turns.turn():
+                yield
+        finally:
+            self._held = None
+            with contextlib.suppress(Exception):  # at worst a pool slot lost, never a caller left waiting
+                self._pool.putconn(con)
 
     def _configure(self, con) -> None:
         # Per connection, once: no SET per transaction.
@@ -113,17 +163,22 @@ class PostgresLedger(Ledger):
     def _write(self) -> Iterator:
         # Pipelined: BEGIN and the head's SELECT go in one round trip, the INSERT and COMMIT in a
         # second (instead of one round trip per statement).
-        with self._transaction(pipeline=True) as cur:
+        with self._transaction(pipeline=True, held=True) as cur:
             yield cur
 
     def _commit(self, batch: list) -> None:
-        """Write a group in one round trip when the head is known, else lock the head first."""
+        """Write a group in one round trip when the head is known, else lock the head first.
+
+        Called in this machine's turn: the head the previous writer left is the one to follow.
+        """
         try:
+            self._head = self._turns.head() or self._head
             if not (self._fast and self._append(batch, self._head)) and not self._append(batch, None):
                 raise LedgerError(f"ledger {self.url}: the chain head moved while it was locked")
         except Exception as exc:
             self._head, self._fast = None, False
             fail(batch, self.url, exc)
+        self._turns.set_head(self._head)
 
     def _append(self, batch: list, head: tuple | None) -> bool:
         """Chain and insert a group after ``head`` (read and locked first if None); False if it moved."""
@@ -135,23 +190,12 @@ class PostgresLedger(Ledger):
                 cur.execute(_APPEND, _params(rows, seq, last, head))
         else:
             rows, seq, last = chain_batch(batch, *head)
-            with self._statement() as con:
+            with self._connection(held=True) as con:
                 cur = con.execute(_APPEND, _params(rows, seq, last, head))
         if cur.rowcount != len(rows):
             return False
         self._head = (seq, last)
         return True
-
-    @contextlib.contextmanager
-    def _statement(self) -> Iterator:
-        """A pooled connection for one autocommitted statement."""
-        from psycopg_pool import PoolTimeout
-
-        try:
-            with self._pool.connection(timeout=self._timeout) as con:
-                yield con
-        except (PoolTimeout, *self._errors) as exc:
-            raise LedgerError(f"ledger {self.url} unavailable: {exc}") from exc
 
     def _read(self):
         return self._transaction()
@@ -169,6 +213,7 @@ class PostgresLedger(Ledger):
 
     def _release(self) -> None:
         self._pool.close()
+        self._turns.close()
 
 
 def _params(rows: list, seq: int, last: str, head: tuple) -> tuple:
