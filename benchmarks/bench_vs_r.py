@@ -11,7 +11,7 @@ R HDtweedie's default lasso path (``time_r.R``, p = 1.5) and hdtweedie's are tim
 same CSV data, alternately, one thread each; glum runs once on hdtweedie's lambdas, and
 its objective is compared with hdtweedie's at every lambda; ``stopping="kkt"`` is timed
 beside glum at equal accuracy (largest relative objective gap at most 1e-6); on tall,
-hdtweedie also runs with ``n_threads=2`` when the estimator has that parameter.  Then
+hdtweedie also runs with ``n_threads=2`` in the same rounds, when the estimator has that parameter.  Then
 5-fold CV on motor, the same folds for all: R's ``cv.HDtweedie`` (``time_r_cv.R``),
 ``HDTweedieCV`` with ``n_jobs`` 1 and 2, and glum's CV estimator on hdtweedie's grid.
 The table records the machine load at the start and the end.
@@ -165,18 +165,21 @@ def path_row(name: str, data_dir: Path, rounds: int, why_no_r: str | None, glum:
     """R and hdtweedie alternately, then glum, kkt and (tall) two threads, on one problem."""
     X, y, w = load(name, data_dir)
     time_ours(X[:2000], y[:2000], w[:2000])  # imports and first-call costs
-    ours, theirs, r_passes, model = [], [], None, None
-    for _ in range(rounds):
+    ours, theirs, two, r_passes, model = [], [], [], None, None
+    threads = name == "tall" and has_threads()
+    for _ in range(rounds):  # R, one thread and (tall) two threads take turns
         if why_no_r is None:
             sec, r_passes = time_r(name, data_dir)
             theirs.append(sec)
         sec, model = time_ours(X, y, w)
         ours.append(sec)
+        if threads:
+            two.append(time_ours(X, y, w, n_threads=2)[0])
     row = {"problem": name, "shape": f"{X.shape[0]:,} x {X.shape[1]:,}",
            "ours": statistics.median(ours), "ours_passes": model.n_passes_,
            "r": statistics.median(theirs) if theirs else None, "r_passes": r_passes}
-    if name == "tall" and has_threads():
-        row["threads2"] = statistics.median(time_ours(X, y, w, n_threads=2)[0] for _ in range(rounds))
+    if two:
+        row["threads2"] = statistics.median(two)
     g = time_glum(X, y, w, model.lambdas_) if glum else None
     if g is not None:
         row["glum"], glum_model = g
