@@ -97,7 +97,8 @@ async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: floa
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     idle: list = []
     opened = 0
-    latencies: list = []
+    # per request: (scheduled send, how late it was written, latency from the schedule); times in s
+    samples: list = []
     errors = 0
     slots = asyncio.Semaphore(max_connections)
 
@@ -109,24 +110,27 @@ async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: floa
                 if conn is None:
                     opened += 1
                     conn = _Connection(*await asyncio.open_connection(host, port))
+                sent = time.perf_counter()
                 status = await conn.send(request)
             except (OSError, asyncio.IncompleteReadError, ValueError, AttributeError):
                 errors += 1
                 if conn is not None:
                     conn.close()
                 return
-            latencies.append(time.perf_counter() - due)
+            samples.append((due, sent - due, time.perf_counter() - due))
             errors += status != 200
             idle.append(conn)
 
     start = time.perf_counter()
     n = int(seconds * rate)
     tasks = []
+    behind = 0.0  # the generator's own lateness: how late it got round to a scheduled request
     for i in range(n):
         due = start + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        behind = max(behind, time.perf_counter() - due)
         tasks.append(asyncio.create_task(one(due)))
     done, late = await asyncio.wait(tasks, timeout=drain)  # bounded: the rest counts as errors
     for t in late:
@@ -134,17 +138,23 @@ async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: floa
     took = time.perf_counter() - start
     for conn in idle:
         conn.close()
-    answered = len(latencies)
-    latencies += [math.inf] * len(late)  # unanswered: slower than any answer, in the quantiles too
-    latencies.sort()
+    return _summary(samples, len(late), errors, took, behind, start) | {"connections": opened}
 
-    def q(p: float) -> float:
-        if not latencies:
-            return float("nan")
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1e3
 
-    return {"rate": answered / took, "p50": q(0.5), "p99": q(0.99), "errors": errors + len(late),
-            "connections": opened}
+def _quantile(values: list, p: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(p * len(values)))] * 1e3
+
+
+def _summary(samples: list, unanswered: int, errors: int, took: float, behind: float, start: float) -> dict:
+    latencies = sorted([s[2] for s in samples] + [math.inf] * unanswered)  # unanswered: slowest of all
+    sends = sorted(s[1] for s in samples)
+    return {"rate": len(samples) / took, "p50": _quantile(latencies, 0.5), "p99": _quantile(latencies, 0.99),
+            "p999": _quantile(latencies, 0.999), "max": _quantile(latencies, 1.0),
+            "late_max": behind * 1e3, "send_late_p99": _quantile(sends, 0.99),
+            "errors": errors + unanswered,
+            "samples": [(due - start, late, latency) for due, late, latency in samples]}
 
 
 def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections: int = 64,
@@ -167,8 +177,12 @@ def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections
     Returns
     -------
     dict
-        ``rate`` (answered per second), ``p50`` and ``p99`` (ms; infinite if unanswered),
-        ``errors`` (non-200, failed and unanswered), ``connections``.
+        ``rate`` (answered per second); ``p50``, ``p99``, ``p999`` and ``max`` latency (ms from the
+        scheduled send; infinite if unanswered); ``late_max``, the generator's own lateness (ms: how
+        late it got round to a scheduled request at worst); ``send_late_p99`` (ms: how late requests
+        were written, waits for a connection included); ``errors`` (non-200, failed and
+        unanswered); ``connections``; ``samples``, per answered request ``(scheduled send, send
+        lateness, latency)`` in seconds from the start.
     """
     m = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url)
     host, port, path = m.group(1), int(m.group(2)), m.group(3)
