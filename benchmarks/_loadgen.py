@@ -1,12 +1,16 @@
-"""Load generators for the service benchmark: wrk (most requests/s) and an open loop at a fixed rate.
+"""Load generators for the service benchmark: wrk (most requests/s) and open loops at a fixed rate.
 
-Both talk HTTP/1.1 with keep-alive to a loopback address and stop after a
-fixed time.
+An open loop sends each request at its scheduled time whatever the answers
+and times it from that schedule (queueing counts); :func:`open_loop_wrk`
+runs one in wrk (C, a Lua script pacing one connection per thread), light
+on the shared cores, :func:`open_loop` one in Python's asyncio.  All talk
+HTTP/1.1 with keep-alive to a loopback address and stop after a fixed time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import math
 import re
@@ -15,6 +19,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+_OPEN_LOOP_LUA = Path(__file__).with_name("_open_loop.lua")
 
 _LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -28,6 +34,11 @@ def _ms(output: str, percent: str) -> float:
     if m is None:
         raise RuntimeError(f"no {percent}% latency in the output of wrk:\n{output}")
     return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _need_wrk() -> None:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: apt-get install -y wrk")
 
 
 def wrk(url: str, body: dict, seconds: float, connections: int, threads: int = 1) -> dict:
@@ -53,8 +64,7 @@ def wrk(url: str, body: dict, seconds: float, connections: int, threads: int = 1
     RuntimeError
         If wrk is missing or fails.
     """
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed: apt-get install -y wrk")
+    _need_wrk()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(_LUA.format(body=json.dumps(json.dumps(body))))
     try:
@@ -138,7 +148,8 @@ async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: floa
     took = time.perf_counter() - start
     for conn in idle:
         conn.close()
-    return _summary(samples, len(late), errors, took, behind, start) | {"connections": opened}
+    samples = [(due - start, sent, latency) for due, sent, latency in samples]
+    return _summary(samples, len(late), errors, took, behind) | {"connections": opened}
 
 
 def _quantile(values: list, p: float) -> float:
@@ -147,14 +158,15 @@ def _quantile(values: list, p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))] * 1e3
 
 
-def _summary(samples: list, unanswered: int, errors: int, took: float, behind: float, start: float) -> dict:
+def _summary(samples: list, unanswered: int, errors: int, took: float, behind: float) -> dict:
+    """Quantiles of ``samples``, ``(scheduled send, send lateness, latency)`` in seconds."""
     latencies = sorted([s[2] for s in samples] + [math.inf] * unanswered)  # unanswered: slowest of all
     sends = sorted(s[1] for s in samples)
     return {"rate": len(samples) / took, "p50": _quantile(latencies, 0.5), "p99": _quantile(latencies, 0.99),
             "p999": _quantile(latencies, 0.999), "max": _quantile(latencies, 1.0),
             "late_max": behind * 1e3, "send_late_p99": _quantile(sends, 0.99),
             "errors": errors + unanswered,
-            "samples": [(due - start, late, latency) for due, late, latency in samples]}
+            "samples": samples}
 
 
 def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections: int = 64,
@@ -194,3 +206,53 @@ def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections
         run = asyncio.run
     return run(_open_loop(host, port, path, json.dumps(body).encode(), seconds, rate, max_connections,
                           drain))
+
+
+def open_loop_wrk(url: str, body: dict, seconds: float, rate: float, connections: int = 32,
+                  drain: float = 2.0) -> dict:
+    """:func:`open_loop` run by wrk: ``connections`` threads of one connection, each on its own schedule.
+
+    A thread sends its next request at its scheduled time, or at once when the
+    previous answer came later (then the wait counts in the latency).
+
+    Parameters
+    ----------
+    url : str
+        ``http://HOST:PORT/PATH``.
+    body : dict
+    seconds : float
+    rate : float
+        Requests per second, all threads together.
+    connections : int
+        Threads, one connection each: each sends every ``connections / rate`` seconds.
+    drain : float
+        Seconds to wait for the answers after the last send; later ones count as errors.
+
+    Returns
+    -------
+    dict
+        As :func:`open_loop` (``late_max``: how late wrk sent a request it could have sent, at worst).
+
+    Raises
+    ------
+    RuntimeError
+        If wrk is missing or fails.
+    """
+    _need_wrk()
+    with tempfile.TemporaryDirectory(prefix="hdtweedie-open-loop-") as folder:
+        body_file = Path(folder) / "body.json"
+        body_file.write_text(json.dumps(body))
+        lead = 0.5  # wrk starts its threads and connects before the first scheduled send
+        start = time.perf_counter() + lead
+        total = int(seconds * rate)
+        args = [str(rate), str(connections), str(total), repr(start), folder, str(body_file)]
+        cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{math.ceil(lead + seconds + drain)}s",
+               "--timeout", f"{math.ceil(drain)}s", "-s", str(_OPEN_LOOP_LUA), url, "--", *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=lead + seconds + drain + 30)
+        if out.returncode != 0:
+            raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
+        rows = [row for f in Path(folder).glob("open-loop-*.csv") for row in csv.reader(f.open())]
+    samples = [(float(due), float(late), float(latency)) for due, late, latency, _ in rows]
+    errors = sum(status != "200" for *_, status in rows)
+    behind = max((s[1] for s in samples), default=0.0)
+    return _summary(samples, total - len(rows), errors, seconds, behind) | {"connections": connections}
