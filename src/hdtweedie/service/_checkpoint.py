@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
+
+from ._group import GroupWriter
 
 #: Commits between two checkpoints (a commit adds a few pages: about SQLite's 1000-page default).
 CHECKPOINT_COMMITS = 250
@@ -87,7 +88,7 @@ class WriterLock:
 
 
 class Checkpointer:
-    """A thread that checkpoints the WAL after every ``every`` commits.
+    """Checkpoints of the WAL after every ``every`` commits, run by a thread of their own.
 
     A PASSIVE checkpoint copies what no reader still needs and lets writers go
     on.  The WAL restarts from its beginning only if a write begins when all
@@ -110,45 +111,30 @@ class Checkpointer:
                  every: int = CHECKPOINT_COMMITS, catch_up: int = CATCH_UP_FRAMES):
         self._connect, self._lock = connect, lock
         self.every, self.catch_up = every, catch_up
-        self._cond = threading.Condition()
         self._commits = 0
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        self._con: sqlite3.Connection | None = None
+        # the group writer's thread, started on the first request: after a fork each worker has its own
+        self._thread = GroupWriter(self._run, lambda: RuntimeError("the checkpointer is closed"))
         #: Checkpoints run so far, the most WAL frames one found, WAL restarts seen.
         self.runs, self.most_frames, self.restarts = 0, 0, 0
         self._frames = 0
 
     def committed(self) -> None:
-        """Count one commit; wake the thread when a checkpoint is due (called by the writer)."""
-        with self._cond:
-            self._commits += 1
-            if self._commits < self.every or self._closed:
-                return
-            if self._thread is None:  # started here: after a fork each worker has its own
-                self._thread = threading.Thread(target=self._run, name="ledger-checkpoint", daemon=True)
-                self._thread.start()
-            self._cond.notify()
+        """Count one commit; ask for a checkpoint when one is due (called by the ledger's writer)."""
+        self._commits += 1
+        if self._commits >= self.every:
+            self._commits = 0
+            with contextlib.suppress(RuntimeError):  # closed: the ledger is closing
+                self._thread.submit([], _ignored)
 
-    def _run(self) -> None:
-        con = None
-        while True:
-            with self._cond:
-                while self._commits < self.every and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    break
-                self._commits = 0
-            try:
-                con = con or self._connect()
-                self._checkpoint(con)
-            except (sqlite3.Error, OSError, RuntimeError):
-                # the next commits try again; meanwhile the WAL grows, nothing is lost
-                with contextlib.suppress(sqlite3.Error, AttributeError):
-                    con.close()
-                con = None
-        with contextlib.suppress(sqlite3.Error, AttributeError):
-            con.close()
-        self._lock.close()
+    def _run(self, requests: list) -> None:
+        # requests that came during a checkpoint are answered by the next one
+        try:
+            self._con = self._con or self._connect()
+            self._checkpoint(self._con)
+        except (sqlite3.Error, OSError, RuntimeError):
+            # the next commits try again; meanwhile the WAL grows, nothing is lost
+            self._drop()
 
     def _checkpoint(self, con: sqlite3.Connection) -> None:
         frames, copied = self._passive(con)
@@ -173,18 +159,22 @@ class Checkpointer:
         self.runs += 1
         return frames, copied
 
+    def _drop(self) -> None:
+        with contextlib.suppress(sqlite3.Error, AttributeError):
+            self._con.close()
+        self._con = None
+
     def close(self) -> None:
-        """Stop the thread (a checkpoint under way finishes first).
+        """Stop the thread (a checkpoint asked for runs first) and release its connection.
 
         Returns
         -------
         None
         """
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-        else:
-            self._lock.close()
+        self._thread.close()
+        self._drop()
+        self._lock.close()
+
+
+def _ignored(stored: list, error: Exception | None) -> None:
+    """Nobody waits for a checkpoint."""
