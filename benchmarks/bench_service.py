@@ -14,7 +14,8 @@ send, so queueing counts) gives p50, p99 and p99.9, and the generator's own
 lateness (how late it sent a request it could have sent).  The open loop is
 wrk pacing one connection per thread (light on the shared cores), or
 Python's asyncio with ``--generator python``.  ``--only`` runs some of the
-targets (names as in ``--help``).  ``--baseline`` also runs every hdtweedie
+targets (names as in ``--help``); ``--samples DIR`` keeps every request's
+timings.  ``--baseline`` also runs every hdtweedie
 target from another source tree (built in place), alternating with this
 one, for a before/after in the same run.  R plumber serves the same
 coefficients without a ledger.  PostgreSQL is a throwaway cluster (with
@@ -139,8 +140,17 @@ def measure(target, model: Path, folder: Path, cluster, args, n: int) -> dict:
         fixed = GENERATORS[args.generator](url, BODY, args.open_seconds, args.rate)
     finally:
         server.stop()
-    fixed.pop("samples")
+    samples = fixed.pop("samples")
+    if args.samples:
+        _write_samples(args.samples / f"open-loop-{n}.csv", samples)
     return {"wrk": most, "open": fixed}
+
+
+def _write_samples(path: Path, samples: list) -> None:
+    """Each answered request of an open loop: scheduled send (s from the start), lateness, latency (ms)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"{due:.6f},{late * 1e3:.3f},{latency * 1e3:.3f}\n" for due, late, latency in samples)
+    path.write_text("scheduled_s,send_late_ms,latency_ms\n" + rows)
 
 
 def _ms(value: float) -> str:
@@ -212,6 +222,8 @@ def main() -> int:
     p.add_argument("--generator", choices=list(GENERATORS), default="wrk", help="the open loop's sender")
     p.add_argument("--baseline", type=Path, metavar="SRC",
                    help="also run the hdtweedie targets from this source tree (its src folder, built)")
+    p.add_argument("--samples", type=Path, metavar="DIR",
+                   help="write each open loop's requests to DIR/open-loop-N.csv (N as in the log)")
     p.add_argument("--write-readme", action="store_true")
     args = p.parse_args()
     if args.baseline and not (args.baseline / "hdtweedie" / "__init__.py").exists():
@@ -225,9 +237,10 @@ def main() -> int:
     try:
         for r in range(args.rounds):
             for i, target in enumerate(targets):
-                out = measure(target, model, folder, cluster, args, r * len(targets) + i)
+                n = r * len(targets) + i
+                out = measure(target, model, folder, cluster, args, n)
                 results[target].append(out)
-                print(f"round {r + 1} {_label(target)} {target[1:4]}: {out}", flush=True)
+                print(f"round {r + 1} [{n}] {_label(target)} {target[1:4]}: {out}", flush=True)
     finally:
         if cluster is not None:
             cluster.remove()
