@@ -104,7 +104,9 @@ class Checkpointer:
     lock : WriterLock
         The checkpointer's own handle on the writers' lock.
     every : int
+        Commits between two checkpoints.
     catch_up : int
+        WAL frames beyond which the writers are held back for the last copy.
     """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection], lock: WriterLock,
@@ -120,7 +122,12 @@ class Checkpointer:
         self._frames = 0
 
     def committed(self) -> None:
-        """Count one commit; ask for a checkpoint when one is due (called by the ledger's writer)."""
+        """Count one commit; ask for a checkpoint when one is due (called by the ledger's writer).
+
+        Returns
+        -------
+        None
+        """
         self._commits += 1
         if self._commits >= self.every:
             self._commits = 0
@@ -128,7 +135,7 @@ class Checkpointer:
                 self._thread.submit([], _ignored)
 
     def _run(self, requests: list) -> None:
-        # requests that came during a checkpoint are answered by the next one
+        # one checkpoint for every request waiting (more came while the last one ran)
         try:
             self._con = self._con or self._connect()
             self._checkpoint(self._con)
