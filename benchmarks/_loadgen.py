@@ -1,12 +1,16 @@
-"""Load generators for the service benchmark: wrk (most requests/s) and an open loop at a fixed rate.
+"""Load generators for the service benchmark: wrk (most requests/s) and open loops at a fixed rate.
 
-Both talk HTTP/1.1 with keep-alive to a loopback address and stop after a
-fixed time.
+An open loop sends each request at its scheduled time whatever the answers
+and times it from that schedule (queueing counts); :func:`open_loop_wrk`
+runs one in wrk (C, a Lua script pacing one connection per thread), light
+on the shared cores, :func:`open_loop` one in Python's asyncio.  All talk
+HTTP/1.1 with keep-alive to a loopback address and stop after a fixed time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import math
 import re
@@ -15,6 +19,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+_OPEN_LOOP_LUA = Path(__file__).with_name("_open_loop.lua")
 
 _LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -28,6 +34,11 @@ def _ms(output: str, percent: str) -> float:
     if m is None:
         raise RuntimeError(f"no {percent}% latency in the output of wrk:\n{output}")
     return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _need_wrk() -> None:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed: apt-get install -y wrk")
 
 
 def wrk(url: str, body: dict, seconds: float, connections: int, threads: int = 1) -> dict:
@@ -53,8 +64,7 @@ def wrk(url: str, body: dict, seconds: float, connections: int, threads: int = 1
     RuntimeError
         If wrk is missing or fails.
     """
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed: apt-get install -y wrk")
+    _need_wrk()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(_LUA.format(body=json.dumps(json.dumps(body))))
     try:
@@ -97,7 +107,8 @@ async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: floa
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     idle: list = []
     opened = 0
-    latencies: list = []
+    # per request: (scheduled send, how late it was written, latency from the schedule); times in s
+    samples: list = []
     errors = 0
     slots = asyncio.Semaphore(max_connections)
 
@@ -109,24 +120,27 @@ async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: floa
                 if conn is None:
                     opened += 1
                     conn = _Connection(*await asyncio.open_connection(host, port))
+                sent = time.perf_counter()
                 status = await conn.send(request)
             except (OSError, asyncio.IncompleteReadError, ValueError, AttributeError):
                 errors += 1
                 if conn is not None:
                     conn.close()
                 return
-            latencies.append(time.perf_counter() - due)
+            samples.append((due, sent - due, time.perf_counter() - due))
             errors += status != 200
             idle.append(conn)
 
     start = time.perf_counter()
     n = int(seconds * rate)
     tasks = []
+    behind = 0.0  # the generator's own lateness: how late it got round to a scheduled request
     for i in range(n):
         due = start + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        behind = max(behind, time.perf_counter() - due)
         tasks.append(asyncio.create_task(one(due)))
     done, late = await asyncio.wait(tasks, timeout=drain)  # bounded: the rest counts as errors
     for t in late:
@@ -134,17 +148,25 @@ async def _open_loop(host: str, port: int, path: str, body: bytes, seconds: floa
     took = time.perf_counter() - start
     for conn in idle:
         conn.close()
-    answered = len(latencies)
-    latencies += [math.inf] * len(late)  # unanswered: slower than any answer, in the quantiles too
-    latencies.sort()
+    samples = [(due - start, sent, latency) for due, sent, latency in samples]
+    return _summary(samples, len(late), errors, took, behind) | {"connections": opened}
 
-    def q(p: float) -> float:
-        if not latencies:
-            return float("nan")
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1e3
 
-    return {"rate": answered / took, "p50": q(0.5), "p99": q(0.99), "errors": errors + len(late),
-            "connections": opened}
+def _quantile(values: list, p: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(p * len(values)))] * 1e3
+
+
+def _summary(samples: list, unanswered: int, errors: int, took: float, behind: float) -> dict:
+    """Quantiles of ``samples``, ``(scheduled send, send lateness, latency)`` in seconds."""
+    latencies = sorted([s[2] for s in samples] + [math.inf] * unanswered)  # unanswered: slowest of all
+    sends = sorted(s[1] for s in samples)
+    return {"rate": len(samples) / took, "p50": _quantile(latencies, 0.5), "p99": _quantile(latencies, 0.99),
+            "p999": _quantile(latencies, 0.999), "max": _quantile(latencies, 1.0),
+            "late_max": behind * 1e3, "send_late_p99": _quantile(sends, 0.99),
+            "errors": errors + unanswered,
+            "samples": samples}
 
 
 def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections: int = 64,
@@ -167,8 +189,12 @@ def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections
     Returns
     -------
     dict
-        ``rate`` (answered per second), ``p50`` and ``p99`` (ms; infinite if unanswered),
-        ``errors`` (non-200, failed and unanswered), ``connections``.
+        ``rate`` (answered per second); ``p50``, ``p99``, ``p999`` and ``max`` latency (ms from the
+        scheduled send; infinite if unanswered); ``late_max``, the generator's own lateness (ms: how
+        late it got round to a scheduled request at worst); ``send_late_p99`` (ms: how late requests
+        were written, waits for a connection included); ``errors`` (non-200, failed and
+        unanswered); ``connections``; ``samples``, per answered request ``(scheduled send, send
+        lateness, latency)`` in seconds from the start.
     """
     m = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", url)
     host, port, path = m.group(1), int(m.group(2)), m.group(3)
@@ -180,3 +206,53 @@ def open_loop(url: str, body: dict, seconds: float, rate: float, max_connections
         run = asyncio.run
     return run(_open_loop(host, port, path, json.dumps(body).encode(), seconds, rate, max_connections,
                           drain))
+
+
+def open_loop_wrk(url: str, body: dict, seconds: float, rate: float, connections: int = 32,
+                  drain: float = 2.0) -> dict:
+    """:func:`open_loop` run by wrk: ``connections`` threads of one connection, each on its own schedule.
+
+    A thread sends its next request at its scheduled time, or at once when the
+    previous answer came later (then the wait counts in the latency).
+
+    Parameters
+    ----------
+    url : str
+        ``http://HOST:PORT/PATH``.
+    body : dict
+    seconds : float
+    rate : float
+        Requests per second, all threads together.
+    connections : int
+        Threads, one connection each: each sends every ``connections / rate`` seconds.
+    drain : float
+        Seconds to wait for the answers after the last send; later ones count as errors.
+
+    Returns
+    -------
+    dict
+        As :func:`open_loop` (``late_max``: how late wrk sent a request it could have sent, at worst).
+
+    Raises
+    ------
+    RuntimeError
+        If wrk is missing or fails.
+    """
+    _need_wrk()
+    with tempfile.TemporaryDirectory(prefix="hdtweedie-open-loop-") as folder:
+        body_file = Path(folder) / "body.json"
+        body_file.write_text(json.dumps(body))
+        lead = 0.5  # wrk starts its threads and connects before the first scheduled send
+        start = time.perf_counter() + lead
+        total = int(seconds * rate)
+        args = [str(rate), str(connections), str(total), repr(start), folder, str(body_file)]
+        cmd = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{math.ceil(lead + seconds + drain)}s",
+               "--timeout", f"{math.ceil(drain)}s", "-s", str(_OPEN_LOOP_LUA), url, "--", *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=lead + seconds + drain + 30)
+        if out.returncode != 0:
+            raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
+        rows = [row for f in Path(folder).glob("open-loop-*.csv") for row in csv.reader(f.open())]
+    samples = [(float(due), float(late), float(latency)) for due, late, latency, _ in rows]
+    errors = sum(status != "200" for *_, status in rows)
+    behind = max((s[1] for s in samples), default=0.0)
+    return _summary(samples, total - len(rows), errors, seconds, behind) | {"connections": connections}

@@ -3,13 +3,21 @@
 Run from the repository root (needs the serve extra, wrk, PostgreSQL and R with plumber and jsonlite)::
 
     python benchmarks/bench_service.py [--write-readme] [--rounds 2] [--seconds 10] [--rate 500]
+        [--only sqlite-normal-1 postgres-2 ...] [--generator wrk|python] [--baseline OTHER/src]
 
 Each round starts every server in turn (R plumber, then hdtweedie with a
 SQLite ledger on 1 and 2 workers, a PostgreSQL ledger on 1 and 2 workers,
 and SQLite with ``--durability full``), so that the servers alternate:
 wrk with 8 connections for ``--seconds`` gives the most requests/s, then an
 open loop at ``--rate`` requests/s (each request timed from its scheduled
-send, so queueing counts) gives p50 and p99.  R plumber serves the same
+send, so queueing counts) gives p50, p99 and p99.9, and the generator's own
+lateness (how late it sent a request it could have sent).  The open loop is
+wrk pacing one connection per thread (light on the shared cores), or
+Python's asyncio with ``--generator python``.  ``--only`` runs some of the
+targets (names as in ``--help``); ``--samples DIR`` keeps every request's
+timings.  ``--baseline`` also runs every hdtweedie
+target from another source tree (built in place), alternating with this
+one, for a before/after in the same run.  R plumber serves the same
 coefficients without a ledger.  PostgreSQL is a throwaway cluster (with
 fsync) in a temporary folder.  Everything is on loopback; the load average
 is recorded before and after.  ``--write-readme`` puts the table in
@@ -33,7 +41,7 @@ for extra in (ROOT / "src", ROOT / "tests", HERE):
     sys.path.insert(0, str(extra))
 
 import httpx  # noqa: E402
-from _loadgen import open_loop, wrk  # noqa: E402
+from _loadgen import open_loop, open_loop_wrk, wrk  # noqa: E402
 from _readme import replace_section  # noqa: E402
 from report import machine_description  # noqa: E402
 from service_support import RISK, PostgresCluster, Server, free_port, make_models  # noqa: E402
@@ -41,6 +49,14 @@ from service_support import RISK, PostgresCluster, Server, free_port, make_model
 BODY = {"policy_id": "P-bench", "transaction_type": "quote", "record": RISK, "exposure": 1.0}
 START, END = "<!-- bench_service:start -->", "<!-- bench_service:end -->"
 CONNECTIONS = 8
+#: Every target by name: (server, ledger, workers, durability).
+TARGETS = {"plumber": ("R plumber", "none", 1, None),
+           "sqlite-normal-1": ("hdtweedie", "SQLite", 1, "normal"),
+           "sqlite-normal-2": ("hdtweedie", "SQLite", 2, "normal"),
+           "postgres-1": ("hdtweedie", "PostgreSQL", 1, "normal"),
+           "postgres-2": ("hdtweedie", "PostgreSQL", 2, "normal"),
+           "sqlite-full-1": ("hdtweedie", "SQLite", 1, "full")}
+GENERATORS = {"wrk": open_loop_wrk, "python": open_loop}
 
 
 class _Plumber:
@@ -69,21 +85,27 @@ class _Plumber:
         self.proc.wait()
 
 
-def _targets(args, cluster) -> list:
-    sqlite = [("SQLite", w, "normal") for w in (1, 2)]
-    pg = [("PostgreSQL", w, "normal") for w in (1, 2)] if cluster is not None else []
-    out = [] if args.no_plumber else [("R plumber", "none", 1, None)]
-    for ledger, workers, durability in [*sqlite, *pg, ("SQLite", 1, "full")]:
-        out.append(("hdtweedie", ledger, workers, durability))
+def _targets(args) -> list:
+    """The targets to run, in order: ``(server, ledger, workers, durability, source tree or None)``."""
+    names = args.only or [n for n in TARGETS if not (args.no_plumber and n == "plumber")
+                          and not (args.no_postgres and n.startswith("postgres"))]
+    out = []
+    for name in names:
+        target = TARGETS[name]
+        if args.baseline and target[0] == "hdtweedie":
+            out.append((*target, str(args.baseline)))
+        out.append((*target, None))
     return out
 
 
 def _start(target, model: Path, folder: Path, cluster, n: int):
-    name, ledger, workers, durability = target
+    name, ledger, workers, durability, src = target
     if name == "R plumber":
         return _Plumber(model, folder)
     url = (f"sqlite:///{folder / f'bench-{n}.db'}" if ledger == "SQLite" else cluster.url)
-    server = Server([model, "--ledger", url, "--workers", workers, "--durability", durability], folder)
+    extra = {"PYTHONPATH": os.pathsep.join([src, str(ROOT)])} if src else None
+    server = Server([model, "--ledger", url, "--workers", workers, "--durability", durability], folder,
+                    extra_env=extra)
     time.sleep(2.0 if workers > 1 else 0.0)  # every worker up (the first answers /health)
     return server
 
@@ -115,45 +137,67 @@ def measure(target, model: Path, folder: Path, cluster, args, n: int) -> dict:
         most = wrk(url, BODY, args.seconds, CONNECTIONS)
         # server CPU per answer: unlike requests/s, hardly changed by other load on the machine
         most["cpu_us"] = (_cpu_seconds(server.proc.pid) - before) / (most["rps"] * args.seconds) * 1e6
-        fixed = open_loop(url, BODY, args.open_seconds, args.rate)
+        fixed = GENERATORS[args.generator](url, BODY, args.open_seconds, args.rate)
     finally:
         server.stop()
+    samples = fixed.pop("samples")
+    if args.samples:
+        _write_samples(args.samples / f"open-loop-{n}.csv", samples)
     return {"wrk": most, "open": fixed}
+
+
+def _write_samples(path: Path, samples: list) -> None:
+    """Each answered request of an open loop: scheduled send (s from the start), lateness, latency (ms)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"{due:.6f},{late * 1e3:.3f},{latency * 1e3:.3f}\n" for due, late, latency in samples)
+    path.write_text("scheduled_s,send_late_ms,latency_ms\n" + rows)
 
 
 def _ms(value: float) -> str:
     return f"{value:.1f}" if value != float("inf") else "unanswered"
 
 
+def _label(target) -> str:
+    name, ledger, workers, durability, src = target
+    return name if src is None else f"{name} ({src})"
+
+
 def _row(target, runs: list, plumber_rps: float | None) -> str:
-    name, ledger, workers, durability = target
+    _, ledger, workers, durability, _ = target
     rps = statistics.mean(r["wrk"]["rps"] for r in runs)
     ratio = f"{rps / plumber_rps:.1f}x" if plumber_rps else "-"
     worst = max(runs, key=lambda r: r["open"]["p99"])["open"]
     errors = sum(r["wrk"]["errors"] + r["open"]["errors"] for r in runs)
     cpu = statistics.mean(r["wrk"]["cpu_us"] for r in runs)
-    return (f"| {name} | {ledger} | {durability or '-'} | {workers} | {rps:.0f} | {ratio} | {cpu:.0f} "
+    rounds = " / ".join(_ms(r["open"]["p99"]) for r in runs)
+    return (f"| {_label(target)} | {ledger} | {durability or '-'} | {workers} | {rps:.0f} | {ratio} "
+            f"| {cpu:.0f} "
             f"| {statistics.mean(r['wrk']['p99'] for r in runs):.1f} "
             f"| {statistics.mean(r['open']['rate'] for r in runs):.0f} "
-            f"| {_ms(statistics.mean(r['open']['p50'] for r in runs))} | {_ms(worst['p99'])} | {errors} |")
+            f"| {_ms(statistics.mean(r['open']['p50'] for r in runs))} | {_ms(worst['p99'])} | {rounds} "
+            f"| {_ms(max(r['open']['p999'] for r in runs))} "
+            f"| {max(r['open']['late_max'] for r in runs):.1f} | {errors} |")
 
 
 def table(targets: list, results: dict, args, load: tuple) -> str:
     """The markdown table and the conditions it was measured in."""
     machine = machine_description()
-    plumber = [r["wrk"]["rps"] for r in results.get(targets[0], [])] if targets[0][0] == "R plumber" else []
+    plumber = [r["wrk"]["rps"] for t in targets if t[0] == "R plumber" for r in results.get(t, [])]
     plumber_rps = statistics.mean(plumber) if plumber else None
+    generator = ("wrk, one connection per thread" if args.generator == "wrk" else "Python asyncio")
     lines = [
         f"Measured by `python benchmarks/bench_service.py --write-readme` on {time.strftime('%Y-%m-%d')}: "
         f"{machine['cpu']}, {machine['cores']} core(s), Python {machine['python']}, "
         f"load average {load[0]:.2f} before and {load[1]:.2f} after; the load generators run on the "
         f"same machine.  {args.rounds} round(s), servers alternating; figures are means over rounds "
-        f"(p99 at {args.rate:g}/s: the worst round).",
+        f"(p99 at {args.rate:g}/s: the worst round, then each round; p99.9 and the generator's "
+        f"lateness: the worst round).  Open loop: {generator}.",
         "",
         f"| server | ledger | durability | workers | req/s (wrk, {CONNECTIONS} connections, "
         f"{args.seconds:g} s) | vs plumber | server CPU µs/request | wrk p99 ms "
-        f"| open loop {args.rate:g}/s: answered/s | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| open loop {args.rate:g}/s: answered/s | p50 ms | p99 ms | p99 ms by round | p99.9 ms "
+        f"| generator late ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_row(t, results[t], plumber_rps) for t in targets if results.get(t)]
     return "\n".join(lines)
@@ -173,20 +217,30 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
     p.add_argument("--no-postgres", action="store_true")
     p.add_argument("--no-plumber", action="store_true")
+    p.add_argument("--only", nargs="+", choices=list(TARGETS), metavar="TARGET",
+                   help=f"run only these targets, of: {', '.join(TARGETS)}")
+    p.add_argument("--generator", choices=list(GENERATORS), default="wrk", help="the open loop's sender")
+    p.add_argument("--baseline", type=Path, metavar="SRC",
+                   help="also run the hdtweedie targets from this source tree (its src folder, built)")
+    p.add_argument("--samples", type=Path, metavar="DIR",
+                   help="write each open loop's requests to DIR/open-loop-N.csv (N as in the log)")
     p.add_argument("--write-readme", action="store_true")
     args = p.parse_args()
+    if args.baseline and not (args.baseline / "hdtweedie" / "__init__.py").exists():
+        p.error(f"--baseline must be a source tree's src folder holding hdtweedie/, got {args.baseline}")
+    targets = _targets(args)
     folder = Path(tempfile.mkdtemp(prefix="hdtweedie-bench-"))
     model = make_models(folder)[0]
     before = os.getloadavg()[0]
-    cluster = None if args.no_postgres else PostgresCluster(fsync=True)
-    targets = _targets(args, cluster)
+    cluster = PostgresCluster(fsync=True) if any(t[1] == "PostgreSQL" for t in targets) else None
     results: dict = {t: [] for t in targets}
     try:
         for r in range(args.rounds):
             for i, target in enumerate(targets):
-                out = measure(target, model, folder, cluster, args, r * len(targets) + i)
+                n = r * len(targets) + i
+                out = measure(target, model, folder, cluster, args, n)
                 results[target].append(out)
-                print(f"round {r + 1} {target}: {out}", flush=True)
+                print(f"round {r + 1} [{n}] {_label(target)} {target[1:4]}: {out}", flush=True)
     finally:
         if cluster is not None:
             cluster.remove()

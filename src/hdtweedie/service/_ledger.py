@@ -8,11 +8,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None
-
+from ._checkpoint import Checkpointer, WriterLock
 from ._events import GENESIS, VerifyReport, chain, event_hash, utc_now, verify_rows
 from ._group import GroupWriter
 
@@ -320,7 +316,9 @@ class SQLiteLedger(Ledger):
     first take a lock on the file ``PATH-writer``, so that they wait their
     turn in order rather than poll.  The writer thread keeps one connection
     (reopened after an error); reads open their own.  One idle connection is
-    kept open so that the WAL is not checkpointed away.
+    kept open so that the WAL is not checkpointed away.  Commits never
+    checkpoint the WAL: a :class:`~._checkpoint.Checkpointer` thread does,
+    so that no price waits for the copy into the database.
 
     Parameters
     ----------
@@ -342,7 +340,8 @@ class SQLiteLedger(Ledger):
         self.path = path
         self._sync = _SQLITE_SYNC[check_durability(durability)]
         self._writer_con: sqlite3.Connection | None = None
-        self._lock_fd: int | None = None
+        self._queue = self._lock_file()
+        self._checkpoints = Checkpointer(self._connect, self._lock_file())
         try:
             con = self._connect()
             con.executescript(_SQLITE_SCHEMA)
@@ -354,7 +353,14 @@ class SQLiteLedger(Ledger):
         con = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute(f"PRAGMA synchronous={self._sync}")
+        con.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job, off the commit path
         return con
+
+    def _lock_file(self) -> WriterLock:
+        def error(exc: OSError) -> LedgerError:
+            return LedgerError(f"ledger {self.url} unavailable: {exc}")
+
+        return WriterLock(self.path + "-writer", error)
 
     @contextlib.contextmanager
     def _transaction(self, begin: str, commit: bool = True, keep: bool = False) -> Iterator[sqlite3.Cursor]:
@@ -389,26 +395,9 @@ class SQLiteLedger(Ledger):
         # made read-only (chmod, chattr +i, a read-only remount); refuse as a new open would.
         if not os.access(self.path, os.W_OK):
             raise LedgerError(f"ledger {self.url} unavailable: {self.path!r} is read-only")
-        with self._writers_queue(), self._transaction("BEGIN IMMEDIATE", keep=True) as cur:
+        with self._queue.held(), self._transaction("BEGIN IMMEDIATE", keep=True) as cur:
             yield cur
-
-    @contextlib.contextmanager
-    def _writers_queue(self) -> Iterator[None]:
-        # Workers queue in the kernel, woken as the lock is released; SQLite's busy handler
-        # would sleep and retry (up to 100 ms a retry), which made the p99 of two workers.
-        if fcntl is None:  # pragma: no cover - not POSIX
-            yield
-            return
-        if self._lock_fd is None:
-            try:
-                self._lock_fd = os.open(self.path + "-writer", os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise LedgerError(f"ledger {self.url} unavailable: {exc}") from exc
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        self._checkpoints.committed()
 
     def _read(self):
         return self._transaction("BEGIN")
@@ -424,10 +413,9 @@ class SQLiteLedger(Ledger):
             cur.execute("UPDATE ledger_head SET seq = seq WHERE id = 1")
 
     def _release(self) -> None:
+        self._checkpoints.close()
         for con in (self._writer_con, self._anchor):
             with contextlib.suppress(sqlite3.Error, AttributeError):
                 con.close()
         self._writer_con = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._queue.close()
