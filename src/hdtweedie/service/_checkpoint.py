@@ -116,7 +116,8 @@ class Checkpointer:
         self._commits = 0
         self._con: sqlite3.Connection | None = None
         # the group writer's thread, started on the first request: after a fork each worker has its own
-        self._thread = GroupWriter(self._run, lambda: RuntimeError("the checkpointer is closed"))
+        self._thread = GroupWriter(self._run, lambda: RuntimeError("the checkpointer is closed"),
+                                   name="ledger-checkpoint")
         #: Checkpoints run so far, the most WAL frames one found, WAL restarts seen.
         self.runs, self.most_frames, self.restarts = 0, 0, 0
         self._frames = 0

@@ -53,10 +53,14 @@ class GroupWriter:
         queue and committed (it must not raise).  A writer that waits there
         for another process's commit takes everything queued meanwhile in
         one group.
+    name : str, optional
+        The writer thread's name (seen in thread dumps and profiles).
     """
 
     def __init__(self, commit: Callable[[list], None], closed: Callable[[], Exception],
-                 turn: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext):
+                 turn: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+                 name: str = "ledger-writer"):
+        self._name = name
         self._commit = commit
         self._closed_error = closed
         self.turn = turn
@@ -86,7 +90,7 @@ class GroupWriter:
             if self._closed:
                 raise self._closed_error()
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
             self._queue.append(item)
             self._cond.notify()
