@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -127,17 +128,66 @@ def _cpu_seconds(root: int) -> float:
     return sum(used.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_seconds() -> tuple:
+    """``(busy, steal)``: CPU seconds the whole machine spent working and lost to the hypervisor so far.
+
+    Busy is user, nice, system, irq and softirq time of ``/proc/stat`` (guest
+    time is inside user); steal is time a virtual CPU wanted to run and the
+    hypervisor ran something else.
+    """
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    user, nice, system, _, _, irq, softirq, steal = map(int, fields)
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
+def _own_seconds() -> float:
+    """CPU seconds of this process and its finished children (the load generators)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class _Usage:
+    """Where the machine's CPU went during one phase: the server, the generator, the rest, stolen."""
+
+    def __init__(self, server_pid: int):
+        self._pid = server_pid
+        self._start = self._now()
+
+    def _now(self) -> tuple:
+        return (time.monotonic(), *_machine_seconds(), _cpu_seconds(self._pid), _own_seconds())
+
+    def done(self) -> dict:
+        """The phase's shares of the machine's capacity (wall time x cores), in percent.
+
+        Returns
+        -------
+        dict
+            ``steal_pct`` (taken by the hypervisor), ``other_pct`` (busy, but neither the
+            server nor the generator: another program on the machine), and ``server_s``, the
+            server's CPU seconds.
+        """
+        wall, busy, steal, server, generator = (b - a for a, b in zip(self._start, self._now()))
+        capacity = wall * (os.cpu_count() or 1) / 100
+        return {"steal_pct": steal / capacity, "other_pct": max(0.0, busy - server - generator) / capacity,
+                "server_s": server}
+
+
 def measure(target, model: Path, folder: Path, cluster, args, n: int) -> dict:
     """One target's wrk and open-loop figures (the server started and stopped around them)."""
     server = _start(target, model, folder, cluster, n)
     try:
         url = server.url + "/predict"
         wrk(url, BODY, 1.0, CONNECTIONS)  # warm up: imports, connections, caches
-        before = _cpu_seconds(server.proc.pid)
+        usage = _Usage(server.proc.pid)
         most = wrk(url, BODY, args.seconds, CONNECTIONS)
+        most |= usage.done()
         # server CPU per answer: unlike requests/s, hardly changed by other load on the machine
-        most["cpu_us"] = (_cpu_seconds(server.proc.pid) - before) / (most["rps"] * args.seconds) * 1e6
+        most["cpu_us"] = most.pop("server_s") / (most["rps"] * args.seconds) * 1e6
+        usage = _Usage(server.proc.pid)
         fixed = GENERATORS[args.generator](url, BODY, args.open_seconds, args.rate)
+        fixed |= usage.done()
+        del fixed["server_s"]
     finally:
         server.stop()
     samples = fixed.pop("samples")
@@ -170,13 +220,15 @@ def _row(target, runs: list, plumber_rps: float | None) -> str:
     errors = sum(r["wrk"]["errors"] + r["open"]["errors"] for r in runs)
     cpu = statistics.mean(r["wrk"]["cpu_us"] for r in runs)
     rounds = " / ".join(_ms(r["open"]["p99"]) for r in runs)
+    steal, other = (" · ".join(f"{r['wrk'][k]:.0f}/{r['open'][k]:.0f}" for r in runs)
+                    for k in ("steal_pct", "other_pct"))
     return (f"| {_label(target)} | {ledger} | {durability or '-'} | {workers} | {rps:.0f} | {ratio} "
             f"| {cpu:.0f} "
             f"| {statistics.mean(r['wrk']['p99'] for r in runs):.1f} "
             f"| {statistics.mean(r['open']['rate'] for r in runs):.0f} "
             f"| {_ms(statistics.mean(r['open']['p50'] for r in runs))} | {_ms(worst['p99'])} | {rounds} "
             f"| {_ms(max(r['open']['p999'] for r in runs))} "
-            f"| {max(r['open']['late_max'] for r in runs):.1f} | {errors} |")
+            f"| {max(r['open']['late_max'] for r in runs):.1f} | {steal} | {other} | {errors} |")
 
 
 def table(targets: list, results: dict, args, load: tuple) -> str:
@@ -191,13 +243,16 @@ def table(targets: list, results: dict, args, load: tuple) -> str:
         f"load average {load[0]:.2f} before and {load[1]:.2f} after; the load generators run on the "
         f"same machine.  {args.rounds} round(s), servers alternating; figures are means over rounds "
         f"(p99 at {args.rate:g}/s: the worst round, then each round; p99.9 and the generator's "
-        f"lateness: the worst round).  Open loop: {generator}.",
+        f"lateness: the worst round).  Open loop: {generator}.  Steal: the machine's CPU time taken "
+        f"by the hypervisor; other busy: CPU time used by neither the server nor the generators "
+        f"(another program); both in % of the machine's capacity, for the wrk and open-loop runs "
+        f"of each round: a round high in either was noisy, not slow.",
         "",
         f"| server | ledger | durability | workers | req/s (wrk, {CONNECTIONS} connections, "
         f"{args.seconds:g} s) | vs plumber | server CPU µs/request | wrk p99 ms "
         f"| open loop {args.rate:g}/s: answered/s | p50 ms | p99 ms | p99 ms by round | p99.9 ms "
-        f"| generator late ms | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| generator late ms | steal % by round (wrk/open) | other busy % by round (wrk/open) | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [_row(t, results[t], plumber_rps) for t in targets if results.get(t)]
     return "\n".join(lines)
