@@ -148,14 +148,23 @@ def _own_seconds() -> float:
 
 
 class _Usage:
-    """Where the machine's CPU went during one phase: the server, the generator, the rest, stolen."""
+    """Where the machine's CPU went during one phase: server, database, generator, the rest, stolen.
 
-    def __init__(self, server_pid: int):
-        self._pid = server_pid
+    Parameters
+    ----------
+    server : int
+        The server's process id (its workers are its descendants).
+    database : int or None
+        The PostgreSQL postmaster's process id (its backends are its descendants).
+    """
+
+    def __init__(self, server: int, database: int | None):
+        self._pids = (server, database)
         self._start = self._now()
 
     def _now(self) -> tuple:
-        return (time.monotonic(), *_machine_seconds(), _cpu_seconds(self._pid), _own_seconds())
+        trees = tuple(_cpu_seconds(pid) if pid else 0.0 for pid in self._pids)
+        return (time.monotonic(), *_machine_seconds(), *trees, _own_seconds())
 
     def done(self) -> dict:
         """The phase's shares of the machine's capacity (wall time x cores), in percent.
@@ -164,13 +173,22 @@ class _Usage:
         -------
         dict
             ``steal_pct`` (taken by the hypervisor), ``other_pct`` (busy, but neither the
-            server nor the generator: another program on the machine), and ``server_s``, the
-            server's CPU seconds.
+            server, the database nor the generator: another program on the machine),
+            ``database_pct``, and ``server_s``, the server's CPU seconds.
         """
-        wall, busy, steal, server, generator = (b - a for a, b in zip(self._start, self._now()))
+        wall, busy, steal, server, database, generator = (b - a for a, b in zip(self._start, self._now()))
         capacity = wall * (os.cpu_count() or 1) / 100
-        return {"steal_pct": steal / capacity, "other_pct": max(0.0, busy - server - generator) / capacity,
-                "server_s": server}
+        other = max(0.0, busy - server - database - generator)
+        return {"steal_pct": steal / capacity, "other_pct": other / capacity,
+                "database_pct": database / capacity, "server_s": server}
+
+
+def _postmaster(cluster) -> int | None:
+    """The process id of the cluster's postmaster (first line of ``postmaster.pid``), if running."""
+    try:
+        return int((cluster.data / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def measure(target, model: Path, folder: Path, cluster, args, n: int) -> dict:
@@ -179,12 +197,13 @@ def measure(target, model: Path, folder: Path, cluster, args, n: int) -> dict:
     try:
         url = server.url + "/predict"
         wrk(url, BODY, 1.0, CONNECTIONS)  # warm up: imports, connections, caches
-        usage = _Usage(server.proc.pid)
+        database = _postmaster(cluster) if target[1] == "PostgreSQL" else None
+        usage = _Usage(server.proc.pid, database)
         most = wrk(url, BODY, args.seconds, CONNECTIONS)
         most |= usage.done()
         # server CPU per answer: unlike requests/s, hardly changed by other load on the machine
         most["cpu_us"] = most.pop("server_s") / (most["rps"] * args.seconds) * 1e6
-        usage = _Usage(server.proc.pid)
+        usage = _Usage(server.proc.pid, database)
         fixed = GENERATORS[args.generator](url, BODY, args.open_seconds, args.rate)
         fixed |= usage.done()
         del fixed["server_s"]
@@ -244,7 +263,8 @@ def table(targets: list, results: dict, args, load: tuple) -> str:
         f"same machine.  {args.rounds} round(s), servers alternating; figures are means over rounds "
         f"(p99 at {args.rate:g}/s: the worst round, then each round; p99.9 and the generator's "
         f"lateness: the worst round).  Open loop: {generator}.  Steal: the machine's CPU time taken "
-        f"by the hypervisor; other busy: CPU time used by neither the server nor the generators "
+        f"by the hypervisor; other busy: CPU time used by neither the server, its database nor the "
+        f"generators "
         f"(another program); both in % of the machine's capacity, for the wrk and open-loop runs "
         f"of each round: a round high in either was noisy, not slow.",
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -76,3 +77,28 @@ def test_a_stall_counts_for_every_request_due_during_it(stalling_server, generat
     # schedule offsets run from 0 to the end, one per request
     dues = sorted(s[0] for s in out["samples"])
     assert dues[0] == pytest.approx(0.0, abs=1e-3) and dues[-1] == pytest.approx(SECONDS - 1 / RATE, abs=1e-3)
+
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="reads Linux /proc")
+def test_cpu_of_another_program_counts_as_other_busy_not_as_the_server():
+    from bench_service import _Usage
+
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    spin = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
+    try:
+        start = time.monotonic()
+        usage = _Usage(server.pid, None)
+        # started by a shell that exits at once: not a child of this process (not the generator's)
+        pid = int(subprocess.run(["sh", "-c", f"{sys.executable} -c '{spin}' >/dev/null & echo $!"],
+                                 capture_output=True, text=True, check=True).stdout)
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < start + 20:
+            time.sleep(0.02)
+        shares = usage.done()
+        capacity = (time.monotonic() - start) * (os.cpu_count() or 1) / 100
+    finally:
+        server.kill()
+        server.wait()
+    assert shares["server_s"] < 0.1
+    assert shares["other_pct"] * capacity >= 0.5  # of the 0.6 s spun
+    assert 0 <= shares["steal_pct"] <= 100
