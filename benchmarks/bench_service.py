@@ -20,7 +20,10 @@ target from another source tree (built in place), alternating with this
 one, for a before/after in the same run.  R plumber serves the same
 coefficients without a ledger.  PostgreSQL is a throwaway cluster (with
 fsync) in a temporary folder.  Everything is on loopback; the load average
-is recorded before and after.  ``--write-readme`` puts the table in
+is recorded before and after, and for each run (wrk, open loop) the CPU
+time the hypervisor stole and the machine's busy time used by neither the
+server, its database nor the generators (``/proc/stat``): a round high in
+either was disturbed, not slow.  ``--write-readme`` puts the table in
 benchmarks/README.md.
 """
 
