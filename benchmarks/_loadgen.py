@@ -217,16 +217,12 @@ def open_loop_wrk(url: str, body: dict, seconds: float, rate: float, connections
 
     Parameters
     ----------
-    url : str
-        ``http://HOST:PORT/PATH``.
-    body : dict
-    seconds : float
+    url, body, seconds, drain
+        As :func:`open_loop`.
     rate : float
         Requests per second, all threads together.
     connections : int
         Threads, one connection each: each sends every ``connections / rate`` seconds.
-    drain : float
-        Seconds to wait for the answers after the last send; later ones count as errors.
 
     Returns
     -------
