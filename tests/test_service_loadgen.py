@@ -82,7 +82,13 @@ def test_a_stall_counts_for_every_request_due_during_it(stalling_server, generat
 
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="reads Linux /proc")
 def test_cpu_of_another_program_counts_as_other_busy_not_as_the_server():
-    from bench_service import _Usage
+    saved = list(sys.path)
+    try:
+        from bench_service import _Usage
+    finally:
+        # bench_service puts the source tree first on the path: later tests' child processes
+        # must import the installed package, as they did before
+        sys.path[:] = saved
 
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     spin = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass"
