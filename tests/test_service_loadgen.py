@@ -44,11 +44,12 @@ async def main():
 asyncio.run(main())
 """
 RATE, SECONDS, STALL = 200.0, 2.0, 0.3
+STALL_AT = int(RATE * 0.8)  # the request that stalls the server: due at 0.8 s
 
 
 @pytest.fixture
 def stalling_server():
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(int(RATE * 0.8)), str(STALL)],
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(STALL_AT), str(STALL)],
                             stdout=subprocess.PIPE, text=True)
     try:
         port = int(proc.stdout.readline())
@@ -73,7 +74,9 @@ def test_a_stall_counts_for_every_request_due_during_it(stalling_server, generat
     slow = [s for s in out["samples"] if s[2] >= STALL / 2]
     assert len(slow) >= RATE * STALL / 2 * 0.8, sorted(s[2] for s in out["samples"])[-20:]
     assert out["max"] >= STALL * 1e3 * 0.8
-    assert out["p50"] < STALL * 1e3 / 2 and out["late_max"] >= 0
+    # requests due well before the stall were not held up by it
+    before = sorted(s[2] for s in out["samples"] if s[0] < STALL_AT / RATE - 0.1)
+    assert before[len(before) // 2] < STALL / 2 and out["late_max"] >= 0
     # schedule offsets run from 0 to the end, one per request
     dues = sorted(s[0] for s in out["samples"])
     assert dues[0] == pytest.approx(0.0, abs=1e-3) and dues[-1] == pytest.approx(SECONDS - 1 / RATE, abs=1e-3)
