@@ -169,13 +169,8 @@ def _predicted(p):
             [v.hex() for v in p.exposure.tolist()], p.flagged.tolist(), _issues(p.warnings))
 
 
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@SETTINGS
-@given(record=RECORDS, exposure=EXPOSURES, unknown=UNKNOWN, which=st.integers(0, 2))
-def test_explain_of_a_record_is_the_batch_explain_of_one_row(models, record, exposure, unknown, which):
-    model = models[which]
+def _assert_same_explain(model, record, exposure, unknown) -> tuple:
+    """Explain of ``record`` and of the one-row batch ``[record]``: the same outcome; returns both."""
     one = _outcome(lambda: model.explain(record, exposure, unknown=unknown))
     batch = _outcome(lambda: model.explain([record], exposure, unknown=unknown))
     assert type(one) is type(batch)
@@ -183,6 +178,17 @@ def test_explain_of_a_record_is_the_batch_explain_of_one_row(models, record, exp
         assert one == batch
     else:
         assert _explained(one) == _explained(batch)
+    return one, batch
+
+
+SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(record=RECORDS, exposure=EXPOSURES, unknown=UNKNOWN, which=st.integers(0, 2))
+def test_explain_of_a_record_is_the_batch_explain_of_one_row(models, record, exposure, unknown, which):
+    model = models[which]
+    _assert_same_explain(model, record, exposure, unknown)
 
 
 @SETTINGS
@@ -200,13 +206,8 @@ def test_predict_of_a_record_is_the_batch_predict_of_one_row(models, record, exp
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(record=RECORDS, exposure=EXPOSURES, unknown=UNKNOWN)
 def test_composite_explain_and_predict_of_a_record_match_one_row(composite, record, exposure, unknown):
-    one = _outcome(lambda: composite.explain(record, exposure, unknown=unknown))
-    batch = _outcome(lambda: composite.explain([record], exposure, unknown=unknown))
-    assert type(one) is type(batch)
-    if isinstance(one, tuple):
-        assert one == batch
-    else:
-        assert _explained(one) == _explained(batch)
+    one, batch = _assert_same_explain(composite, record, exposure, unknown)
+    if not isinstance(one, tuple):
         assert [_explained(p) for p in one.parts.values()] == [_explained(p) for p in batch.parts.values()]
     p_one = _outcome(lambda: composite.predict(record, exposure, unknown=unknown, errors="flag"))
     p_batch = _outcome(lambda: composite.predict([record], exposure, unknown=unknown, errors="flag"))
