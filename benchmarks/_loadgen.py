@@ -247,7 +247,8 @@ def open_loop_wrk(url: str, body: dict, seconds: float, rate: float, connections
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=lead + seconds + drain + 30)
         if out.returncode != 0:
             raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
-        rows = [row for f in Path(folder).glob("open-loop-*.csv") for row in csv.reader(f.open())]
+        rows = [row for f in Path(folder).glob("open-loop-*.csv")
+                for row in csv.reader(f.read_text().splitlines())]
     samples = [(float(due), float(late), float(latency)) for due, late, latency, _ in rows]
     errors = sum(status != "200" for *_, status in rows)
     behind = max((s[1] for s in samples), default=0.0)
