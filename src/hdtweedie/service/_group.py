@@ -63,7 +63,7 @@ class GroupWriter:
         self._name = name
         self._commit = commit
         self._closed_error = closed
-        self.turn = turn
+        self._turn = turn
         self._cond = threading.Condition()
         self._queue: list = []
         self._thread: threading.Thread | None = None
@@ -142,7 +142,7 @@ class GroupWriter:
                     self._cond.wait()
                 if not self._queue:
                     return
-            with self.turn():
+            with self._turn():
                 with self._cond:
                     batch, self._queue = self._queue, []
                 self._commit(batch)

@@ -108,7 +108,12 @@ class Ledger:
 
     def __init__(self, url: str):
         self.url = url
-        self._writer = GroupWriter(self._commit, lambda: LedgerError(f"ledger {url} is closed"))
+        self._writer = GroupWriter(self._commit, lambda: LedgerError(f"ledger {url} is closed"),
+                                   turn=self._turn)
+
+    def _turn(self) -> contextlib.AbstractContextManager:
+        """Held by the writer while it takes and commits a group (a backend may queue its writers)."""
+        return contextlib.nullcontext()
 
     # Backends provide these.
     def _write(self) -> contextlib.AbstractContextManager:  # pragma: no cover - abstract

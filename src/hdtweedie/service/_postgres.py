@@ -100,7 +100,6 @@ class PostgresLedger(Ledger):
         # The writer's connection for the group of its turn, or why it could not have one.
         self._held = None
         self._held_error: LedgerError | None = None
-        self._writer.turn = self._turn
         # Autocommit: a group known to follow the head is one statement, its own transaction, so one
         # round trip; transactions of several statements say BEGIN themselves.
         self._pool = ConnectionPool(conninfo, min_size=min(2, pool_size), max_size=pool_size, timeout=timeout,
