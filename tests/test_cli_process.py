@@ -131,6 +131,52 @@ def test_sigterm_during_score_leaves_no_partial_file(work, big_data, tmp_path, p
     assert list(tmp_path.glob("*.tmp")) == [] and list(tmp_path.glob(".*.tmp")) == []
 
 
+# Runs ``hdtweedie`` after wrapping one function so that it sends SIGTERM to the process just after
+# it has returned (on its N-th call): the signal lands at that exact point.  An idle thread stands
+# for the threads a process usually has (a BLAS pool), which may be the ones the signal reaches.
+_SIGTERM_AFTER = """
+import os, signal, sys, tempfile, threading
+import pandas
+import pandas.io.parsers.readers as readers
+from hdtweedie.cli._main import main
+
+where, nth = sys.argv[1], int(sys.argv[2])
+module, name = {"read_csv": (pandas, "read_csv"), "get_handle": (readers, "get_handle"),
+                "mkstemp": (tempfile, "mkstemp"), "fdopen": (os, "fdopen")}[where]
+original, calls = getattr(module, name), []
+
+def call(*args, **kwargs):
+    result = original(*args, **kwargs)
+    if name != "fdopen" or "w" in args[1]:  # not the model file's reading
+        calls.append(args)
+        if len(calls) == nth:
+            os.kill(os.getpid(), signal.SIGTERM)
+    return result
+
+setattr(module, name, call)
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("where, nth", [
+    ("get_handle", 1),  # pandas has opened the input (first pass, typing the columns) ...
+    ("get_handle", 2),  # ... or for the second pass, scoring (the output file open meanwhile)
+    ("read_csv", 1),    # pandas has returned the open reader, not yet registered for closing
+    ("read_csv", 2),
+    ("mkstemp", 1),     # the output's temporary file exists, its removal not yet registered
+    ("fdopen", 1),      # the temporary file is open, its closing not yet registered
+])
+def test_sigterm_at_a_file_opening_leaves_no_file_open(work, tmp_path, where, nth):
+    out = tmp_path / "pred.csv"
+    args = ["score", work["model"], work["data"], "--out", out, "--chunk-size", "1000"]
+    proc = subprocess.run([sys.executable, "-c", _SIGTERM_AFTER, where, str(nth), *map(str, args)],
+                          capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.strip() == "hdtweedie: terminated"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_full_disk_leaves_the_previous_file(work, tmp_path):
     """Writes beyond 64 kB fail (RLIMIT_FSIZE, as on a full disk): one error line, old file intact."""
     resource = pytest.importorskip("resource")

@@ -7,28 +7,54 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 
-_DEFERRED = {signal.SIGTERM, signal.SIGINT}
+_DEFERRED = (signal.SIGTERM, signal.SIGINT)
 
 
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
     """Hold SIGTERM and SIGINT back while a file and its clean-up are being set up together.
 
-    A signal turned into an exception between opening a temporary file and registering
-    its removal would leave both behind; held back, it arrives once the block is done.
-    Only the main thread receives Python's signals, so elsewhere this does nothing.
+    A signal turned into an exception between opening a file and registering its
+    closing (or removal) would leave it behind; held back, it is raised again once
+    the block is done.  The signals' handlers are swapped for ones that only note
+    them: blocking the signals would not do, as the process's other threads (a BLAS
+    pool) would still receive them and have the main thread run the handler at once.
+    Only the main thread runs Python's signal handlers, so elsewhere this does nothing.
+
+    Yields
+    ------
+    None
     """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    # A handler installed outside Python (None) cannot be put back: such a signal is left alone.
+    previous = [(s, h) for s in _DEFERRED if (h := signal.getsignal(s)) is not None]
+    held: list[int] = []
+
+    def hold(signum: int, frame) -> None:
+        held.append(signum)
+
     try:
+        for signum, _ in previous:
+            signal.signal(signum, hold)
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _restore(previous)
+        for signum in held:  # the restored handler runs now, as it would have then
+            signal.raise_signal(signum)
+
+
+def _restore(handlers: list) -> None:
+    """Put the handlers back, every one even if a signal interrupts the others."""
+    if handlers:
+        try:
+            signal.signal(*handlers[0])
+        finally:
+            _restore(handlers[1:])
 
 
 @contextlib.contextmanager
@@ -57,15 +83,25 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, newline: str | Non
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        kwargs = {} if mode == "wb" else {"newline": newline, "encoding": encoding}
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+    kwargs = {} if mode == "wb" else {"newline": newline, "encoding": encoding}
+    with contextlib.ExitStack() as stack:
+        with deferred_signals():  # the file, its closing and its removal are registered together
+            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+            stack.push(_remove_on_error(tmp))
+            fh = stack.enter_context(os.fdopen(fd, mode, **kwargs))
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+
+
+def _remove_on_error(tmp: str) -> Callable[..., None]:
+    """An exit callback for an ExitStack: remove ``tmp`` if the block failed."""
+
+    def remove(exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    return remove

@@ -76,15 +76,11 @@ class TableReader:
 
     def _raw_chunks(self) -> Iterator:
         """The CSV's chunks with every cell as text."""
-        pd = tables._pandas()
-        options = tables.csv_options(self.kind, self.compression)
+        reader = None
         try:
-            reader = pd.read_csv(self.path, chunksize=self.chunk_size, **options)
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"{self.path} is empty") from None
-        except Exception as exc:  # pandas, codecs and compressors raise many kinds
-            raise tables.csv_error(self.path, self.kind, exc) from None
-        with reader:
+            # pandas closes a half-opened file on an Exception only: a signal there would leak it.
+            with deferred_signals():
+                reader = self._open_csv()
             while True:
                 try:
                     chunk = next(reader)
@@ -93,34 +89,57 @@ class TableReader:
                 except Exception as exc:
                     raise tables.csv_error(self.path, self.kind, exc) from None
                 yield chunk
+        finally:
+            # Closed with signals held, as a close cut short leaks the file; closed again (a no-op
+            # then) in case a signal landed while they were being held back.
+            if reader is not None:
+                try:
+                    with deferred_signals():
+                        reader.close()
+                finally:
+                    reader.close()
+
+    def _open_csv(self):
+        """A pandas reader of the CSV's chunks; pandas errors as ValueError naming the file."""
+        pd = tables._pandas()
+        options = tables.csv_options(self.kind, self.compression)
+        try:
+            return pd.read_csv(self.path, chunksize=self.chunk_size, **options)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{self.path} is empty") from None
+        except Exception as exc:  # pandas, codecs and compressors raise many kinds
+            raise tables.csv_error(self.path, self.kind, exc) from None
 
     def _survey(self) -> tuple[int, list, dict]:
         """Rows, columns, and the dtype of each column that is numeric throughout the file."""
         rows, columns = 0, []
         state: dict[str, list] = {}  # column -> [numeric so far, a value seen, dtype]
-        for chunk in self._raw_chunks():
-            rows += len(chunk)
-            columns = list(chunk.columns)
-            for col in columns:
-                entry = state.setdefault(col, [col not in self.text, False, None])
-                if not entry[0]:
-                    continue
-                converted = tables.numeric_form(chunk[col])
-                if converted is None:
-                    entry[0] = False
-                    continue
-                entry[1] = entry[1] or bool(chunk[col].notna().any())
-                entry[2] = converted.dtype if entry[2] is None else np.result_type(entry[2], converted.dtype)
+        with contextlib.closing(self._raw_chunks()) as chunks:  # closed now, even on an error
+            for chunk in chunks:
+                rows += len(chunk)
+                columns = list(chunk.columns)
+                for col in columns:
+                    entry = state.setdefault(col, [col not in self.text, False, None])
+                    if not entry[0]:
+                        continue
+                    converted = tables.numeric_form(chunk[col])
+                    if converted is None:
+                        entry[0] = False
+                        continue
+                    entry[1] = entry[1] or bool(chunk[col].notna().any())
+                    dtype = converted.dtype
+                    entry[2] = dtype if entry[2] is None else np.result_type(entry[2], dtype)
         return rows, columns, {c: e[2] for c, e in state.items() if e[0] and e[1]}
 
     def __iter__(self) -> Iterator:
         """Yield the chunks as pandas DataFrames (index counting rows from the file's start)."""
         if self.kind != "parquet":
             pd = tables._pandas()
-            for chunk in self._raw_chunks():
-                for col, dtype in self._numeric.items():
-                    chunk[col] = pd.to_numeric(chunk[col], errors="coerce").astype(dtype)
-                yield chunk
+            with contextlib.closing(self._raw_chunks()) as chunks:
+                for chunk in chunks:
+                    for col, dtype in self._numeric.items():
+                        chunk[col] = pd.to_numeric(chunk[col], errors="coerce").astype(dtype)
+                    yield chunk
             return
         import pyarrow as pa
 
