@@ -51,3 +51,34 @@ def test_ignored_signal_stays_ignored():
     proc = child("SIGTERM", "ignore")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["block", "done", "False"]
+
+
+_OPENED = """
+import os, signal, sys, threading
+from hdtweedie._atomic import opened
+
+signal.signal(signal.SIGTERM, signal.default_int_handler)
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+files = []
+
+def open_file():
+    files.append(open(sys.argv[1], "rb"))
+    os.kill(os.getpid(), signal.SIGTERM)  # lands just after the file was opened
+    return files[-1]
+
+try:
+    with opened(open_file) as fh:
+        print("body ran")
+except KeyboardInterrupt:
+    print("interrupted", files[0].closed)
+"""
+
+
+def test_opened_closes_a_file_a_signal_followed_at_once(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text("x")
+    proc = subprocess.run([sys.executable, "-W", "default", "-c", _OPENED, str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["interrupted", "True"]
+    assert proc.stderr == ""

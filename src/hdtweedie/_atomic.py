@@ -8,9 +8,16 @@ import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Protocol, TypeVar
 
 _DEFERRED = (signal.SIGTERM, signal.SIGINT)
+
+
+class _Closable(Protocol):
+    def close(self) -> object: ...
+
+
+_C = TypeVar("_C", bound=_Closable)
 
 
 @contextlib.contextmanager
@@ -55,6 +62,39 @@ def _restore(handlers: list) -> None:
             signal.signal(*handlers[0])
         finally:
             _restore(handlers[1:])
+
+
+@contextlib.contextmanager
+def opened(open_file: Callable[[], _C]) -> Iterator[_C]:
+    """Open a file (or anything with ``close()``) and close it after the block, never leaving it open.
+
+    ``with open(name) as fh:`` leaves a file open if a signal handler raises just
+    after ``open`` returns; here the opening and the registering of the closing
+    happen with SIGTERM and SIGINT held back (:func:`deferred_signals`), and so
+    does the closing, which a signal could otherwise cut short.
+
+    Parameters
+    ----------
+    open_file : callable
+        Called without arguments; returns the open object.
+
+    Yields
+    ------
+    object
+        What ``open_file`` returned.
+    """
+    resource = None
+    try:
+        with deferred_signals():
+            resource = open_file()
+        yield resource
+    finally:
+        if resource is not None:
+            try:
+                with deferred_signals():
+                    resource.close()
+            finally:
+                resource.close()  # a no-op, unless a signal landed before the signals were held
 
 
 @contextlib.contextmanager

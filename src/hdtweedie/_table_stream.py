@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import tables
-from ._atomic import atomic_write, deferred_signals
+from ._atomic import atomic_write, deferred_signals, opened
 
 __all__ = ["TableReader", "TableWriter"]
 
@@ -76,11 +76,8 @@ class TableReader:
 
     def _raw_chunks(self) -> Iterator:
         """The CSV's chunks with every cell as text."""
-        reader = None
-        try:
-            # pandas closes a half-opened file on an Exception only: a signal there would leak it.
-            with deferred_signals():
-                reader = self._open_csv()
+        # Opened with signals held: pandas closes a half-opened file on an Exception only.
+        with opened(self._open_csv) as reader:
             while True:
                 try:
                     chunk = next(reader)
@@ -89,15 +86,6 @@ class TableReader:
                 except Exception as exc:
                     raise tables.csv_error(self.path, self.kind, exc) from None
                 yield chunk
-        finally:
-            # Closed with signals held, as a close cut short leaks the file; closed again (a no-op
-            # then) in case a signal landed while they were being held back.
-            if reader is not None:
-                try:
-                    with deferred_signals():
-                        reader.close()
-                finally:
-                    reader.close()
 
     def _open_csv(self):
         """A pandas reader of the CSV's chunks; pandas errors as ValueError naming the file."""
