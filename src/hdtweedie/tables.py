@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write
+from ._atomic import atomic_write, opened
 
 __all__ = ["file_kind", "read_table", "write_table", "numeric_values", "refuse_same_file",
            "require_columns", "make_parent"]
@@ -112,19 +112,19 @@ def read_table(path: str | os.PathLike, *, text_columns: Iterable[str] = ()):
     ImportError
         pandas (or pyarrow for Parquet) is not installed.
     """
-    pd = _pandas()
+    _pandas()  # a missing pandas is told before the file's problems
     p = Path(path)
     kind, compression = table_format(p, "read")
     text = set(text_columns)
     if kind == "parquet":
         df = _read_parquet(p)
     else:
-        try:
-            df = pd.read_csv(p, **csv_options(kind, compression))
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"{path} is empty") from None
-        except Exception as exc:  # pandas, codecs and compressors raise many kinds
-            raise csv_error(p, kind, exc) from None
+        # Opened with signals held: pandas closes a half-opened file on an Exception only.
+        with opened(lambda: open_csv(path, kind, compression, iterator=True)) as parser:
+            try:
+                df = parser.read()
+            except Exception as exc:  # pandas, codecs and compressors raise many kinds
+                raise csv_error(p, kind, exc) from None
     if len(df) == 0:
         raise ValueError(f"{path} has no data rows")
     for col in df.columns:
@@ -204,6 +204,36 @@ def csv_options(kind: str, compression: str | None) -> dict:
     """
     return {"sep": _SEPARATORS[kind], "compression": compression, "dtype": str,
             "keep_default_na": False, "na_values": [""], "encoding": "utf-8"}
+
+
+def open_csv(path: str | os.PathLike, kind: str, compression: str | None, **options):
+    """A pandas reader of a CSV or TSV file (every cell as text); pandas' errors named as the file's.
+
+    Parameters
+    ----------
+    path : str or path-like
+    kind : {"csv", "tsv"}
+    compression : str or None
+    **options
+        ``chunksize`` or ``iterator``, passed to :func:`pandas.read_csv`.
+
+    Returns
+    -------
+    pandas.io.parsers.TextFileReader
+        Open: the caller closes it (best with :func:`hdtweedie._atomic.opened`).
+
+    Raises
+    ------
+    ValueError
+        The file is empty or its first rows cannot be parsed; the message names the file.
+    """
+    pd = _pandas()
+    try:
+        return pd.read_csv(path, **options, **csv_options(kind, compression))
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty") from None
+    except Exception as exc:  # pandas, codecs and compressors raise many kinds
+        raise csv_error(Path(path), kind, exc) from None
 
 
 def csv_error(path: Path, kind: str, exc: BaseException) -> ValueError:

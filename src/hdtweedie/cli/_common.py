@@ -155,7 +155,7 @@ def load_json_arg(text: str, option: str) -> dict:
     candidate = text[1:] if text.startswith("@") else text
     if text.startswith("@") or (not text.lstrip().startswith("{") and Path(candidate).is_file()):
         try:
-            source = Path(candidate).read_text(encoding="utf-8")
+            source = read_text(candidate)
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise UserError(f"{option}: cannot read {candidate}: {reason}") from None
@@ -168,6 +168,29 @@ def load_json_arg(text: str, option: str) -> dict:
     if not isinstance(value, dict):
         raise UserError(f"{option} must be a JSON object of factor values, got {type(value).__name__}")
     return value
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A UTF-8 text file's content; the file is closed even if SIGTERM lands as it is opened.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    OSError, UnicodeDecodeError
+        The file cannot be read, or is not UTF-8 text.
+    """
+    from .._atomic import opened
+
+    with opened(lambda: open(path, encoding="utf-8")) as fh:
+        return fh.read()
 
 
 def load_model(path: str | os.PathLike):
@@ -235,7 +258,7 @@ def factor_table_csv(model, **options) -> str:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "factors.csv"
         model.factor_table(path=path, **options)
-        return path.read_text(encoding="utf-8")
+        return read_text(path)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -7,8 +7,9 @@ import os
 import re
 import stat
 from collections.abc import Iterable
+from typing import BinaryIO
 
-from .._atomic import atomic_write
+from .._atomic import atomic_write, opened
 from ._errors import ModelFileError
 
 __all__ = ["DEFAULT_MAX_BYTES", "read_bounded", "spreadsheet_safe", "write_csv", "write_shared"]
@@ -47,18 +48,8 @@ def read_bounded(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) ->
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be positive, got {max_bytes!r}")
     name = os.fspath(path)
-    try:
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file {name!r}: {exc.strerror or exc}") from exc
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
-        os.close(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ModelFileError(f"model file {name!r} is not a regular file "
-                                 f"({_kind(info.st_mode)}); only regular files are read")
-        raise ModelFileError(_too_large(name, str(info.st_size), max_bytes))
-    with os.fdopen(fd, "rb", buffering=0) as fh:
+    # Opened with signals held: one landing between os.open and fdopen would leak the descriptor.
+    with opened(lambda: _open_regular(name, max_bytes)) as fh:
         try:
             raw = fh.read(max_bytes + 1)
         except OSError as exc:
@@ -66,6 +57,25 @@ def read_bounded(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) ->
     if len(raw) > max_bytes:
         raise ModelFileError(_too_large(name, "more", max_bytes))
     return raw
+
+
+def _open_regular(name: str, max_bytes: int) -> BinaryIO:
+    """The model file opened unbuffered, once it is known to be a regular file within the limit."""
+    try:
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {name!r}: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # checked before fdopen, which refuses a directory itself
+            raise ModelFileError(f"model file {name!r} is not a regular file "
+                                 f"({_kind(info.st_mode)}); only regular files are read")
+        if info.st_size > max_bytes:
+            raise ModelFileError(_too_large(name, str(info.st_size), max_bytes))
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _too_large(name: str, size: str, max_bytes: int) -> str:
