@@ -229,6 +229,16 @@ def test_sigterm_at_reading_a_text_file_leaves_no_file_open(work, tmp_path, args
     assert proc.stderr.strip() == "hdtweedie: terminated"
 
 
+@pytest.mark.parametrize("source", ["fifo", "/dev/zero"])
+def test_record_file_that_would_block_or_never_end_is_refused(work, tmp_path, source):
+    if source == "fifo":
+        source = tmp_path / "record.json"
+        os.mkfifo(source)  # no writer: opening it to read would wait for ever
+    proc = run("explain", work["model"], "--record", f"@{source}", timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == f"hdtweedie: error: --record: cannot read {source}: not a regular file"
+
+
 def test_full_disk_leaves_the_previous_file(work, tmp_path):
     """Writes beyond 64 kB fail (RLIMIT_FSIZE, as on a full disk): one error line, old file intact."""
     resource = pytest.importorskip("resource")

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -176,7 +177,7 @@ def read_text(path: str | os.PathLike) -> str:
     Parameters
     ----------
     path : str or path-like
-        The file.
+        The file: a regular file (a FIFO or device would block or never end).
 
     Returns
     -------
@@ -185,12 +186,19 @@ def read_text(path: str | os.PathLike) -> str:
     Raises
     ------
     OSError, UnicodeDecodeError
-        The file cannot be read, or is not UTF-8 text.
+        The file cannot be read, is not a regular file, or is not UTF-8 text.
     """
     from .._atomic import opened
 
-    with opened(lambda: open(path, encoding="utf-8")) as fh:
+    with opened(lambda: open(path, encoding="utf-8", opener=_open_nonblocking)) as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError("not a regular file")
         return fh.read()
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """open()'s opener: a FIFO is opened without waiting for a writer (and then refused)."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def load_model(path: str | os.PathLike):
