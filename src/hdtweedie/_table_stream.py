@@ -89,14 +89,7 @@ class TableReader:
 
     def _open_csv(self):
         """A pandas reader of the CSV's chunks; pandas errors as ValueError naming the file."""
-        pd = tables._pandas()
-        options = tables.csv_options(self.kind, self.compression)
-        try:
-            return pd.read_csv(self.path, chunksize=self.chunk_size, **options)
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"{self.path} is empty") from None
-        except Exception as exc:  # pandas, codecs and compressors raise many kinds
-            raise tables.csv_error(self.path, self.kind, exc) from None
+        return tables.open_csv(self.path, self.kind, self.compression, chunksize=self.chunk_size)
 
     def _survey(self) -> tuple[int, list, dict]:
         """Rows, columns, and the dtype of each column that is numeric throughout the file."""

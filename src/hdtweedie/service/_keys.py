@@ -8,7 +8,7 @@ import json
 import os
 import secrets
 
-from .._atomic import atomic_write
+from .._atomic import atomic_write, opened
 from ._events import utc_now
 
 #: Roles and the endpoints they may call (``metrics`` is open to both).
@@ -40,7 +40,7 @@ def read_keys(path: str | os.PathLike) -> list:
     OSError
         If it cannot be read.
     """
-    with open(path, encoding="utf-8") as f:
+    with opened(lambda: open(path, encoding="utf-8")) as f:
         try:
             doc = json.load(f)
         except ValueError as exc:
