@@ -15,8 +15,9 @@ import scipy.sparse as sp
 from hdtweedie import HDTweedie, _cd, _path
 
 
-def _both(X, y, **params):
-    """Kernel outputs with screening off and on, for the estimator's checked inputs."""
+def _both(X, y, toggle="screen", **params):
+    """Kernel outputs with an option (screening by default) off and on, for the
+    estimator's checked inputs."""
     data, opts = HDTweedie(**params)._check_inputs(X, y, None, None)
     wn = data.w / data.w.sum()
     prob = _cd.Problem(data.y, wn, data.offset, opts.power, data.groups.cols, data.groups.ptr,
@@ -26,10 +27,10 @@ def _both(X, y, **params):
     else:
         xm, xs = np.zeros(X.shape[1]), np.ones(X.shape[1])
     outs = []
-    for screen in (False, True):
+    for on in (False, True):
         o = _cd.Options(opts.n_lambdas, opts.lambda_min_ratio, opts.lambdas, opts.dfmax,
-                        opts.pmax, opts.tol, opts.max_iter, screen=screen,
-                        stopping=opts.stopping)
+                        opts.pmax, opts.tol, opts.max_iter, stopping=opts.stopping,
+                        **{toggle: on})
         if sp.issparse(data.X):
             outs.append(_cd.solve_path_sparse(data.X.data, data.X.indices, data.X.indptr, xm, xs,
                                               X.shape[0], prob, o))

@@ -26,6 +26,9 @@ cdef double C_FIRST_MARGIN = 1e10
 cdef double C_ETA_MAX = 700.0
 # A change smaller than this is no change (the reference's threshold).
 cdef double C_SMALL = 1e-16
+# Where sqrt(u * u) == |u| is exact: u * u is a normal number.
+cdef double C_SQRT_EXACT_MIN = 1e-150
+cdef double C_SQRT_EXACT_MAX = 1e150
 # Largest strong set (in columns) solved in covariance mode.  Forming G costs about
 # k/2 passes over the data, and saves every pass of the descent.
 cdef enum:
@@ -119,6 +122,7 @@ cdef struct Design:
     int n
     int sparse
     int nt              # threads for the row loops (results do not depend on it)
+    int shortcuts       # exact shortcuts in the descent (Options.shortcuts)
     double *part        # per row block: partial sums (HD_PART * blocks)
     double *dpart       # per row block and column: partial products (blocks * p)
     hd_gram_scratch gs  # dense covariance mode: per-thread and per-block buffers
@@ -231,13 +235,17 @@ cdef inline double resid_dot(Design *D, Work *W, int j) noexcept nogil:
     else:
         s = raw_dot(D, j, W.v)
     s = s - W.c * W.xh[j]
+    if D.shortcuts and D.xm[j] == 0.0 and D.xs[j] == 1.0:
+        # A raw column: (s - 0 t) / 1 is s (up to the sign of a zero s, which gives the
+        # same update), without a division on the path from one column to the next.
+        return s
     return (s - D.xm[j] * (W.sum_v - W.c * W.sum_h)) / D.xs[j]
 
 
 cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
     """The residual after eta += x~_j d: v -= h x_j d / s_j, and the centring into c."""
     cdef int i, k
-    cdef double a = d / D.xs[j]
+    cdef double a = d if D.shortcuts and D.xs[j] == 1.0 else d / D.xs[j]  # d / 1 is d
     cdef double *gcol
     if W.gram:
         # gv -= G[:, j] d and sum(v) -= x~_j'h d (W.xh holds x~'h in this mode).
@@ -494,6 +502,8 @@ cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
     """One group update of a pass; returns 1 when the group moved."""
     cdef int k, j, moved = 0
     cdef double unorm = 0.0, scale, d, dd = 0.0
+    if g1 - g0 == 1 and D.shortcuts:
+        return single_update(D, W, cols[g0], beta, gamma, thresh, ridge, dif)
     for k in range(g0, g1):
         j = cols[k]
         unew[k - g0] = resid_dot(D, W, j) + gamma * beta[j]
@@ -519,6 +529,30 @@ cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
     if moved and dd > dif[0]:
         dif[0] = dd
     return moved
+
+
+cdef inline int single_update(Design *D, Work *W, int j, double *beta, double gamma,
+                              double thresh, double ridge, double *dif) noexcept nogil:
+    """bmd_update of a one-column group, with the same arithmetic.
+
+    sqrt(u * u) is |u| exactly in binary floating point while u * u neither
+    overflows nor underflows, which saves the square root's latency on the
+    path from one column's product to the next."""
+    cdef double u = resid_dot(D, W, j) + gamma * beta[j], unorm, unew = 0.0, d
+    unorm = fabs(u)
+    if not C_SQRT_EXACT_MIN < unorm < C_SQRT_EXACT_MAX:
+        unorm = sqrt(u * u)
+    if unorm > thresh:
+        unew = u * ((unorm - thresh) / ((gamma + ridge) * unorm))
+    if not fabs(unew - beta[j]) > C_SMALL:
+        beta[j] = unew
+        return 0
+    d = unew - beta[j]
+    beta[j] = unew
+    col_update(D, W, j, d)
+    if d * d > dif[0]:
+        dif[0] = d * d
+    return 1
 
 
 cdef void intercept_step(Work *W, double *b0, double *dif) noexcept nogil:
@@ -1017,7 +1051,9 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
         for g in range(G):
             if S.strong[g] == 0 and not S.gmark[g] and S.gnorm[g] > P.pf[g] * tlam:
                 S.strong[g] = 1
-            S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
+        if P.alpha != 1.0:  # the lasso's ridge terms stay 0
+            for g in range(G):
+                S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
         strong_list(P, S)
         best_irls = INF
         since_irls = 0
@@ -1212,6 +1248,10 @@ cdef class Options:
     screen : bool, default True
         Skip the gradients of groups that provably stay below their threshold
         (the same iterates; False computes them all, as R does).
+    shortcuts : bool, default True
+        Update one-column groups and raw columns without the square root and
+        divisions whose results are known exactly (the same iterates; False
+        takes the general formulas throughout).
     n_threads : int, default 1
         OpenMP threads for the row loops on dense input; the results are the same
         for any number.
@@ -1223,7 +1263,7 @@ cdef class Options:
     """
 
     cdef readonly int n_lambdas, dfmax, pmax, gram_max, n_threads
-    cdef readonly bint screen
+    cdef readonly bint screen, shortcuts
     cdef readonly double lambda_factor, tol, b0_start, unpack_density
     cdef readonly long max_iter
     cdef readonly object lambdas, stopping
@@ -1231,7 +1271,7 @@ cdef class Options:
     def __init__(self, int n_lambdas, double lambda_factor, lambdas, int dfmax, int pmax,
                  double tol, long max_iter, double b0_start=0.0, int gram_max=C_GRAM_MAX,
                  double unpack_density=C_UNPACK_DENSITY, stopping="r", bint screen=True,
-                 int n_threads=1):
+                 int n_threads=1, bint shortcuts=True):
         if stopping not in STOPPING_RULES:
             raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {stopping!r}")
         if n_threads < 1:
@@ -1239,6 +1279,7 @@ cdef class Options:
         self.n_threads = n_threads
         self.stopping = stopping
         self.screen = screen
+        self.shortcuts = shortcuts
         self.lambdas = None if lambdas is None else np.ascontiguousarray(lambdas,
                                                                          dtype=np.float64)
         self.n_lambdas = n_lambdas if lambdas is None else self.lambdas.shape[0]
@@ -1398,6 +1439,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     P.gram_max = options.gram_max
     P.unpack_density = options.unpack_density
     P.screen = options.screen
+    D.shortcuts = options.shortcuts
 
     S.beta = _dptr(d["beta"])
     S.bold = _dptr(d["bold"])
