@@ -8,7 +8,7 @@ docs/architecture.md (R HDtweedie 1.2); the numbered steps below refer to it.
 """
 
 from libc.math cimport sqrt, fabs, frexp, ldexp, isfinite, INFINITY as INF
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cython.parallel cimport prange
 from scipy.linalg.cython_lapack cimport dsyevr
 
@@ -55,6 +55,14 @@ cdef double C_KKT_EPS_FLOOR = 1e-24
 # a group far enough below a threshold needs no new gradient.  Rounding allowance per
 # row (a dot product of n terms errs by at most about n eps |x|'|q|), with room.
 cdef double C_SCREEN_ROUND = 1e-15
+# Extrapolated screening (fit_bound): anchors kept, and the smallest problem that uses
+# it, as the cost of a full gradient sweep in passes over n rows.
+cdef enum:
+    C_RING = 8
+cdef double C_EXTRAP_MIN_SWEEP = 64.0
+# Relative and absolute slack on the extrapolated bound, far above its rounding.
+cdef double C_EXTRAP_REL = 1e-6
+cdef double C_EXTRAP_ABS = 1e-14
 
 BIG = C_BIG
 ETA_MAX = C_ETA_MAX
@@ -351,22 +359,36 @@ cdef int group_columns(Path *P, Scratch *S, const int *gl, int ng) noexcept nogi
     return nc
 
 
-cdef void grad_norms(Design *D, Work *W, Path *P, Scratch *S, int ng,
-                     double qsum) noexcept nogil:
-    """||grad_g|| = ||X~_g' q|| into S.gnorm for the groups S.glist[:ng]."""
-    cdef int a, k, j, g, nc = group_columns(P, S, S.glist, ng)
+cdef int grad_norms(Design *D, Work *W, Path *P, Scratch *S, int ng,
+                    double qsum, double drift) noexcept nogil:
+    """||grad_g|| = ||X~_g' q|| into S.gnorm for the groups S.glist[:ng], computed at
+    drift (S.dref); with P.extrap the columns' gradients are kept too, and those of the
+    group's computation before when this one is at a new q.  Returns the column count."""
+    cdef int a, k, j, g, shift, nc = group_columns(P, S, S.glist, ng)
     cdef double s, gk
     column_dots(D, nc, S.gcols, W.q, S.gdots, S.mview)
     nc = 0
     for a in range(ng):
         g = S.glist[a]
+        shift = P.extrap and S.dref[g] != drift
+        if shift:
+            S.dref2[g] = S.dref[g]
+            S.dslot2[g] = S.dslot[g]
+        if P.extrap:
+            S.dslot[g] = (S.ring_next + C_RING - 1) % C_RING  # the newest anchor, q's
         s = 0.0
         for k in range(P.gptr[g], P.gptr[g + 1]):
             j = P.cols[k]
             gk = (S.gdots[nc] - D.xm[j] * qsum) / D.xs[j]
             s += gk * gk
             nc += 1
+            if P.extrap:
+                if shift:
+                    S.gold[j] = S.gcur[j]
+                S.gcur[j] = gk
         S.gnorm[g] = sqrt(s)
+        S.dref[g] = drift
+    return nc
 
 
 cdef double diagonal_gamma(Design *D, Work *W, const int *cols, int g0,
@@ -602,6 +624,7 @@ cdef struct Path:
     int gram_max
     double unpack_density
     int screen              # skip gradients that cannot cross a threshold (same iterates)
+    int extrap              # screening also by extrapolation from earlier gradients
 
 
 cdef struct Scratch:
@@ -615,6 +638,27 @@ cdef struct Scratch:
     double *xerr            # screening: the rounding scale of grad_g per unit ||q||
     double *msq             # column_mean_square per column (group_scales)
     double *qprev           # screening: q at the last gradient
+    # extrapolated screening: q at the last C_RING anchors (distinct q at which gradients
+    # were computed, named by the drift then) and, per column, its gradient at the group's
+    # last two computations (dref, dref2); per group a bound gub valid at drift gubref
+    double *ring
+    double ring_id[C_RING]
+    int ring_next
+    double *gcur
+    double *gold
+    double *dref2
+    int *dslot              # the ring slots that held dref's and dref2's anchors
+    int *dslot2
+    double *gub
+    double *gubref
+    # per anchor pair (ia, ib) and single anchor: coefficients and ||r||, for the current q
+    double pair_a[C_RING * C_RING]
+    double pair_c[C_RING * C_RING]
+    double pair_r[C_RING * C_RING]
+    int pair_state[C_RING * C_RING]
+    double one_a[C_RING]
+    double one_r[C_RING]
+    int one_state[C_RING]
     double *ridge
     int *strong
     int *slist              # the strong groups in increasing order (strong_list)
@@ -657,6 +701,7 @@ cdef struct Out:
     int stalled
     double lam_max
     long steps[4]           # IRLS steps per mode, indexed by STEP_*
+    long ngrad              # gradients of columns computed in the screened loops
 
 
 cdef enum:
@@ -973,6 +1018,151 @@ cdef inline int gnorm_below(Scratch *S, int g, double thresh, double drift,
             + S.xerr[g] * qn_max) <= thresh
 
 
+cdef inline int ring_slot(Scratch *S, int slot, double anchor) noexcept nogil:
+    """slot if it still holds the anchor named anchor, else -1."""
+    return slot if anchor >= 0.0 and S.ring_id[slot] == anchor else -1
+
+
+cdef void ring_push(Design *D, Scratch *S, const double *q, double anchor) noexcept nogil:
+    """Keep q as the anchor named anchor (the drift at it), over the oldest; the fits
+    against the current q start again."""
+    cdef int k
+    if S.ring_id[(S.ring_next + C_RING - 1) % C_RING] == anchor:
+        return
+    memcpy(S.ring + <Py_ssize_t>S.ring_next * D.n, q, D.n * sizeof(double))
+    S.ring_id[S.ring_next] = anchor
+    S.ring_next = (S.ring_next + 1) % C_RING
+    for k in range(C_RING * C_RING):
+        S.pair_state[k] = 0
+    for k in range(C_RING):
+        S.one_state[k] = 0
+
+
+cdef int pair_fit(Design *D, Scratch *S, const double *q, int ia, int ib) noexcept nogil:
+    """q = a qa + b qb + r for the anchors in slots ia, ib: a, b by least squares
+    (S.pair_a, S.pair_b) and ||r|| as computed (S.pair_r).  False when qa, qb are
+    (numerically) dependent."""
+    cdef int i, k = ia * C_RING + ib
+    cdef const double *qa = S.ring + <Py_ssize_t>ia * D.n
+    cdef const double *qb = S.ring + <Py_ssize_t>ib * D.n
+    cdef double aa = 0.0, ab = 0.0, bb = 0.0, qa_q = 0.0, qb_q = 0.0, det, a, b, r, rr = 0.0
+    if S.pair_state[k] == 0:
+        for i in range(D.n):
+            aa += qa[i] * qa[i]
+            ab += qa[i] * qb[i]
+            bb += qb[i] * qb[i]
+            qa_q += qa[i] * q[i]
+            qb_q += qb[i] * q[i]
+        S.pair_state[k] = -1
+        det = aa * bb - ab * ab
+        if det > 1e-12 * aa * bb:
+            a = (bb * qa_q - ab * qb_q) / det
+            b = (aa * qb_q - ab * qa_q) / det
+            if isfinite(a) and isfinite(b):
+                for i in range(D.n):
+                    r = q[i] - a * qa[i] - b * qb[i]
+                    rr += r * r
+                S.pair_a[k] = a
+                S.pair_c[k] = b
+                S.pair_r[k] = sqrt(rr)
+                S.pair_state[k] = 1
+    return S.pair_state[k] == 1
+
+
+cdef int one_fit(Design *D, Scratch *S, const double *q, int ib) noexcept nogil:
+    """q = a qb + r for the anchor in slot ib: a by least squares, ||r|| as computed
+    (S.one_a, S.one_r).  False when qb = 0."""
+    cdef int i
+    cdef const double *qb = S.ring + <Py_ssize_t>ib * D.n
+    cdef double bb = 0.0, qq = 0.0, a, r, rr = 0.0
+    if S.one_state[ib] == 0:
+        for i in range(D.n):
+            bb += qb[i] * qb[i]
+            qq += q[i] * qb[i]
+        S.one_state[ib] = -1
+        if bb > 0.0 and isfinite(qq / bb):
+            a = qq / bb
+            for i in range(D.n):
+                r = q[i] - a * qb[i]
+                rr += r * r
+            S.one_a[ib] = a
+            S.one_r[ib] = sqrt(rr)
+            S.one_state[ib] = 1
+    return S.one_state[ib] == 1
+
+
+cdef double fit_bound(Design *D, Path *P, Scratch *S, const double *q, int g,
+                      double qn_max) noexcept nogil:
+    """An upper bound on ||grad_g|| at q, as it would be computed, from the group's
+    gradients at its last two computations (docs/architecture.md); INF without them.
+
+    The gradient is linear in q, so with q = qb + c (qb - qa) + r it is
+    (1 + c) grad(qb) - c grad(qa) + X~_g' r, whose last term is at most ||X~_g||_F ||r||;
+    with q = a qb + r (one anchor) it is a grad(qb) + X~_g' r.  The stored gradients and
+    the one to be computed are each within the rounding bound xerr qn_max of the exact
+    ones; r is formed in floating point within C_EXTRAP_ABS (entries' sizes) of the
+    exact one; and C_EXTRAP_REL covers the rounding of the sums here."""
+    cdef int k, j, ia, ib = ring_slot(S, S.dslot[g], S.dref[g])
+    cdef double a, c, t, s, na, nb, e = S.xerr[g] * qn_max, best = INF, b
+    if ib < 0:
+        return INF
+    ia = ring_slot(S, S.dslot2[g], S.dref2[g])
+    if ia >= 0 and ia != ib and pair_fit(D, S, q, ia, ib):
+        a = S.pair_a[ia * C_RING + ib]
+        c = S.pair_c[ia * C_RING + ib]
+        s = 0.0
+        na = 0.0
+        nb = 0.0
+        for k in range(P.gptr[g], P.gptr[g + 1]):
+            j = P.cols[k]
+            t = a * S.gold[j] + c * S.gcur[j]
+            s += t * t
+            na += S.gold[j] * S.gold[j]
+            nb += S.gcur[j] * S.gcur[j]
+        best = ((1.0 + C_EXTRAP_REL) * (sqrt(s) + S.xnorm[g] * S.pair_r[ia * C_RING + ib])
+                + C_EXTRAP_REL * (fabs(a) * sqrt(na) + fabs(c) * sqrt(nb))
+                + (1.0 + fabs(a) + fabs(c)) * e
+                + S.xnorm[g] * C_EXTRAP_ABS * (1.0 + fabs(a) + fabs(c)) * qn_max)
+    if one_fit(D, S, q, ib):
+        c = S.one_a[ib]
+        b = ((1.0 + C_EXTRAP_REL) * (fabs(c) * S.gnorm[g] + S.xnorm[g] * S.one_r[ib])
+             + C_EXTRAP_REL * fabs(c) * S.gnorm[g] + (1.0 + fabs(c)) * e
+             + S.xnorm[g] * C_EXTRAP_ABS * (1.0 + fabs(c)) * qn_max)
+        if b < best:
+            best = b
+    return best
+
+
+cdef inline int screened(Design *D, Path *P, Scratch *S, const double *q, int g,
+                         double thresh, double drift, double qn_max) noexcept nogil:
+    """True when ||grad_g|| at q, as computed, is certainly <= thresh: by gnorm_below,
+    or with P.extrap by extrap_below (inlined here: it runs for every group outside the
+    strong set at every check)."""
+    if gnorm_below(S, g, thresh, drift, qn_max):
+        return 1
+    return P.extrap and extrap_below(D, P, S, q, g, thresh, drift, qn_max)
+
+
+cdef int extrap_below(Design *D, Path *P, Scratch *S, const double *q, int g, double thresh,
+                      double drift, double qn_max) noexcept nogil:
+    """screened's bounds with P.extrap: a bound kept from an earlier q (moved on as
+    gnorm_below moves gnorm), else fit_bound (then kept).  Anchors are named by the
+    drift, which a change of q below its rounding leaves unchanged: ||X~_g||_F drift
+    1e-15 covers that."""
+    cdef double b, e = S.xerr[g] * qn_max, slack = S.xnorm[g] * drift * 1e-15
+    if S.gubref[g] >= 0.0:
+        if (S.gub[g] + S.xnorm[g] * (drift - S.gubref[g]) * (1.0 + 1e-10) + 2.0 * e + slack
+                <= thresh):
+            return 1
+        if S.gubref[g] == drift:  # fit_bound was taken at this q already
+            return 0
+    b = fit_bound(D, P, S, q, g, qn_max) + slack
+    if b < INF and (S.gubref[g] != drift or b < S.gub[g]):
+        S.gub[g] = b
+        S.gubref[g] = drift
+    return b <= thresh
+
+
 cdef double null_lambda_max(Path *P, Scratch *S) noexcept nogil:
     """lambda_max = max ||grad_g|| / (pf_g alpha) over penalised groups (S.gnorm)."""
     cdef int g
@@ -1011,10 +1201,12 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
     if P.screen:
         screen_norms(D, P, S)
         q_drift(D, W.q, S.qprev, &qn_max)
+        if P.extrap:
+            ring_push(D, S, W.q, drift)
     first = C_BIG
     for g in range(G):
         S.glist[g] = g
-    grad_norms(D, W, P, S, G, qsum)
+    R.ngrad += grad_norms(D, W, P, S, G, qsum, drift)
     for g in range(G):
         # The first default lambda stands for infinity (the null model); data whose
         # gradients approach it (X or y on extreme scales) need a larger one.
@@ -1040,14 +1232,12 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             S.gmark[g] = 0
             if S.strong[g] == 0 and S.dref[g] != drift:
                 # Screened at the last check: q is still that check's.
-                if gnorm_below(S, g, P.pf[g] * tlam, drift, qn_max):
+                if screened(D, P, S, W.q, g, P.pf[g] * tlam, drift, qn_max):
                     S.gmark[g] = 1
                 else:
                     S.glist[ng] = g
                     ng += 1
-        grad_norms(D, W, P, S, ng, qsum)
-        for k in range(ng):
-            S.dref[S.glist[k]] = drift
+        R.ngrad += grad_norms(D, W, P, S, ng, qsum, drift)
         for g in range(G):
             if S.strong[g] == 0 and not S.gmark[g] and S.gnorm[g] > P.pf[g] * tlam:
                 S.strong[g] = 1
@@ -1097,19 +1287,20 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             exact = not P.screen or (m == 0 and not P.user_lambda)
             if P.screen:
                 drift += q_drift(D, W.q, S.qprev, &qn_max)
+                if P.extrap:
+                    ring_push(D, S, W.q, drift)
             any_new = 0
             ng = 0
             for g in range(G):
                 if S.strong[g]:
                     continue
-                if not exact and gnorm_below(S, g, al * P.pf[g] * P.alpha, drift, qn_max):
+                if not exact and screened(D, P, S, W.q, g, al * P.pf[g] * P.alpha, drift, qn_max):
                     continue
                 S.glist[ng] = g
                 ng += 1
-            grad_norms(D, W, P, S, ng, qsum)
+            R.ngrad += grad_norms(D, W, P, S, ng, qsum, drift)
             for k in range(ng):
                 g = S.glist[k]
-                S.dref[g] = drift
                 if S.gnorm[g] > al * P.pf[g] * P.alpha:
                     S.strong[g] = 1
                     any_new = 1
@@ -1248,6 +1439,9 @@ cdef class Options:
     screen : bool, default True
         Skip the gradients of groups that provably stay below their threshold
         (the same iterates; False computes them all, as R does).
+    extrapolate : bool, default True
+        With ``screen``, also skip gradients that a bound extrapolated from their
+        last two values (fit_bound) keeps below the threshold (the same iterates).
     shortcuts : bool, default True
         Update one-column groups and raw columns without the square root and
         divisions whose results are known exactly (the same iterates; False
@@ -1263,7 +1457,7 @@ cdef class Options:
     """
 
     cdef readonly int n_lambdas, dfmax, pmax, gram_max, n_threads
-    cdef readonly bint screen, shortcuts
+    cdef readonly bint screen, shortcuts, extrapolate
     cdef readonly double lambda_factor, tol, b0_start, unpack_density
     cdef readonly long max_iter
     cdef readonly object lambdas, stopping
@@ -1271,7 +1465,7 @@ cdef class Options:
     def __init__(self, int n_lambdas, double lambda_factor, lambdas, int dfmax, int pmax,
                  double tol, long max_iter, double b0_start=0.0, int gram_max=C_GRAM_MAX,
                  double unpack_density=C_UNPACK_DENSITY, stopping="r", bint screen=True,
-                 int n_threads=1, bint shortcuts=True):
+                 int n_threads=1, bint shortcuts=True, bint extrapolate=True):
         if stopping not in STOPPING_RULES:
             raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {stopping!r}")
         if n_threads < 1:
@@ -1280,6 +1474,7 @@ cdef class Options:
         self.stopping = stopping
         self.screen = screen
         self.shortcuts = shortcuts
+        self.extrapolate = extrapolate
         self.lambdas = None if lambdas is None else np.ascontiguousarray(lambdas,
                                                                          dtype=np.float64)
         self.n_lambdas = n_lambdas if lambdas is None else self.lambdas.shape[0]
@@ -1316,6 +1511,9 @@ cdef class PathOutput:
         Largest lambda with a non-zero penalised group (default path).
     n_clipped : int
         Evaluations where ``|eta|`` exceeded ETA_MAX and was clipped.
+    n_gradients : int
+        Column gradients computed for the strong rule and the KKT checks (what
+        screening saves).
     steps : dict
         IRLS steps per mode: ``"residual"``, ``"covariance"`` (all covariance-mode
         steps), and of those on sparse input ``"sparse_unpacked"`` and
@@ -1323,7 +1521,7 @@ cdef class PathOutput:
     """
 
     cdef readonly object lambdas, intercepts, coefs, steps, kkt_residuals
-    cdef readonly long n_passes, n_clipped
+    cdef readonly long n_passes, n_clipped, n_gradients
     cdef readonly int status
     cdef readonly bint stalled
     cdef readonly double lambda_max
@@ -1359,8 +1557,14 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
         if not diag_v[g]:
             keig = max(keig, gptr[g + 1] - gptr[g])
     nlam = options.n_lambdas
+    # Extrapolated screening costs a few passes over n per anchor: for problems whose
+    # full gradient sweep costs many more.
+    cdef double sweep = <double>D.sp_indptr[p] if D.sparse else <double>n * p
+    cdef int extrap = options.screen and options.extrapolate and sweep >= C_EXTRAP_MIN_SWEEP * n
     r = problem.offset + options.b0_start
     d = {name: np.zeros(size) for name, size in (
+        ("ring", C_RING * n if extrap else 1), ("gcur", p if extrap else 1),
+        ("gold", p if extrap else 1), ("dref2", G), ("gub", G), ("gubref", G),
         ("v", n), ("h", n), ("q", n), ("xh", p), ("hxx", p), ("scatter", n if D.sparse else 1),
         ("beta", p), ("bold", p), ("unew", kmax), ("gamma", G), ("gnorm", G), ("ridge", G),
         ("dref", G), ("xnorm", G), ("xerr", G), ("qprev", n),
@@ -1377,7 +1581,8 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     i = {name: np.zeros(size, dtype=np.int32) for name, size in (
         ("strong", G), ("slist", G), ("in_e", G), ("elist", G), ("isuppz", 2 * keig),
         ("iw", max(10 * keig, 1)), ("scols", C_GRAM_MAX), ("cursor", C_GRAM_MAX),
-        ("sexp", G), ("cexp", p), ("mcols", p), ("glist", G), ("gcols", p), ("gmark", G))}
+        ("sexp", G), ("cexp", p), ("mcols", p), ("glist", G), ("gcols", p), ("gmark", G),
+        ("dslot", G), ("dslot2", G))}
     i["spos"] = np.full(p, -1, dtype=np.int32)
     colptr = np.zeros(C_GRAM_MAX, dtype=np.uintp)
     tcolptr = np.zeros(nt * C_GRAM_MAX, dtype=np.uintp)
@@ -1451,6 +1656,23 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     S.xerr = _dptr(d["xerr"])
     S.msq = _dptr(d["msq"])
     S.qprev = _dptr(d["qprev"])
+    P.extrap = extrap
+    d["dref2"][:] = -1.0
+    d["gubref"][:] = -1.0
+    S.ring = _dptr(d["ring"])
+    S.gcur = _dptr(d["gcur"])
+    S.gold = _dptr(d["gold"])
+    S.dref2 = _dptr(d["dref2"])
+    S.dslot = _iptr(i["dslot"])
+    S.dslot2 = _iptr(i["dslot2"])
+    S.gub = _dptr(d["gub"])
+    S.gubref = _dptr(d["gubref"])
+    S.ring_next = 0
+    for k in range(C_RING):
+        S.ring_id[k] = -1.0
+        S.one_state[k] = 0
+    for k in range(C_RING * C_RING):
+        S.pair_state[k] = 0
     S.ridge = _dptr(d["ridge"])
     S.strong = _iptr(i["strong"])
     S.slist = _iptr(i["slist"])
@@ -1497,6 +1719,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     R.jerr = 0
     R.stalled = 0
     R.lam_max = 0.0
+    R.ngrad = 0
     for g in range(4):
         R.steps[g] = 0
 
@@ -1522,6 +1745,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     out.stalled = R.stalled
     out.lambda_max = R.lam_max
     out.n_clipped = W.n_clipped
+    out.n_gradients = R.ngrad
     out.steps = {"residual": int(R.steps[STEP_RESIDUAL]),
                  "covariance": int(R.steps[STEP_GRAM] + R.steps[STEP_UNPACKED]
                                    + R.steps[STEP_SCATTER]),
