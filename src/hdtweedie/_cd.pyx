@@ -55,14 +55,15 @@ cdef double C_KKT_EPS_FLOOR = 1e-24
 # a group far enough below a threshold needs no new gradient.  Rounding allowance per
 # row (a dot product of n terms errs by at most about n eps |x|'|q|), with room.
 cdef double C_SCREEN_ROUND = 1e-15
-# Extrapolated screening (fit_bound): anchors kept, and the smallest problem that uses
-# it, as the cost of a full gradient sweep in passes over n rows.
+# Extrapolated screening (fit_bound): at most C_RING anchors are kept, and no more than
+# a sweep's cost / C_RING_SHARE passes over n (memory 1/16 of a dense X); the smallest
+# problem that uses it, as the cost of a full gradient sweep in passes over n rows.
 cdef enum:
-    C_RING = 8
+    C_RING = 32
+cdef double C_RING_SHARE = 16.0
 cdef double C_EXTRAP_MIN_SWEEP = 64.0
-# Relative and absolute slack on the extrapolated bound, far above its rounding.
+# Relative slack on the extrapolated bound, far above the rounding of its sums.
 cdef double C_EXTRAP_REL = 1e-6
-cdef double C_EXTRAP_ABS = 1e-14
 
 BIG = C_BIG
 ETA_MAX = C_ETA_MAX
@@ -375,7 +376,7 @@ cdef int grad_norms(Design *D, Work *W, Path *P, Scratch *S, int ng,
             S.dref2[g] = S.dref[g]
             S.dslot2[g] = S.dslot[g]
         if P.extrap:
-            S.dslot[g] = (S.ring_next + C_RING - 1) % C_RING  # the newest anchor, q's
+            S.dslot[g] = (S.ring_next + S.ring_k - 1) % S.ring_k  # the newest anchor, q's
         s = 0.0
         for k in range(P.gptr[g], P.gptr[g + 1]):
             j = P.cols[k]
@@ -643,7 +644,12 @@ cdef struct Scratch:
     # last two computations (dref, dref2); per group a bound gub valid at drift gubref
     double *ring
     double ring_id[C_RING]
+    int ring_k              # slots in use (at most C_RING)
     int ring_next
+    double ring_gram[C_RING * C_RING]  # inner products of the anchors' q
+    double qdot[C_RING]     # of the current q with each anchor's, and ||q||^2 (qdot_ok)
+    double qq
+    int qdot_ok
     double *gcur
     double *gold
     double *dref2
@@ -1023,71 +1029,86 @@ cdef inline int ring_slot(Scratch *S, int slot, double anchor) noexcept nogil:
     return slot if anchor >= 0.0 and S.ring_id[slot] == anchor else -1
 
 
+cdef double ring_dot(int n, const double *a, const double *b) noexcept nogil:
+    cdef int i
+    cdef double t = 0.0
+    for i in range(n):
+        t += a[i] * b[i]
+    return t
+
+
 cdef void ring_push(Design *D, Scratch *S, const double *q, double anchor) noexcept nogil:
-    """Keep q as the anchor named anchor (the drift at it), over the oldest; the fits
-    against the current q start again."""
-    cdef int k
-    if S.ring_id[(S.ring_next + C_RING - 1) % C_RING] == anchor:
+    """Keep q as the anchor named anchor (the drift at it), over the oldest, with its
+    inner products with the others."""
+    cdef int k, m = S.ring_next, K = S.ring_k
+    cdef double *slot = S.ring + <Py_ssize_t>m * D.n
+    if S.ring_id[(m + K - 1) % K] == anchor:
         return
-    memcpy(S.ring + <Py_ssize_t>S.ring_next * D.n, q, D.n * sizeof(double))
-    S.ring_id[S.ring_next] = anchor
-    S.ring_next = (S.ring_next + 1) % C_RING
-    for k in range(C_RING * C_RING):
-        S.pair_state[k] = 0
-    for k in range(C_RING):
+    memcpy(slot, q, D.n * sizeof(double))
+    S.ring_id[m] = anchor
+    for k in range(K):
+        if S.ring_id[k] >= 0.0:
+            S.ring_gram[m * C_RING + k] = ring_dot(D.n, slot, S.ring + <Py_ssize_t>k * D.n)
+            S.ring_gram[k * C_RING + m] = S.ring_gram[m * C_RING + k]
+    S.ring_next = (m + 1) % K
+    S.qdot_ok = 0
+
+
+cdef void ring_fits(Design *D, Scratch *S, const double *q) noexcept nogil:
+    """Inner products of q with the anchors' q, once per screening loop; the fits restart."""
+    cdef int k
+    for k in range(S.ring_k):
+        if S.ring_id[k] >= 0.0:
+            S.qdot[k] = ring_dot(D.n, q, S.ring + <Py_ssize_t>k * D.n)
         S.one_state[k] = 0
+    for k in range(S.ring_k * C_RING):
+        S.pair_state[k] = 0
+    S.qq = ring_dot(D.n, q, q)
+    S.qdot_ok = 1
 
 
-cdef int pair_fit(Design *D, Scratch *S, const double *q, int ia, int ib) noexcept nogil:
+cdef inline double residual_norm(double rr, double cn, int n, double qn_max) noexcept nogil:
+    """||r|| from ||r||^2 = rr formed out of inner products, with their rounding added:
+    each is within (n + 12) C_SCREEN_ROUND of the product of the norms, at most qn_max
+    each, and the form sums them with coefficients of total size cn."""
+    return sqrt(max(rr, 0.0) + C_SCREEN_ROUND * (n + 12.0) * cn * cn * qn_max * qn_max)
+
+
+cdef int pair_fit(Design *D, Scratch *S, int ia, int ib, double qn_max) noexcept nogil:
     """q = a qa + b qb + r for the anchors in slots ia, ib: a, b by least squares
-    (S.pair_a, S.pair_b) and ||r|| as computed (S.pair_r).  False when qa, qb are
-    (numerically) dependent."""
-    cdef int i, k = ia * C_RING + ib
-    cdef const double *qa = S.ring + <Py_ssize_t>ia * D.n
-    cdef const double *qb = S.ring + <Py_ssize_t>ib * D.n
-    cdef double aa = 0.0, ab = 0.0, bb = 0.0, qa_q = 0.0, qb_q = 0.0, det, a, b, r, rr = 0.0
+    (S.pair_a, S.pair_c) and a bound on ||r|| (S.pair_r), from inner products.  False
+    when qa, qb are (numerically) dependent."""
+    cdef int k = ia * C_RING + ib
+    cdef double aa = S.ring_gram[ia * C_RING + ia], ab = S.ring_gram[ia * C_RING + ib]
+    cdef double bb = S.ring_gram[ib * C_RING + ib], qa_q = S.qdot[ia], qb_q = S.qdot[ib]
+    cdef double det = aa * bb - ab * ab, a, b, rr
     if S.pair_state[k] == 0:
-        for i in range(D.n):
-            aa += qa[i] * qa[i]
-            ab += qa[i] * qb[i]
-            bb += qb[i] * qb[i]
-            qa_q += qa[i] * q[i]
-            qb_q += qb[i] * q[i]
         S.pair_state[k] = -1
-        det = aa * bb - ab * ab
         if det > 1e-12 * aa * bb:
             a = (bb * qa_q - ab * qb_q) / det
             b = (aa * qb_q - ab * qa_q) / det
-            if isfinite(a) and isfinite(b):
-                for i in range(D.n):
-                    r = q[i] - a * qa[i] - b * qb[i]
-                    rr += r * r
+            rr = S.qq - 2.0 * a * qa_q - 2.0 * b * qb_q + a * a * aa + 2.0 * a * b * ab + b * b * bb
+            if isfinite(a) and isfinite(b) and isfinite(rr):
                 S.pair_a[k] = a
                 S.pair_c[k] = b
-                S.pair_r[k] = sqrt(rr)
+                S.pair_r[k] = residual_norm(rr, 1.0 + fabs(a) + fabs(b), D.n, qn_max)
                 S.pair_state[k] = 1
     return S.pair_state[k] == 1
 
 
-cdef int one_fit(Design *D, Scratch *S, const double *q, int ib) noexcept nogil:
-    """q = a qb + r for the anchor in slot ib: a by least squares, ||r|| as computed
-    (S.one_a, S.one_r).  False when qb = 0."""
-    cdef int i
-    cdef const double *qb = S.ring + <Py_ssize_t>ib * D.n
-    cdef double bb = 0.0, qq = 0.0, a, r, rr = 0.0
+cdef int one_fit(Design *D, Scratch *S, int ib, double qn_max) noexcept nogil:
+    """q = a qb + r for the anchor in slot ib: a by least squares (S.one_a) and a bound on
+    ||r|| (S.one_r), from inner products.  False when qb = 0."""
+    cdef double bb = S.ring_gram[ib * C_RING + ib], qb_q = S.qdot[ib], a, rr
     if S.one_state[ib] == 0:
-        for i in range(D.n):
-            bb += qb[i] * qb[i]
-            qq += q[i] * qb[i]
         S.one_state[ib] = -1
-        if bb > 0.0 and isfinite(qq / bb):
-            a = qq / bb
-            for i in range(D.n):
-                r = q[i] - a * qb[i]
-                rr += r * r
-            S.one_a[ib] = a
-            S.one_r[ib] = sqrt(rr)
-            S.one_state[ib] = 1
+        if bb > 0.0 and isfinite(qb_q / bb):
+            a = qb_q / bb
+            rr = S.qq - 2.0 * a * qb_q + a * a * bb
+            if isfinite(rr):
+                S.one_a[ib] = a
+                S.one_r[ib] = residual_norm(rr, 1.0 + fabs(a), D.n, qn_max)
+                S.one_state[ib] = 1
     return S.one_state[ib] == 1
 
 
@@ -1106,8 +1127,10 @@ cdef double fit_bound(Design *D, Path *P, Scratch *S, const double *q, int g,
     cdef double a, c, t, s, na, nb, e = S.xerr[g] * qn_max, best = INF, b
     if ib < 0:
         return INF
+    if not S.qdot_ok:
+        ring_fits(D, S, q)
     ia = ring_slot(S, S.dslot2[g], S.dref2[g])
-    if ia >= 0 and ia != ib and pair_fit(D, S, q, ia, ib):
+    if ia >= 0 and ia != ib and pair_fit(D, S, ia, ib, qn_max):
         a = S.pair_a[ia * C_RING + ib]
         c = S.pair_c[ia * C_RING + ib]
         s = 0.0
@@ -1121,13 +1144,11 @@ cdef double fit_bound(Design *D, Path *P, Scratch *S, const double *q, int g,
             nb += S.gcur[j] * S.gcur[j]
         best = ((1.0 + C_EXTRAP_REL) * (sqrt(s) + S.xnorm[g] * S.pair_r[ia * C_RING + ib])
                 + C_EXTRAP_REL * (fabs(a) * sqrt(na) + fabs(c) * sqrt(nb))
-                + (1.0 + fabs(a) + fabs(c)) * e
-                + S.xnorm[g] * C_EXTRAP_ABS * (1.0 + fabs(a) + fabs(c)) * qn_max)
-    if one_fit(D, S, q, ib):
+                + (1.0 + fabs(a) + fabs(c)) * e)
+    if one_fit(D, S, ib, qn_max):
         c = S.one_a[ib]
         b = ((1.0 + C_EXTRAP_REL) * (fabs(c) * S.gnorm[g] + S.xnorm[g] * S.one_r[ib])
-             + C_EXTRAP_REL * fabs(c) * S.gnorm[g] + (1.0 + fabs(c)) * e
-             + S.xnorm[g] * C_EXTRAP_ABS * (1.0 + fabs(c)) * qn_max)
+             + C_EXTRAP_REL * fabs(c) * S.gnorm[g] + (1.0 + fabs(c)) * e)
         if b < best:
             best = b
     return best
@@ -1289,6 +1310,7 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
                 drift += q_drift(D, W.q, S.qprev, &qn_max)
                 if P.extrap:
                     ring_push(D, S, W.q, drift)
+                    S.qdot_ok = 0  # q has moved, if only below the drift's rounding
             any_new = 0
             ng = 0
             for g in range(G):
@@ -1561,9 +1583,10 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     # full gradient sweep costs many more.
     cdef double sweep = <double>D.sp_indptr[p] if D.sparse else <double>n * p
     cdef int extrap = options.screen and options.extrapolate and sweep >= C_EXTRAP_MIN_SWEEP * n
+    cdef int ring_k = <int>min(<double>C_RING, sweep / (C_RING_SHARE * n))
     r = problem.offset + options.b0_start
     d = {name: np.zeros(size) for name, size in (
-        ("ring", C_RING * n if extrap else 1), ("gcur", p if extrap else 1),
+        ("ring", ring_k * n if extrap else 1), ("gcur", p if extrap else 1),
         ("gold", p if extrap else 1), ("dref2", G), ("gub", G), ("gubref", G),
         ("v", n), ("h", n), ("q", n), ("xh", p), ("hxx", p), ("scatter", n if D.sparse else 1),
         ("beta", p), ("bold", p), ("unew", kmax), ("gamma", G), ("gnorm", G), ("ridge", G),
@@ -1668,11 +1691,10 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     S.gub = _dptr(d["gub"])
     S.gubref = _dptr(d["gubref"])
     S.ring_next = 0
+    S.ring_k = max(ring_k, 1)
+    S.qdot_ok = 0
     for k in range(C_RING):
         S.ring_id[k] = -1.0
-        S.one_state[k] = 0
-    for k in range(C_RING * C_RING):
-        S.pair_state[k] = 0
     S.ridge = _dptr(d["ridge"])
     S.strong = _iptr(i["strong"])
     S.slist = _iptr(i["slist"])
