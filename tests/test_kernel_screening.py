@@ -15,8 +15,9 @@ import scipy.sparse as sp
 from hdtweedie import HDTweedie, _cd, _path
 
 
-def _both(X, y, **params):
-    """Kernel outputs with screening off and on, for the estimator's checked inputs."""
+def _both(X, y, toggle="screen", **params):
+    """Kernel outputs with an option (screening by default) off and on, for the
+    estimator's checked inputs."""
     data, opts = HDTweedie(**params)._check_inputs(X, y, None, None)
     wn = data.w / data.w.sum()
     prob = _cd.Problem(data.y, wn, data.offset, opts.power, data.groups.cols, data.groups.ptr,
@@ -26,10 +27,10 @@ def _both(X, y, **params):
     else:
         xm, xs = np.zeros(X.shape[1]), np.ones(X.shape[1])
     outs = []
-    for screen in (False, True):
+    for on in (False, True):
         o = _cd.Options(opts.n_lambdas, opts.lambda_min_ratio, opts.lambdas, opts.dfmax,
-                        opts.pmax, opts.tol, opts.max_iter, screen=screen,
-                        stopping=opts.stopping)
+                        opts.pmax, opts.tol, opts.max_iter, stopping=opts.stopping,
+                        **{toggle: on})
         if sp.issparse(data.X):
             outs.append(_cd.solve_path_sparse(data.X.data, data.X.indices, data.X.indptr, xm, xs,
                                               X.shape[0], prob, o))
@@ -74,3 +75,33 @@ def test_screening_keeps_grouped_iterates():
     off, on = _both(X, y, groups=np.repeat(np.arange(100), 3), alpha=0.8)
     assert on.n_passes == off.n_passes
     np.testing.assert_array_equal(on.coefs, off.coefs)
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"alpha": 0.5}, {"stopping": "kkt"}, {"standardize": True}, {"power": 1.0},
+    {"groups": np.repeat(np.arange(200), 2)}, {"lambdas": [0.2, 0.05, 0.01, 0.002]},
+])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_extrapolated_screening_keeps_the_iterates(params, sparse):
+    # Bounds extrapolated from a group's last two gradients skip more of them; every
+    # iterate must stay bit for bit that of screening without them.
+    X, y = _wide(4, n=70, p=400, sparse=sparse)
+    if params.get("power") == 1.0:
+        y = np.round(y)
+    plain, extrap = _both(X, y, toggle="extrapolate", **params)
+    assert extrap.n_passes == plain.n_passes and extrap.status == plain.status
+    np.testing.assert_array_equal(extrap.coefs, plain.coefs)
+    np.testing.assert_array_equal(extrap.intercepts, plain.intercepts)
+    np.testing.assert_array_equal(extrap.kkt_residuals, plain.kkt_residuals)
+    np.testing.assert_array_equal(extrap.lambdas, plain.lambdas)
+    assert extrap.n_gradients <= plain.n_gradients
+
+
+def test_extrapolated_screening_computes_fewer_gradients():
+    # Along a path q moves nearly in a plane of its last values: on a wide lasso the
+    # extrapolated bounds skip at least a quarter of the gradients screening computes.
+    X, y = _wide(6, n=200, p=2000)
+    plain, extrap = _both(X, y, toggle="extrapolate")
+    none, _ = _both(X, y)
+    assert extrap.n_gradients < 0.75 * plain.n_gradients < 0.75 * none.n_gradients
+    np.testing.assert_array_equal(extrap.coefs, none.coefs)

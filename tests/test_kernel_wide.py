@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
 from test_kernel_screening import _both
 
 from hdtweedie import HDTweedie, _cd
@@ -123,3 +126,35 @@ def test_wide_kkt_residual_is_the_one_recomputed_from_the_path():
     assert model.lambdas_.size > 50 and np.count_nonzero(model.coef_path_[:, -1]) > 20
     np.testing.assert_allclose(model.kkt_residual_, _kkt_residuals(X, y, 1.5, model),
                                rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"alpha": 0.6}, {"stopping": "kkt"}, {"standardize": True}, {"power": 1.0},
+    {"power": 2.0}, {"lambdas": [0.2, 0.05, 0.01, 0.002]},
+    {"groups": np.r_[np.arange(300), np.repeat(np.arange(300, 375), 2)]},
+])
+@pytest.mark.parametrize("layout", ["dense", "sparse", "scaled"])
+def test_descent_shortcuts_keep_the_iterates(params, layout):
+    # One-column groups skip sqrt(u * u) (it is |u|) and raw columns the divisions by 1:
+    # the path must be bit for bit that of the general formulas.
+    X, y = _wide(23, 90, 450)
+    if params.get("power") == 2.0:
+        y = y + 0.1
+    if layout == "scaled":  # columns solved rescaled by powers of two
+        X[:, :40] *= 1e5
+        X[:, 40:80] *= 1e-5
+    if layout == "sparse":
+        X[np.random.default_rng(5).random(X.shape) > 0.4] = 0.0
+        X = sp.csc_matrix(X)
+    plain, short = _both(X, y, toggle="shortcuts", **params)
+    assert short.n_passes == plain.n_passes and short.status == plain.status == 0
+    np.testing.assert_array_equal(short.coefs, plain.coefs)
+    np.testing.assert_array_equal(short.intercepts, plain.intercepts)
+    np.testing.assert_array_equal(short.kkt_residuals, plain.kkt_residuals)
+
+
+@given(st.floats(min_value=1e-150, max_value=1e150), st.booleans())
+def test_square_root_of_a_square_is_the_absolute_value(u, negative):
+    # The claim behind the one-column shortcut, over the range where it is taken.
+    u = -u if negative else u
+    assert np.sqrt(np.float64(u) * np.float64(u)) == abs(u)

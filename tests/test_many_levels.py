@@ -180,3 +180,14 @@ def test_disjoint_flags_need_one_per_group():
     with pytest.raises(ValueError, match=r"disjoint must have one entry per group \(2\)"):
         _cd.Problem(np.ones(3), np.ones(3) / 3, np.zeros(3), 1.5, np.arange(3), [0, 1, 3],
                     np.ones(2), 1.0, disjoint=[True])
+
+
+@pytest.mark.parametrize("p", [1, 2, 7, 5000])
+def test_ungrouped_structure_is_that_of_one_label_per_column(p):
+    # groups=None builds its structure directly: the same arrays, dtypes included, as
+    # the general path gives for the labels 0..p-1.
+    fast, general = make_groups(None, p), make_groups(list(range(p)), p)
+    assert fast.labels == general.labels
+    for name in ("index", "cols", "ptr"):
+        a, b = getattr(fast, name), getattr(general, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name

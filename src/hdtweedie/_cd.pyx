@@ -8,7 +8,7 @@ docs/architecture.md (R HDtweedie 1.2); the numbered steps below refer to it.
 """
 
 from libc.math cimport sqrt, fabs, frexp, ldexp, isfinite, INFINITY as INF
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cython.parallel cimport prange
 from scipy.linalg.cython_lapack cimport dsyevr
 
@@ -26,6 +26,9 @@ cdef double C_FIRST_MARGIN = 1e10
 cdef double C_ETA_MAX = 700.0
 # A change smaller than this is no change (the reference's threshold).
 cdef double C_SMALL = 1e-16
+# Where sqrt(u * u) == |u| is exact: u * u is a normal number.
+cdef double C_SQRT_EXACT_MIN = 1e-150
+cdef double C_SQRT_EXACT_MAX = 1e150
 # Largest strong set (in columns) solved in covariance mode.  Forming G costs about
 # k/2 passes over the data, and saves every pass of the descent.
 cdef enum:
@@ -52,6 +55,15 @@ cdef double C_KKT_EPS_FLOOR = 1e-24
 # a group far enough below a threshold needs no new gradient.  Rounding allowance per
 # row (a dot product of n terms errs by at most about n eps |x|'|q|), with room.
 cdef double C_SCREEN_ROUND = 1e-15
+# Extrapolated screening (fit_bound): at most C_RING anchors are kept, and no more than
+# a sweep's cost / C_RING_SHARE passes over n (memory 1/16 of a dense X); the smallest
+# problem that uses it, as the cost of a full gradient sweep in passes over n rows.
+cdef enum:
+    C_RING = 32
+cdef double C_RING_SHARE = 16.0
+cdef double C_EXTRAP_MIN_SWEEP = 64.0
+# Relative slack on the extrapolated bound, far above the rounding of its sums.
+cdef double C_EXTRAP_REL = 1e-6
 
 BIG = C_BIG
 ETA_MAX = C_ETA_MAX
@@ -119,6 +131,7 @@ cdef struct Design:
     int n
     int sparse
     int nt              # threads for the row loops (results do not depend on it)
+    int shortcuts       # exact shortcuts in the descent (Options.shortcuts)
     double *part        # per row block: partial sums (HD_PART * blocks)
     double *dpart       # per row block and column: partial products (blocks * p)
     hd_gram_scratch gs  # dense covariance mode: per-thread and per-block buffers
@@ -231,13 +244,17 @@ cdef inline double resid_dot(Design *D, Work *W, int j) noexcept nogil:
     else:
         s = raw_dot(D, j, W.v)
     s = s - W.c * W.xh[j]
+    if D.shortcuts and D.xm[j] == 0.0 and D.xs[j] == 1.0:
+        # A raw column: (s - 0 t) / 1 is s (up to the sign of a zero s, which gives the
+        # same update), without a division on the path from one column to the next.
+        return s
     return (s - D.xm[j] * (W.sum_v - W.c * W.sum_h)) / D.xs[j]
 
 
 cdef inline void col_update(Design *D, Work *W, int j, double d) noexcept nogil:
     """The residual after eta += x~_j d: v -= h x_j d / s_j, and the centring into c."""
     cdef int i, k
-    cdef double a = d / D.xs[j]
+    cdef double a = d if D.shortcuts and D.xs[j] == 1.0 else d / D.xs[j]  # d / 1 is d
     cdef double *gcol
     if W.gram:
         # gv -= G[:, j] d and sum(v) -= x~_j'h d (W.xh holds x~'h in this mode).
@@ -343,22 +360,36 @@ cdef int group_columns(Path *P, Scratch *S, const int *gl, int ng) noexcept nogi
     return nc
 
 
-cdef void grad_norms(Design *D, Work *W, Path *P, Scratch *S, int ng,
-                     double qsum) noexcept nogil:
-    """||grad_g|| = ||X~_g' q|| into S.gnorm for the groups S.glist[:ng]."""
-    cdef int a, k, j, g, nc = group_columns(P, S, S.glist, ng)
+cdef int grad_norms(Design *D, Work *W, Path *P, Scratch *S, int ng,
+                    double qsum, double drift) noexcept nogil:
+    """||grad_g|| = ||X~_g' q|| into S.gnorm for the groups S.glist[:ng], computed at
+    drift (S.dref); with P.extrap the columns' gradients are kept too, and those of the
+    group's computation before when this one is at a new q.  Returns the column count."""
+    cdef int a, k, j, g, shift, nc = group_columns(P, S, S.glist, ng)
     cdef double s, gk
     column_dots(D, nc, S.gcols, W.q, S.gdots, S.mview)
     nc = 0
     for a in range(ng):
         g = S.glist[a]
+        shift = P.extrap and S.dref[g] != drift
+        if shift:
+            S.dref2[g] = S.dref[g]
+            S.dslot2[g] = S.dslot[g]
+        if P.extrap:
+            S.dslot[g] = (S.ring_next + S.ring_k - 1) % S.ring_k  # the newest anchor, q's
         s = 0.0
         for k in range(P.gptr[g], P.gptr[g + 1]):
             j = P.cols[k]
             gk = (S.gdots[nc] - D.xm[j] * qsum) / D.xs[j]
             s += gk * gk
             nc += 1
+            if P.extrap:
+                if shift:
+                    S.gold[j] = S.gcur[j]
+                S.gcur[j] = gk
         S.gnorm[g] = sqrt(s)
+        S.dref[g] = drift
+    return nc
 
 
 cdef double diagonal_gamma(Design *D, Work *W, const int *cols, int g0,
@@ -494,6 +525,8 @@ cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
     """One group update of a pass; returns 1 when the group moved."""
     cdef int k, j, moved = 0
     cdef double unorm = 0.0, scale, d, dd = 0.0
+    if g1 - g0 == 1 and D.shortcuts:
+        return single_update(D, W, cols[g0], beta, gamma, thresh, ridge, dif)
     for k in range(g0, g1):
         j = cols[k]
         unew[k - g0] = resid_dot(D, W, j) + gamma * beta[j]
@@ -519,6 +552,30 @@ cdef int bmd_update(Design *D, Work *W, const int *cols, int g0, int g1,
     if moved and dd > dif[0]:
         dif[0] = dd
     return moved
+
+
+cdef inline int single_update(Design *D, Work *W, int j, double *beta, double gamma,
+                              double thresh, double ridge, double *dif) noexcept nogil:
+    """bmd_update of a one-column group, with the same arithmetic.
+
+    sqrt(u * u) is |u| exactly in binary floating point while u * u neither
+    overflows nor underflows, which saves the square root's latency on the
+    path from one column's product to the next."""
+    cdef double u = resid_dot(D, W, j) + gamma * beta[j], unorm, unew = 0.0, d
+    unorm = fabs(u)
+    if not C_SQRT_EXACT_MIN < unorm < C_SQRT_EXACT_MAX:
+        unorm = sqrt(u * u)
+    if unorm > thresh:
+        unew = u * ((unorm - thresh) / ((gamma + ridge) * unorm))
+    if not fabs(unew - beta[j]) > C_SMALL:
+        beta[j] = unew
+        return 0
+    d = unew - beta[j]
+    beta[j] = unew
+    col_update(D, W, j, d)
+    if d * d > dif[0]:
+        dif[0] = d * d
+    return 1
 
 
 cdef void intercept_step(Work *W, double *b0, double *dif) noexcept nogil:
@@ -568,6 +625,7 @@ cdef struct Path:
     int gram_max
     double unpack_density
     int screen              # skip gradients that cannot cross a threshold (same iterates)
+    int extrap              # screening also by extrapolation from earlier gradients
 
 
 cdef struct Scratch:
@@ -581,6 +639,32 @@ cdef struct Scratch:
     double *xerr            # screening: the rounding scale of grad_g per unit ||q||
     double *msq             # column_mean_square per column (group_scales)
     double *qprev           # screening: q at the last gradient
+    # extrapolated screening: q at the last C_RING anchors (distinct q at which gradients
+    # were computed, named by the drift then) and, per column, its gradient at the group's
+    # last two computations (dref, dref2); per group a bound gub valid at drift gubref
+    double *ring
+    double ring_id[C_RING]
+    int ring_k              # slots in use (at most C_RING)
+    int ring_next
+    double ring_gram[C_RING * C_RING]  # inner products of the anchors' q
+    double qdot[C_RING]     # of the current q with each anchor's, and ||q||^2 (qdot_ok)
+    double qq
+    int qdot_ok
+    double *gcur
+    double *gold
+    double *dref2
+    int *dslot              # the ring slots that held dref's and dref2's anchors
+    int *dslot2
+    double *gub
+    double *gubref
+    # per anchor pair (ia, ib) and single anchor: coefficients and ||r||, for the current q
+    double pair_a[C_RING * C_RING]
+    double pair_c[C_RING * C_RING]
+    double pair_r[C_RING * C_RING]
+    int pair_state[C_RING * C_RING]
+    double one_a[C_RING]
+    double one_r[C_RING]
+    int one_state[C_RING]
     double *ridge
     int *strong
     int *slist              # the strong groups in increasing order (strong_list)
@@ -623,6 +707,7 @@ cdef struct Out:
     int stalled
     double lam_max
     long steps[4]           # IRLS steps per mode, indexed by STEP_*
+    long ngrad              # gradients of columns computed in the screened loops
 
 
 cdef enum:
@@ -939,6 +1024,166 @@ cdef inline int gnorm_below(Scratch *S, int g, double thresh, double drift,
             + S.xerr[g] * qn_max) <= thresh
 
 
+cdef inline int ring_slot(Scratch *S, int slot, double anchor) noexcept nogil:
+    """slot if it still holds the anchor named anchor, else -1."""
+    return slot if anchor >= 0.0 and S.ring_id[slot] == anchor else -1
+
+
+cdef double ring_dot(int n, const double *a, const double *b) noexcept nogil:
+    cdef int i
+    cdef double t = 0.0
+    for i in range(n):
+        t += a[i] * b[i]
+    return t
+
+
+cdef void ring_push(Design *D, Scratch *S, const double *q, double anchor) noexcept nogil:
+    """Keep q as the anchor named anchor (the drift at it), over the oldest, with its
+    inner products with the others."""
+    cdef int k, m = S.ring_next, K = S.ring_k
+    cdef double *slot = S.ring + <Py_ssize_t>m * D.n
+    if S.ring_id[(m + K - 1) % K] == anchor:
+        return
+    memcpy(slot, q, D.n * sizeof(double))
+    S.ring_id[m] = anchor
+    for k in range(K):
+        if S.ring_id[k] >= 0.0:
+            S.ring_gram[m * C_RING + k] = ring_dot(D.n, slot, S.ring + <Py_ssize_t>k * D.n)
+            S.ring_gram[k * C_RING + m] = S.ring_gram[m * C_RING + k]
+    S.ring_next = (m + 1) % K
+    S.qdot_ok = 0
+
+
+cdef void ring_fits(Design *D, Scratch *S, const double *q) noexcept nogil:
+    """Inner products of q with the anchors' q, once per screening loop; the fits restart."""
+    cdef int k
+    for k in range(S.ring_k):
+        if S.ring_id[k] >= 0.0:
+            S.qdot[k] = ring_dot(D.n, q, S.ring + <Py_ssize_t>k * D.n)
+        S.one_state[k] = 0
+    for k in range(S.ring_k * C_RING):
+        S.pair_state[k] = 0
+    S.qq = ring_dot(D.n, q, q)
+    S.qdot_ok = 1
+
+
+cdef inline double residual_norm(double rr, double cn, int n, double qn_max) noexcept nogil:
+    """||r|| from ||r||^2 = rr formed out of inner products, with their rounding added:
+    each is within (n + 12) C_SCREEN_ROUND of the product of the norms, at most qn_max
+    each, and the form sums them with coefficients of total size cn."""
+    return sqrt(max(rr, 0.0) + C_SCREEN_ROUND * (n + 12.0) * cn * cn * qn_max * qn_max)
+
+
+cdef int pair_fit(Design *D, Scratch *S, int ia, int ib, double qn_max) noexcept nogil:
+    """q = a qa + b qb + r for the anchors in slots ia, ib: a, b by least squares
+    (S.pair_a, S.pair_c) and a bound on ||r|| (S.pair_r), from inner products.  False
+    when qa, qb are (numerically) dependent."""
+    cdef int k = ia * C_RING + ib
+    cdef double aa = S.ring_gram[ia * C_RING + ia], ab = S.ring_gram[ia * C_RING + ib]
+    cdef double bb = S.ring_gram[ib * C_RING + ib], qa_q = S.qdot[ia], qb_q = S.qdot[ib]
+    cdef double det = aa * bb - ab * ab, a, b, rr
+    if S.pair_state[k] == 0:
+        S.pair_state[k] = -1
+        if det > 1e-12 * aa * bb:
+            a = (bb * qa_q - ab * qb_q) / det
+            b = (aa * qb_q - ab * qa_q) / det
+            rr = S.qq - 2.0 * a * qa_q - 2.0 * b * qb_q + a * a * aa + 2.0 * a * b * ab + b * b * bb
+            if isfinite(a) and isfinite(b) and isfinite(rr):
+                S.pair_a[k] = a
+                S.pair_c[k] = b
+                S.pair_r[k] = residual_norm(rr, 1.0 + fabs(a) + fabs(b), D.n, qn_max)
+                S.pair_state[k] = 1
+    return S.pair_state[k] == 1
+
+
+cdef int one_fit(Design *D, Scratch *S, int ib, double qn_max) noexcept nogil:
+    """q = a qb + r for the anchor in slot ib: a by least squares (S.one_a) and a bound on
+    ||r|| (S.one_r), from inner products.  False when qb = 0."""
+    cdef double bb = S.ring_gram[ib * C_RING + ib], qb_q = S.qdot[ib], a, rr
+    if S.one_state[ib] == 0:
+        S.one_state[ib] = -1
+        if bb > 0.0 and isfinite(qb_q / bb):
+            a = qb_q / bb
+            rr = S.qq - 2.0 * a * qb_q + a * a * bb
+            if isfinite(rr):
+                S.one_a[ib] = a
+                S.one_r[ib] = residual_norm(rr, 1.0 + fabs(a), D.n, qn_max)
+                S.one_state[ib] = 1
+    return S.one_state[ib] == 1
+
+
+cdef double fit_bound(Design *D, Path *P, Scratch *S, const double *q, int g,
+                      double qn_max) noexcept nogil:
+    """An upper bound on ||grad_g|| at q, as it would be computed, from the group's
+    gradients at its last two computations (docs/architecture.md); INF without them.
+
+    The gradient is linear in q, so with q = qb + c (qb - qa) + r it is
+    (1 + c) grad(qb) - c grad(qa) + X~_g' r, whose last term is at most ||X~_g||_F ||r||;
+    with q = a qb + r (one anchor) it is a grad(qb) + X~_g' r.  The stored gradients and
+    the one to be computed are each within the rounding bound xerr qn_max of the exact
+    ones; r is formed in floating point within C_EXTRAP_ABS (entries' sizes) of the
+    exact one; and C_EXTRAP_REL covers the rounding of the sums here."""
+    cdef int k, j, ia, ib = ring_slot(S, S.dslot[g], S.dref[g])
+    cdef double a, c, t, s, na, nb, e = S.xerr[g] * qn_max, best = INF, b
+    if ib < 0:
+        return INF
+    if not S.qdot_ok:
+        ring_fits(D, S, q)
+    ia = ring_slot(S, S.dslot2[g], S.dref2[g])
+    if ia >= 0 and ia != ib and pair_fit(D, S, ia, ib, qn_max):
+        a = S.pair_a[ia * C_RING + ib]
+        c = S.pair_c[ia * C_RING + ib]
+        s = 0.0
+        na = 0.0
+        nb = 0.0
+        for k in range(P.gptr[g], P.gptr[g + 1]):
+            j = P.cols[k]
+            t = a * S.gold[j] + c * S.gcur[j]
+            s += t * t
+            na += S.gold[j] * S.gold[j]
+            nb += S.gcur[j] * S.gcur[j]
+        best = ((1.0 + C_EXTRAP_REL) * (sqrt(s) + S.xnorm[g] * S.pair_r[ia * C_RING + ib])
+                + C_EXTRAP_REL * (fabs(a) * sqrt(na) + fabs(c) * sqrt(nb))
+                + (1.0 + fabs(a) + fabs(c)) * e)
+    if one_fit(D, S, ib, qn_max):
+        c = S.one_a[ib]
+        b = ((1.0 + C_EXTRAP_REL) * (fabs(c) * S.gnorm[g] + S.xnorm[g] * S.one_r[ib])
+             + C_EXTRAP_REL * fabs(c) * S.gnorm[g] + (1.0 + fabs(c)) * e)
+        if b < best:
+            best = b
+    return best
+
+
+cdef inline int screened(Design *D, Path *P, Scratch *S, const double *q, int g,
+                         double thresh, double drift, double qn_max) noexcept nogil:
+    """True when ||grad_g|| at q, as computed, is certainly <= thresh: by gnorm_below,
+    or with P.extrap by extrap_below (inlined here: it runs for every group outside the
+    strong set at every check)."""
+    if gnorm_below(S, g, thresh, drift, qn_max):
+        return 1
+    return P.extrap and extrap_below(D, P, S, q, g, thresh, drift, qn_max)
+
+
+cdef int extrap_below(Design *D, Path *P, Scratch *S, const double *q, int g, double thresh,
+                      double drift, double qn_max) noexcept nogil:
+    """screened's bounds with P.extrap: a bound kept from an earlier q (moved on as
+    gnorm_below moves gnorm), else fit_bound (then kept).  Anchors are named by the
+    drift, which a change of q below its rounding leaves unchanged: ||X~_g||_F drift
+    1e-15 covers that."""
+    cdef double b, e = S.xerr[g] * qn_max, slack = S.xnorm[g] * drift * 1e-15
+    if S.gubref[g] >= 0.0:
+        if (S.gub[g] + S.xnorm[g] * (drift - S.gubref[g]) * (1.0 + 1e-10) + 2.0 * e + slack
+                <= thresh):
+            return 1
+        if S.gubref[g] == drift:  # fit_bound was taken at this q already
+            return 0
+    b = fit_bound(D, P, S, q, g, qn_max) + slack
+    if b < INF and (S.gubref[g] != drift or b < S.gub[g]):
+        S.gub[g] = b
+        S.gubref[g] = drift
+    return b <= thresh
+
+
 cdef double null_lambda_max(Path *P, Scratch *S) noexcept nogil:
     """lambda_max = max ||grad_g|| / (pf_g alpha) over penalised groups (S.gnorm)."""
     cdef int g
@@ -977,10 +1222,12 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
     if P.screen:
         screen_norms(D, P, S)
         q_drift(D, W.q, S.qprev, &qn_max)
+        if P.extrap:
+            ring_push(D, S, W.q, drift)
     first = C_BIG
     for g in range(G):
         S.glist[g] = g
-    grad_norms(D, W, P, S, G, qsum)
+    R.ngrad += grad_norms(D, W, P, S, G, qsum, drift)
     for g in range(G):
         # The first default lambda stands for infinity (the null model); data whose
         # gradients approach it (X or y on extreme scales) need a larger one.
@@ -1006,18 +1253,18 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             S.gmark[g] = 0
             if S.strong[g] == 0 and S.dref[g] != drift:
                 # Screened at the last check: q is still that check's.
-                if gnorm_below(S, g, P.pf[g] * tlam, drift, qn_max):
+                if screened(D, P, S, W.q, g, P.pf[g] * tlam, drift, qn_max):
                     S.gmark[g] = 1
                 else:
                     S.glist[ng] = g
                     ng += 1
-        grad_norms(D, W, P, S, ng, qsum)
-        for k in range(ng):
-            S.dref[S.glist[k]] = drift
+        R.ngrad += grad_norms(D, W, P, S, ng, qsum, drift)
         for g in range(G):
             if S.strong[g] == 0 and not S.gmark[g] and S.gnorm[g] > P.pf[g] * tlam:
                 S.strong[g] = 1
-            S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
+        if P.alpha != 1.0:  # the lasso's ridge terms stay 0
+            for g in range(G):
+                S.ridge[g] = ldexp(al * (1.0 - P.alpha), -2 * P.sexp[g])
         strong_list(P, S)
         best_irls = INF
         since_irls = 0
@@ -1061,19 +1308,21 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
             exact = not P.screen or (m == 0 and not P.user_lambda)
             if P.screen:
                 drift += q_drift(D, W.q, S.qprev, &qn_max)
+                if P.extrap:
+                    ring_push(D, S, W.q, drift)
+                    S.qdot_ok = 0  # q has moved, if only below the drift's rounding
             any_new = 0
             ng = 0
             for g in range(G):
                 if S.strong[g]:
                     continue
-                if not exact and gnorm_below(S, g, al * P.pf[g] * P.alpha, drift, qn_max):
+                if not exact and screened(D, P, S, W.q, g, al * P.pf[g] * P.alpha, drift, qn_max):
                     continue
                 S.glist[ng] = g
                 ng += 1
-            grad_norms(D, W, P, S, ng, qsum)
+            R.ngrad += grad_norms(D, W, P, S, ng, qsum, drift)
             for k in range(ng):
                 g = S.glist[k]
-                S.dref[g] = drift
                 if S.gnorm[g] > al * P.pf[g] * P.alpha:
                     S.strong[g] = 1
                     any_new = 1
@@ -1212,6 +1461,13 @@ cdef class Options:
     screen : bool, default True
         Skip the gradients of groups that provably stay below their threshold
         (the same iterates; False computes them all, as R does).
+    extrapolate : bool, default True
+        With ``screen``, also skip gradients that a bound extrapolated from their
+        last two values (fit_bound) keeps below the threshold (the same iterates).
+    shortcuts : bool, default True
+        Update one-column groups and raw columns without the square root and
+        divisions whose results are known exactly (the same iterates; False
+        takes the general formulas throughout).
     n_threads : int, default 1
         OpenMP threads for the row loops on dense input; the results are the same
         for any number.
@@ -1223,7 +1479,7 @@ cdef class Options:
     """
 
     cdef readonly int n_lambdas, dfmax, pmax, gram_max, n_threads
-    cdef readonly bint screen
+    cdef readonly bint screen, shortcuts, extrapolate
     cdef readonly double lambda_factor, tol, b0_start, unpack_density
     cdef readonly long max_iter
     cdef readonly object lambdas, stopping
@@ -1231,7 +1487,7 @@ cdef class Options:
     def __init__(self, int n_lambdas, double lambda_factor, lambdas, int dfmax, int pmax,
                  double tol, long max_iter, double b0_start=0.0, int gram_max=C_GRAM_MAX,
                  double unpack_density=C_UNPACK_DENSITY, stopping="r", bint screen=True,
-                 int n_threads=1):
+                 int n_threads=1, bint shortcuts=True, bint extrapolate=True):
         if stopping not in STOPPING_RULES:
             raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {stopping!r}")
         if n_threads < 1:
@@ -1239,6 +1495,8 @@ cdef class Options:
         self.n_threads = n_threads
         self.stopping = stopping
         self.screen = screen
+        self.shortcuts = shortcuts
+        self.extrapolate = extrapolate
         self.lambdas = None if lambdas is None else np.ascontiguousarray(lambdas,
                                                                          dtype=np.float64)
         self.n_lambdas = n_lambdas if lambdas is None else self.lambdas.shape[0]
@@ -1275,6 +1533,9 @@ cdef class PathOutput:
         Largest lambda with a non-zero penalised group (default path).
     n_clipped : int
         Evaluations where ``|eta|`` exceeded ETA_MAX and was clipped.
+    n_gradients : int
+        Column gradients computed for the strong rule and the KKT checks (what
+        screening saves).
     steps : dict
         IRLS steps per mode: ``"residual"``, ``"covariance"`` (all covariance-mode
         steps), and of those on sparse input ``"sparse_unpacked"`` and
@@ -1282,7 +1543,7 @@ cdef class PathOutput:
     """
 
     cdef readonly object lambdas, intercepts, coefs, steps, kkt_residuals
-    cdef readonly long n_passes, n_clipped
+    cdef readonly long n_passes, n_clipped, n_gradients
     cdef readonly int status
     cdef readonly bint stalled
     cdef readonly double lambda_max
@@ -1318,8 +1579,15 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
         if not diag_v[g]:
             keig = max(keig, gptr[g + 1] - gptr[g])
     nlam = options.n_lambdas
+    # Extrapolated screening costs a few passes over n per anchor: for problems whose
+    # full gradient sweep costs many more.
+    cdef double sweep = <double>D.sp_indptr[p] if D.sparse else <double>n * p
+    cdef int extrap = options.screen and options.extrapolate and sweep >= C_EXTRAP_MIN_SWEEP * n
+    cdef int ring_k = <int>min(<double>C_RING, sweep / (C_RING_SHARE * n))
     r = problem.offset + options.b0_start
     d = {name: np.zeros(size) for name, size in (
+        ("ring", ring_k * n if extrap else 1), ("gcur", p if extrap else 1),
+        ("gold", p if extrap else 1), ("dref2", G), ("gub", G), ("gubref", G),
         ("v", n), ("h", n), ("q", n), ("xh", p), ("hxx", p), ("scatter", n if D.sparse else 1),
         ("beta", p), ("bold", p), ("unew", kmax), ("gamma", G), ("gnorm", G), ("ridge", G),
         ("dref", G), ("xnorm", G), ("xerr", G), ("qprev", n),
@@ -1336,7 +1604,8 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     i = {name: np.zeros(size, dtype=np.int32) for name, size in (
         ("strong", G), ("slist", G), ("in_e", G), ("elist", G), ("isuppz", 2 * keig),
         ("iw", max(10 * keig, 1)), ("scols", C_GRAM_MAX), ("cursor", C_GRAM_MAX),
-        ("sexp", G), ("cexp", p), ("mcols", p), ("glist", G), ("gcols", p), ("gmark", G))}
+        ("sexp", G), ("cexp", p), ("mcols", p), ("glist", G), ("gcols", p), ("gmark", G),
+        ("dslot", G), ("dslot2", G))}
     i["spos"] = np.full(p, -1, dtype=np.int32)
     colptr = np.zeros(C_GRAM_MAX, dtype=np.uintp)
     tcolptr = np.zeros(nt * C_GRAM_MAX, dtype=np.uintp)
@@ -1398,6 +1667,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     P.gram_max = options.gram_max
     P.unpack_density = options.unpack_density
     P.screen = options.screen
+    D.shortcuts = options.shortcuts
 
     S.beta = _dptr(d["beta"])
     S.bold = _dptr(d["bold"])
@@ -1409,6 +1679,22 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     S.xerr = _dptr(d["xerr"])
     S.msq = _dptr(d["msq"])
     S.qprev = _dptr(d["qprev"])
+    P.extrap = extrap
+    d["dref2"][:] = -1.0
+    d["gubref"][:] = -1.0
+    S.ring = _dptr(d["ring"])
+    S.gcur = _dptr(d["gcur"])
+    S.gold = _dptr(d["gold"])
+    S.dref2 = _dptr(d["dref2"])
+    S.dslot = _iptr(i["dslot"])
+    S.dslot2 = _iptr(i["dslot2"])
+    S.gub = _dptr(d["gub"])
+    S.gubref = _dptr(d["gubref"])
+    S.ring_next = 0
+    S.ring_k = max(ring_k, 1)
+    S.qdot_ok = 0
+    for k in range(C_RING):
+        S.ring_id[k] = -1.0
     S.ridge = _dptr(d["ridge"])
     S.strong = _iptr(i["strong"])
     S.slist = _iptr(i["slist"])
@@ -1455,6 +1741,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     R.jerr = 0
     R.stalled = 0
     R.lam_max = 0.0
+    R.ngrad = 0
     for g in range(4):
         R.steps[g] = 0
 
@@ -1480,6 +1767,7 @@ cdef PathOutput _solve(Design *D, Problem problem, Options options, const double
     out.stalled = R.stalled
     out.lambda_max = R.lam_max
     out.n_clipped = W.n_clipped
+    out.n_gradients = R.ngrad
     out.steps = {"residual": int(R.steps[STEP_RESIDUAL]),
                  "covariance": int(R.steps[STEP_GRAM] + R.steps[STEP_UNPACKED]
                                    + R.steps[STEP_SCATTER]),

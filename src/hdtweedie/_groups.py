@@ -133,8 +133,11 @@ def make_groups(groups, n_features: int, feature_names=None) -> GroupStructure:
     if groups is None:
         if feature_names is not None:
             _warn_if_one_hot(feature_names)
-        labels_per_col = list(range(n_features))
-    elif isinstance(groups, Mapping):
+        # Column j is group j: the structure the general loop below would build.
+        index = np.arange(n_features, dtype=np.intp)
+        return GroupStructure(labels=list(range(n_features)), index=index,
+                              cols=index.astype(np.int32), ptr=np.arange(n_features + 1, dtype=np.int32))
+    if isinstance(groups, Mapping):
         owner = [None] * n_features
         positions = None if feature_names is None else _name_positions(feature_names)
         for name, members in groups.items():
