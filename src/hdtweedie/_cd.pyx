@@ -659,7 +659,7 @@ cdef struct Scratch:
     double *gubref
     # per anchor pair (ia, ib) and single anchor: coefficients and ||r||, for the current q
     double pair_a[C_RING * C_RING]
-    double pair_c[C_RING * C_RING]
+    double pair_b[C_RING * C_RING]
     double pair_r[C_RING * C_RING]
     int pair_state[C_RING * C_RING]
     double one_a[C_RING]
@@ -1029,29 +1029,32 @@ cdef inline int ring_slot(Scratch *S, int slot, double anchor) noexcept nogil:
     return slot if anchor >= 0.0 and S.ring_id[slot] == anchor else -1
 
 
-cdef double ring_dot(int n, const double *a, const double *b) noexcept nogil:
-    cdef int i
-    cdef double t = 0.0
-    for i in range(n):
-        t += a[i] * b[i]
-    return t
+cdef inline double ring_dot(Design *D, const double *a, const double *b) noexcept nogil:
+    """a' b over the n rows, by the kernel's dot product (vectorised, row blocks in order)."""
+    cdef hd_col c
+    c.x = a
+    c.std = 0
+    c.m = 0.0
+    c.s = 1.0
+    return hd_pdot(D.n, c, b, D.nt, D.part)
 
 
 cdef void ring_push(Design *D, Scratch *S, const double *q, double anchor) noexcept nogil:
-    """Keep q as the anchor named anchor (the drift at it), over the oldest, with its
-    inner products with the others."""
+    """Keep q, the current q, as the anchor named anchor (the drift at it), over the
+    oldest, with its inner products with the others; q's products with the anchors are
+    formed again when next needed (q may have moved below the drift's rounding)."""
     cdef int k, m = S.ring_next, K = S.ring_k
     cdef double *slot = S.ring + <Py_ssize_t>m * D.n
+    S.qdot_ok = 0
     if S.ring_id[(m + K - 1) % K] == anchor:
         return
     memcpy(slot, q, D.n * sizeof(double))
     S.ring_id[m] = anchor
     for k in range(K):
         if S.ring_id[k] >= 0.0:
-            S.ring_gram[m * C_RING + k] = ring_dot(D.n, slot, S.ring + <Py_ssize_t>k * D.n)
+            S.ring_gram[m * C_RING + k] = ring_dot(D, slot, S.ring + <Py_ssize_t>k * D.n)
             S.ring_gram[k * C_RING + m] = S.ring_gram[m * C_RING + k]
     S.ring_next = (m + 1) % K
-    S.qdot_ok = 0
 
 
 cdef void ring_fits(Design *D, Scratch *S, const double *q) noexcept nogil:
@@ -1059,11 +1062,11 @@ cdef void ring_fits(Design *D, Scratch *S, const double *q) noexcept nogil:
     cdef int k
     for k in range(S.ring_k):
         if S.ring_id[k] >= 0.0:
-            S.qdot[k] = ring_dot(D.n, q, S.ring + <Py_ssize_t>k * D.n)
+            S.qdot[k] = ring_dot(D, q, S.ring + <Py_ssize_t>k * D.n)
         S.one_state[k] = 0
     for k in range(S.ring_k * C_RING):
         S.pair_state[k] = 0
-    S.qq = ring_dot(D.n, q, q)
+    S.qq = ring_dot(D, q, q)
     S.qdot_ok = 1
 
 
@@ -1076,7 +1079,7 @@ cdef inline double residual_norm(double rr, double cn, int n, double qn_max) noe
 
 cdef int pair_fit(Design *D, Scratch *S, int ia, int ib, double qn_max) noexcept nogil:
     """q = a qa + b qb + r for the anchors in slots ia, ib: a, b by least squares
-    (S.pair_a, S.pair_c) and a bound on ||r|| (S.pair_r), from inner products.  False
+    (S.pair_a, S.pair_b) and a bound on ||r|| (S.pair_r), from inner products.  False
     when qa, qb are (numerically) dependent."""
     cdef int k = ia * C_RING + ib
     cdef double aa = S.ring_gram[ia * C_RING + ia], ab = S.ring_gram[ia * C_RING + ib]
@@ -1090,7 +1093,7 @@ cdef int pair_fit(Design *D, Scratch *S, int ia, int ib, double qn_max) noexcept
             rr = S.qq - 2.0 * a * qa_q - 2.0 * b * qb_q + a * a * aa + 2.0 * a * b * ab + b * b * bb
             if isfinite(a) and isfinite(b) and isfinite(rr):
                 S.pair_a[k] = a
-                S.pair_c[k] = b
+                S.pair_b[k] = b
                 S.pair_r[k] = residual_norm(rr, 1.0 + fabs(a) + fabs(b), D.n, qn_max)
                 S.pair_state[k] = 1
     return S.pair_state[k] == 1
@@ -1117,14 +1120,14 @@ cdef double fit_bound(Design *D, Path *P, Scratch *S, const double *q, int g,
     """An upper bound on ||grad_g|| at q, as it would be computed, from the group's
     gradients at its last two computations (docs/architecture.md); INF without them.
 
-    The gradient is linear in q, so with q = qb + c (qb - qa) + r it is
-    (1 + c) grad(qb) - c grad(qa) + X~_g' r, whose last term is at most ||X~_g||_F ||r||;
-    with q = a qb + r (one anchor) it is a grad(qb) + X~_g' r.  The stored gradients and
-    the one to be computed are each within the rounding bound xerr qn_max of the exact
-    ones; r is formed in floating point within C_EXTRAP_ABS (entries' sizes) of the
-    exact one; and C_EXTRAP_REL covers the rounding of the sums here."""
+    The gradient is linear in q, so with q = a qa + b qb + r (pair_fit) it is
+    a grad(qa) + b grad(qb) + X~_g' r, whose last term is at most ||X~_g||_F ||r||;
+    with q = a qb + r (one_fit, one anchor) it is a grad(qb) + X~_g' r.  The stored
+    gradients and the one to be computed are each within the rounding bound xerr qn_max
+    of the exact ones; the bounds on ||r|| include the rounding of the inner products
+    they are formed from; and C_EXTRAP_REL covers the rounding of the sums here."""
     cdef int k, j, ia, ib = ring_slot(S, S.dslot[g], S.dref[g])
-    cdef double a, c, t, s, na, nb, e = S.xerr[g] * qn_max, best = INF, b
+    cdef double a, c, t, s, na, nb, e = S.xerr[g] * qn_max, best = INF
     if ib < 0:
         return INF
     if not S.qdot_ok:
@@ -1132,7 +1135,7 @@ cdef double fit_bound(Design *D, Path *P, Scratch *S, const double *q, int g,
     ia = ring_slot(S, S.dslot2[g], S.dref2[g])
     if ia >= 0 and ia != ib and pair_fit(D, S, ia, ib, qn_max):
         a = S.pair_a[ia * C_RING + ib]
-        c = S.pair_c[ia * C_RING + ib]
+        c = S.pair_b[ia * C_RING + ib]
         s = 0.0
         na = 0.0
         nb = 0.0
@@ -1146,11 +1149,11 @@ cdef double fit_bound(Design *D, Path *P, Scratch *S, const double *q, int g,
                 + C_EXTRAP_REL * (fabs(a) * sqrt(na) + fabs(c) * sqrt(nb))
                 + (1.0 + fabs(a) + fabs(c)) * e)
     if one_fit(D, S, ib, qn_max):
-        c = S.one_a[ib]
-        b = ((1.0 + C_EXTRAP_REL) * (fabs(c) * S.gnorm[g] + S.xnorm[g] * S.one_r[ib])
-             + C_EXTRAP_REL * fabs(c) * S.gnorm[g] + (1.0 + fabs(c)) * e)
-        if b < best:
-            best = b
+        a = S.one_a[ib]
+        t = ((1.0 + C_EXTRAP_REL) * (fabs(a) * S.gnorm[g] + S.xnorm[g] * S.one_r[ib])
+             + C_EXTRAP_REL * fabs(a) * S.gnorm[g] + (1.0 + fabs(a)) * e)
+        if t < best:
+            best = t
     return best
 
 
@@ -1310,7 +1313,6 @@ cdef void run_path(Design *D, Work *W, Path *P, Scratch *S, Out *R, double b0) n
                 drift += q_drift(D, W.q, S.qprev, &qn_max)
                 if P.extrap:
                     ring_push(D, S, W.q, drift)
-                    S.qdot_ok = 0  # q has moved, if only below the drift's rounding
             any_new = 0
             ng = 0
             for g in range(G):
