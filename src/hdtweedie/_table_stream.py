@@ -77,7 +77,8 @@ class TableReader:
     def _raw_chunks(self) -> Iterator:
         """The CSV's chunks with every cell as text."""
         # Opened with signals held: pandas closes a half-opened file on an Exception only.
-        with opened(self._open_csv) as reader:
+        with opened(lambda: tables.open_csv(self.path, self.kind, self.compression,
+                                            chunksize=self.chunk_size)) as reader:
             while True:
                 try:
                     chunk = next(reader)
@@ -86,10 +87,6 @@ class TableReader:
                 except Exception as exc:
                     raise tables.csv_error(self.path, self.kind, exc) from None
                 yield chunk
-
-    def _open_csv(self):
-        """A pandas reader of the CSV's chunks; pandas errors as ValueError naming the file."""
-        return tables.open_csv(self.path, self.kind, self.compression, chunksize=self.chunk_size)
 
     def _survey(self) -> tuple[int, list, dict]:
         """Rows, columns, and the dtype of each column that is numeric throughout the file."""
